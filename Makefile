@@ -1,0 +1,64 @@
+# psfbench: the two commands are `make demo` and `make test`. Both bootstrap .venv from nothing
+# and are idempotent (the venv is rebuilt only when pyproject.toml or constraints.txt change).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+# Debian packages the firmware build and its simulator tests need (docs/firmware.md).
+SYS_PKGS := gcc-avr binutils-avr avr-libc arduino-core-avr simavr libsimavr-dev libelf-dev doctest-dev g++ make
+SYS_STAMP := $(VENV)/.sysdeps
+
+.PHONY: all venv sysdeps demo test lint typecheck importlint pytest firmware benchmarks screenshots clean
+
+all: demo
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages are installed with apt-get when missing (needs root, as in CI).
+$(SYS_STAMP): | $(STAMP)
+	@missing=""; for p in $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "apt-get install:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "WARNING: missing system packages (install as root):$$missing"; fi; \
+	fi
+	@touch $(SYS_STAMP)
+
+sysdeps: $(SYS_STAMP)
+
+demo: $(STAMP)
+	$(PY) -m core.cli demo --out $(OUT)/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+importlint: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+pytest: $(STAMP) $(SYS_STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck importlint pytest
+
+firmware: $(SYS_STAMP)
+	$(MAKE) -C firmware all
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(OUT) firmware/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""psfbench GUI (PySide6 + pyqtgraph): thin views and controllers over ``core`` objects."""

@@ -1,0 +1,50 @@
+"""The ``psfbench`` command line.
+
+Each sub-command lives in its own module ``core/cli/cmd_<name>.py`` exposing
+``register(subparsers)``; modules are discovered at start-up so that features can add
+commands without editing a central list (and without import-time cost for the others: a
+module imports its heavy dependencies inside its handler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from core import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="psfbench",
+        description="Measure and fit the defocus PSF of a camera + lens (virtual bench default).",
+    )
+    parser.add_argument("--version", action="version", version=f"psfbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    package = importlib.import_module(__name__)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UserFacingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class UserFacingError(Exception):
+    """An error whose message is complete and actionable on its own (no traceback needed)."""
