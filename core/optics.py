@@ -56,14 +56,14 @@ def focus_depth(d_mm: ArrayLike, e_mm: float, F_mm: float) -> ArrayLike:
             f"d + e = {_min(v):.4g} mm is not beyond the focal length F = {F_mm} mm: "
             "no real focus depth (check d, e and F)"
         )
-    return F_mm * v / (v - F_mm)  # type: ignore[no-any-return]
+    return F_mm * v / (v - F_mm)
 
 
 def sensor_distance(Df_mm: ArrayLike, F_mm: float) -> ArrayLike:
     """Lens-to-sensor distance v (mm) that focuses at Df, eq. 1 (inverse of focus_depth)."""
     if _min(Df_mm) <= F_mm:
         raise OpticsError(f"focus depth {_min(Df_mm):.4g} mm is not beyond F = {F_mm} mm")
-    return F_mm * Df_mm / (Df_mm - F_mm)  # type: ignore[no-any-return]
+    return F_mm * Df_mm / (Df_mm - F_mm)
 
 
 def _check_depth(depth_mm: Any) -> None:
@@ -115,7 +115,7 @@ def coc_pixels(
     """
     if pixel_size_mm <= 0 or output_scale <= 0:
         raise OpticsError("pixel size and output scale must be positive")
-    return aperture_mm / (pixel_size_mm * output_scale) * _relative_defocus(depth_mm, Df_mm, F_mm)  # type: ignore[no-any-return]
+    return aperture_mm / (pixel_size_mm * output_scale) * _relative_defocus(depth_mm, Df_mm, F_mm)
 
 
 def sigma_map(depth_mm: ArrayLike, Df_mm: Any, A: float, F_mm: float) -> ArrayLike:
@@ -126,16 +126,16 @@ def sigma_map(depth_mm: ArrayLike, Df_mm: Any, A: float, F_mm: float) -> ArrayLi
     """
     if A < 0:
         raise OpticsError(f"optical parameter A must be non-negative, got {A}")
-    return A * _relative_defocus(depth_mm, Df_mm, F_mm)  # type: ignore[no-any-return]
+    return A * _relative_defocus(depth_mm, Df_mm, F_mm)
 
 
 def valid_depth_mask(depth_mm: ArrayLike) -> ArrayLike:
     """True where the depth map holds a usable (finite, positive) depth."""
     if isinstance(depth_mm, torch.Tensor):
-        return torch.isfinite(depth_mm) & (depth_mm > 0)  # type: ignore[return-value]
+        return torch.isfinite(depth_mm) & (depth_mm > 0)
     arr = np.asarray(depth_mm)
     with np.errstate(invalid="ignore"):
-        return np.isfinite(arr) & (arr > 0)  # type: ignore[return-value]
+        return np.isfinite(arr) & (arr > 0)
 
 
 def optical_parameter(
