@@ -1,0 +1,53 @@
+"""Devices: typed Protocols, real drivers (Basler/pypylon, serial controller) and simulators.
+
+Import the Protocols and error types from here; drivers live in their own modules so that
+importing this package never loads pypylon or pyserial.
+"""
+
+from core.devices.protocols import (
+    PIXEL_FORMAT_MAX,
+    PIXEL_FORMATS,
+    TRIGGER_MODES,
+    Camera,
+    CameraInfo,
+    ControllerInfo,
+    ControllerStatus,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceTimeout,
+    DistanceSensor,
+    FocusController,
+    Frame,
+    GrabStrategy,
+    LimitError,
+    PixelFormat,
+    Projector,
+    ProjectorInfo,
+    Roi,
+    StepResult,
+    TriggerMode,
+)
+
+__all__ = [
+    "PIXEL_FORMATS",
+    "PIXEL_FORMAT_MAX",
+    "TRIGGER_MODES",
+    "Camera",
+    "CameraInfo",
+    "ControllerInfo",
+    "ControllerStatus",
+    "DeviceDisconnected",
+    "DeviceError",
+    "DeviceTimeout",
+    "DistanceSensor",
+    "FocusController",
+    "Frame",
+    "GrabStrategy",
+    "LimitError",
+    "PixelFormat",
+    "Projector",
+    "ProjectorInfo",
+    "Roi",
+    "StepResult",
+    "TriggerMode",
+]
