@@ -1,0 +1,23 @@
+"""Fit the PSF model (A, e) to a focus sweep: the paper's Algorithm 1 / eq. 20, done better.
+
+The exhaustive grid of the paper is evaluated vectorised over A for each e (a blur stack of the
+all-in-focus image is computed once and sampled per sigma map), coarse-to-fine on an image
+pyramid, refined below the grid step with a quadratic fit, and given an uncertainty by a
+bootstrap over sweep images. See docs/fitting.md.
+"""
+
+from core.fit.engine import FitResult, fit
+from core.fit.grid import Landscape, evaluate_grid
+from core.fit.problem import FitProblem
+from core.fit.progress import Cancelled, CancelToken, Progress
+
+__all__ = [
+    "Cancelled",
+    "CancelToken",
+    "FitProblem",
+    "FitResult",
+    "Landscape",
+    "Progress",
+    "evaluate_grid",
+    "fit",
+]

@@ -1,0 +1,146 @@
+"""Exhaustive (A, e) grid: eq. 20 for every grid point, with every loss term and image kept.
+
+Memory is bounded: for each e the relative-defocus maps of the M images are computed once,
+then A values are processed in chunks sized to ``memory_budget_mb``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.fit.models import ForwardModel, make_model
+from core.fit.problem import FitProblem
+from core.fit.progress import CancelToken, ProgressCallback, StageTimer
+
+TERMS = ("l2", "laplacian", "histogram", "ssim", "total")
+
+
+@dataclass
+class Landscape:
+    """Loss surfaces over an (A, e) grid: ``per_image[term]`` is (nA, ne, M)."""
+
+    A_values: np.ndarray
+    e_values: np.ndarray
+    per_image: dict[str, np.ndarray]
+    model: str = "gather"
+    pixel_scale: float = 1.0
+    frame_indices: tuple[int, ...] = ()
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def terms(self) -> dict[str, np.ndarray]:
+        """Each term averaged over images (eq. 20): (nA, ne)."""
+        return {k: v.mean(axis=-1) for k, v in self.per_image.items()}
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.per_image["total"].mean(axis=-1)
+
+    def argmin(self) -> tuple[int, int]:
+        i, j = np.unravel_index(int(np.argmin(self.total)), self.total.shape)
+        return int(i), int(j)
+
+    def best(self) -> tuple[float, float, float]:
+        i, j = self.argmin()
+        return float(self.A_values[i]), float(self.e_values[j]), float(self.total[i, j])
+
+    def save(self, path: str | Path) -> None:
+        """NumPy .npz (no pickle): A, e, per-image and mean surfaces per term, JSON meta."""
+        arrays: dict[str, np.ndarray] = {"A": self.A_values, "e": self.e_values}
+        for k, v in self.per_image.items():
+            arrays[f"per_image_{k}"] = v
+            arrays[f"mean_{k}"] = v.mean(axis=-1)
+        meta = dict(self.meta)
+        meta.update(
+            model=self.model, pixel_scale=self.pixel_scale, frame_indices=list(self.frame_indices)
+        )
+        arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        tmp = Path(path).with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, allow_pickle=False, **arrays)
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: str | Path) -> Landscape:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta_json"]).decode())
+            pre = "per_image_"
+            per_image = {k[len(pre) :]: z[k] for k in z.files if k.startswith(pre)}
+            return Landscape(
+                z["A"],
+                z["e"],
+                per_image,
+                model=meta.pop("model", "gather"),
+                pixel_scale=meta.pop("pixel_scale", 1.0),
+                frame_indices=tuple(meta.pop("frame_indices", ())),
+                meta=meta,
+            )
+
+
+def _loss_fn(loss_config: object | None) -> Any:
+    from core.losses import LossConfig, loss_terms
+
+    cfg = loss_config if loss_config is not None else LossConfig.paper()
+
+    def fn(real: torch.Tensor, sim: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return loss_terms(real, sim, mask=mask, config=cfg)
+
+    return fn
+
+
+def evaluate_grid(
+    problem: FitProblem,
+    A_values: Sequence[float] | np.ndarray,
+    e_values: Sequence[float] | np.ndarray,
+    *,
+    model: str | ForwardModel = "gather",
+    loss_config: object | None = None,
+    memory_budget_mb: float = 384.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    stage: str = "grid",
+) -> Landscape:
+    A_arr = np.asarray(A_values, dtype=np.float64)
+    e_arr = np.asarray(e_values, dtype=np.float64)
+    if A_arr.ndim != 1 or e_arr.ndim != 1 or not len(A_arr) or not len(e_arr):
+        raise ValueError("A and e grids must be non-empty 1-D sequences")
+    m = problem.n_images
+    if isinstance(model, str):
+        sigma_max = max(float(problem.rel_defocus(float(e)).max()) for e in e_arr) * A_arr.max()
+        fwd = make_model(model, problem, sigma_max)
+    else:
+        fwd = model
+    loss = _loss_fn(loss_config)
+    mask = problem.mask
+    c, h, w = problem.aif.shape
+    bytes_per_a = m * c * h * w * 4 * 6  # sim + loss intermediates, generous
+    chunk = max(1, min(len(A_arr), int(memory_budget_mb * 2**20 // bytes_per_a)))
+    out = {t: np.zeros((len(A_arr), len(e_arr), m), dtype=np.float64) for t in TERMS}
+    timer = StageTimer(stage, len(A_arr) * len(e_arr), progress)
+    A_t = torch.as_tensor(A_arr, dtype=torch.float32, device=problem.device)
+    with torch.no_grad():
+        for j, e in enumerate(e_arr):
+            rel = problem.rel_defocus(float(e))
+            for start in range(0, len(A_arr), chunk):
+                if cancel is not None:
+                    cancel.check()
+                stop = min(start + chunk, len(A_arr))
+                sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
+                terms = loss(problem.frames, sims, mask)
+                for t in TERMS:
+                    out[t][start:stop, j, :] = terms[t].double().cpu().numpy().reshape(-1, m)
+                timer.advance(stop - start)
+    return Landscape(
+        A_arr,
+        e_arr,
+        out,
+        model=fwd.name,
+        pixel_scale=problem.pixel_scale,
+        frame_indices=problem.frame_indices,
+    )

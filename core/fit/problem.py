@@ -1,0 +1,137 @@
+"""The data a fit needs, on one torch device, plus the image pyramid used for coarse passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F_nn
+
+from core import optics
+
+
+@dataclass(frozen=True)
+class FitProblem:
+    """All-in-focus image, depth map and a focus sweep, as float32 tensors.
+
+    ``pixel_scale`` is how many full-resolution pixels one pixel of this problem covers (1 at
+    full resolution, 2 after one pyramid level), so blur sigmas in full-resolution pixels
+    (what A describes) are divided by it.
+    """
+
+    aif: torch.Tensor  # (C, H, W) in [0, 1]
+    depth_mm: torch.Tensor  # (H, W), NaN where invalid
+    frames: torch.Tensor  # (M, C, H, W) in [0, 1]
+    d_mm: np.ndarray  # (M,) measured sensor distances
+    F_mm: float
+    frame_indices: tuple[int, ...] = ()
+    focus_depths_mm: np.ndarray | None = None  # given directly (All-in-3D): e not identifiable
+    pixel_scale: float = 1.0
+
+    @staticmethod
+    def from_arrays(
+        aif: Any,
+        depth_mm: Any,
+        frames: Any,
+        d_mm: Any,
+        F_mm: float,
+        *,
+        frame_indices: tuple[int, ...] | None = None,
+        focus_depths_mm: Any = None,
+        device: str | torch.device = "cpu",
+        gray: bool = False,
+    ) -> FitProblem:
+        dev = torch.device(device)
+        aif_t = torch.as_tensor(np.asarray(aif, dtype=np.float32), device=dev)
+        if aif_t.ndim == 2:
+            aif_t = aif_t[None]
+        frames_t = torch.as_tensor(np.asarray(frames, dtype=np.float32), device=dev)
+        if frames_t.ndim == 3:
+            frames_t = frames_t[:, None]
+        depth_t = torch.as_tensor(np.asarray(depth_mm, dtype=np.float32), device=dev)
+        if gray:
+            aif_t = to_gray(aif_t)
+            frames_t = to_gray(frames_t)
+        d = np.asarray(d_mm, dtype=np.float64).reshape(-1)
+        if frames_t.shape[0] != d.shape[0]:
+            raise ValueError(f"{frames_t.shape[0]} frames but {d.shape[0]} distances d")
+        if frames_t.shape[-2:] != aif_t.shape[-2:] or depth_t.shape != aif_t.shape[-2:]:
+            raise ValueError(
+                f"shape mismatch: aif {tuple(aif_t.shape)}, depth {tuple(depth_t.shape)}, "
+                f"frames {tuple(frames_t.shape)}"
+            )
+        if frames_t.shape[1] != aif_t.shape[0]:
+            raise ValueError(
+                f"channel mismatch: aif has {aif_t.shape[0]}, frames have {frames_t.shape[1]}"
+            )
+        if not bool(optics.valid_depth_mask(depth_t).any()):
+            raise ValueError("depth map has no valid pixel")
+        fd = None if focus_depths_mm is None else np.asarray(focus_depths_mm, dtype=np.float64)
+        idx = tuple(range(len(d))) if frame_indices is None else tuple(frame_indices)
+        return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd)
+
+    @property
+    def device(self) -> torch.device:
+        return self.aif.device
+
+    @property
+    def n_images(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return optics.valid_depth_mask(self.depth_mm)
+
+    def focus_depths(self, e_mm: float) -> np.ndarray:
+        if self.focus_depths_mm is not None:
+            return self.focus_depths_mm
+        return np.asarray(optics.focus_depth(self.d_mm, e_mm, self.F_mm), dtype=np.float64)
+
+    def rel_defocus(self, e_mm: float) -> torch.Tensor:
+        """|Dgt - Df| / Dgt * F / (Df - F) / pixel_scale per image: sigma = A * this."""
+        df = torch.as_tensor(self.focus_depths(e_mm), dtype=torch.float32, device=self.device)
+        rel = optics.sigma_map(self.depth_mm, df.view(-1, 1, 1), 1.0, self.F_mm)
+        return rel / self.pixel_scale
+
+    def subset(self, indices: list[int] | np.ndarray) -> FitProblem:
+        idx = [int(i) for i in indices]
+        fd = None if self.focus_depths_mm is None else self.focus_depths_mm[idx]
+        return replace(
+            self,
+            frames=self.frames[idx],
+            d_mm=self.d_mm[idx],
+            frame_indices=tuple(self.frame_indices[i] for i in idx),
+            focus_depths_mm=fd,
+        )
+
+    def downscale(self, factor: int) -> FitProblem:
+        """Area-averaged pyramid level; depth averaged over valid pixels only."""
+        if factor == 1:
+            return self
+        k = int(factor)
+        aif = F_nn.avg_pool2d(self.aif[None], k)[0]
+        frames = F_nn.avg_pool2d(self.frames, k)
+        valid = optics.valid_depth_mask(self.depth_mm).float()
+        depth0 = torch.nan_to_num(self.depth_mm, nan=0.0) * valid
+        num = F_nn.avg_pool2d(depth0[None, None], k)[0, 0]
+        den = F_nn.avg_pool2d(valid[None, None], k)[0, 0]
+        depth = torch.where(den > 0.5, num / den.clamp_min(1e-6), torch.full_like(num, np.nan))
+        return replace(
+            self, aif=aif, frames=frames, depth_mm=depth, pixel_scale=self.pixel_scale * k
+        )
+
+    def to(self, device: str | torch.device) -> FitProblem:
+        dev = torch.device(device)
+        return replace(
+            self, aif=self.aif.to(dev), frames=self.frames.to(dev), depth_mm=self.depth_mm.to(dev)
+        )
+
+
+def to_gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma of (..., 3, H, W); mono input passes through."""
+    if x.shape[-3] == 1:
+        return x
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x * w).sum(dim=-3, keepdim=True)

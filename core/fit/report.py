@@ -1,0 +1,176 @@
+"""What a fit leaves behind: results JSON, landscape arrays, PNG plots, a printable table.
+
+Plots use matplotlib's Agg backend (no display, no Qt) so they are produced identically on
+lab servers, in CI and from the GUI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.fit.engine import FitResult
+from core.fit.grid import Landscape
+
+TERM_TITLES = {
+    "l2": "loss1: L2 luminance",
+    "laplacian": "loss2: L2 of Laplacians",
+    "histogram": "loss3: defocus histogram",
+    "ssim": "loss4: SSIM",
+    "total": "total (eq. 19)",
+}
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def plot_landscape(
+    landscape: Landscape,
+    path: Path,
+    *,
+    term: str = "total",
+    optimum: tuple[float, float] | None = None,
+    truth: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    _draw(ax, landscape, term, optimum, truth, title or TERM_TITLES.get(term, term))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_terms(
+    landscape: Landscape,
+    path: Path,
+    *,
+    optimum: tuple[float, float] | None = None,
+    truth: tuple[float, float] | None = None,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), dpi=90)
+    for ax, term in zip(axes.ravel(), ("l2", "laplacian", "histogram", "ssim"), strict=True):
+        _draw(ax, landscape, term, optimum, truth, TERM_TITLES[term])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _draw(
+    ax: Any,
+    landscape: Landscape,
+    term: str,
+    optimum: tuple[float, float] | None,
+    truth: tuple[float, float] | None,
+    title: str,
+) -> None:
+    surf = landscape.terms[term]
+    A, e = landscape.A_values, landscape.e_values
+    dA = (A[1] - A[0]) / 2 if len(A) > 1 else 1.0
+    de = (e[1] - e[0]) / 2 if len(e) > 1 else 0.01
+    im = ax.imshow(
+        surf,
+        origin="lower",
+        aspect="auto",
+        extent=(e[0] - de, e[-1] + de, A[0] - dA, A[-1] + dA),
+        cmap="viridis",
+    )
+    ax.figure.colorbar(im, ax=ax, label="loss")
+    i, j = np.unravel_index(int(np.argmin(surf)), surf.shape)
+    ax.plot(e[j], A[i], "w+", ms=12, mew=2, label="grid minimum")
+    if optimum is not None:
+        ax.plot(optimum[1], optimum[0], "rx", ms=10, mew=2, label="refined optimum")
+    if truth is not None:
+        ax.plot(truth[1], truth[0], "o", mfc="none", mec="orange", ms=12, mew=2, label="truth")
+    ax.set_xlabel("mechanical offset e (mm)")
+    ax.set_ylabel("optical parameter A")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+
+
+def write_outputs(
+    result: FitResult, out_dir: str | Path, *, truth: tuple[float, float] | None = None
+) -> dict[str, str]:
+    """Write results into ``out_dir`` (a session's ``results/``); returns name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    doc = result.to_json()
+    if truth is not None:
+        doc["truth"] = {"A": truth[0], "e": truth[1]}
+    _atomic_text(out / "fit.json", json.dumps(doc, indent=2) + "\n")
+    paths["json"] = str(out / "fit.json")
+    result.landscape.save(out / "landscape.npz")
+    paths["landscape"] = str(out / "landscape.npz")
+    if result.zoom is not None:
+        result.zoom.save(out / "landscape_zoom.npz")
+        paths["landscape_zoom"] = str(out / "landscape_zoom.npz")
+    opt = (result.A, result.e)
+    plot_landscape(result.landscape, out / "landscape_total.png", optimum=opt, truth=truth)
+    plot_terms(result.landscape, out / "landscape_terms.png", optimum=opt, truth=truth)
+    paths["plot_total"] = str(out / "landscape_total.png")
+    paths["plot_terms"] = str(out / "landscape_terms.png")
+    if result.zoom is not None:
+        plot_landscape(
+            result.zoom,
+            out / "landscape_zoom.png",
+            optimum=opt,
+            truth=truth,
+            title="total, zoomed (full resolution)",
+        )
+        paths["plot_zoom"] = str(out / "landscape_zoom.png")
+    _atomic_text(out / "fit.txt", format_table(result, truth=truth) + "\n")
+    paths["table"] = str(out / "fit.txt")
+    return paths
+
+
+def format_table(result: FitResult, *, truth: tuple[float, float] | None = None) -> str:
+    lines = []
+    lines.append(f"{'':22s}{'value':>12s}{'± (1 sd)':>12s}")
+    lines.append(f"{'A (optical)':22s}{result.A:12.2f}{result.A_std:12.2f}")
+    lines.append(f"{'e (mechanical, mm)':22s}{result.e:12.4f}{result.e_std:12.4f}")
+    if truth is not None:
+        lines.append(f"{'true A / e':22s}{truth[0]:12.2f}{truth[1]:12.4f}")
+        lines.append(
+            f"{'error A / e':22s}{100 * (result.A - truth[0]) / truth[0]:11.3f}%"
+            f"{result.e - truth[1]:+12.4f}"
+        )
+    lines.append("")
+    header = f"{'':22s}" + "".join(f"{t:>12s}" for t in ("total", "l2", "lapl", "hist", "ssim"))
+    lines.append(header)
+    order = ("total", "l2", "laplacian", "histogram", "ssim")
+    lines.append(f"{'fitted model':22s}" + "".join(f"{result.terms[t]:12.5g}" for t in order))
+    if result.datasheet is not None:
+        ds = result.datasheet
+        lines.append(
+            f"{'datasheet A=' + format(ds['A'], '.0f'):22s}"
+            + "".join(f"{ds['terms'][t]:12.5g}" for t in order)
+        )
+        lines.append(
+            f"datasheet/fitted loss ratio {ds['loss_ratio']:.2f} "
+            f"(fit is {100 * ds['fit_loss_reduction']:.0f}% lower; paper Table 3: 40%)"
+        )
+    for w in result.warnings:
+        lines.append(f"WARNING: {w}")
+    t = result.timings_s
+    lines.append("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+    return "\n".join(lines)
