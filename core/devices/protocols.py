@@ -64,6 +64,17 @@ class LimitError(DeviceError, ValueError):
     """A requested value lies outside the device's range or the configured soft limits."""
 
 
+class FrameLost(DeviceError):
+    """A frame the camera owed us did not arrive intact (failed buffer, gap in frame ids).
+
+    Sweeps treat this as a retryable step failure; it is never swallowed silently.
+    """
+
+
+class StaleFrameError(DeviceError):
+    """A frame older than the trigger it was meant to answer (a reused or leftover buffer)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Data records
 
