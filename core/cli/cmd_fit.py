@@ -1,0 +1,105 @@
+"""``psfbench fit``: find A and e for a session, with the whole loss landscape."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import device_arg, grid_arg, resolve_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="fit the PSF model (A, e) to a session",
+        description="Grid search over (A, e) (paper's Algorithm 1, eq. 20), coarse-to-fine with "
+        "refinement below the grid step and a bootstrap uncertainty. Writes results/fit.json, "
+        "landscape arrays (.npz) and PNG plots into the session.",
+    )
+    add_fit_args(p)
+    p.add_argument("--json", default=None, help="also write the results JSON here")
+    p.set_defaults(func=run)
+
+
+def add_fit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("session", help="session directory")
+    p.add_argument(
+        "--A-range", nargs=2, type=float, default=(400.0, 1150.0), metavar=("MIN", "MAX")
+    )
+    p.add_argument("--e-range", nargs=2, type=float, default=(23.0, 24.8), metavar=("MIN", "MAX"))
+    p.add_argument("--grid", type=grid_arg, default=(16, 10), help="N_AxN_E grid points")
+    p.add_argument("--frames", type=int, default=20, help="sweep images used (evenly spaced)")
+    p.add_argument("--rgb", action="store_true", help="losses on RGB instead of luminance")
+    p.add_argument("--preset", choices=("paper", "refcode"), default="paper", help="loss preset")
+    p.add_argument("--no-coarse-to-fine", action="store_true", help="full-resolution grid only")
+    p.add_argument("--no-polish", action="store_true", help="skip the scatter-model polish")
+    p.add_argument("--datasheet-A", type=float, default=None, help="A to compare against")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    device_arg(p)
+
+
+def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, float] | None]:
+    import numpy as np
+
+    from core import optics
+    from core.cli import UserFacingError
+    from core.cli.progress_bar import StageBars
+    from core.dataset import DatasetError
+    from core.fit import fit
+    from core.fit.session_io import problem_from_session, session_truth
+    from core.losses import LossConfig
+
+    device = resolve_device(args.device)
+    if args.A_range[0] <= 0 or args.A_range[1] < args.A_range[0]:
+        raise UserFacingError("--A-range: need 0 < MIN <= MAX")
+    if args.e_range[1] < args.e_range[0]:
+        raise UserFacingError("--e-range: need MIN <= MAX")
+    try:
+        problem, session = problem_from_session(
+            args.session, max_frames=args.frames, device=device, gray=not args.rgb
+        )
+        problem.focus_depths(args.e_range[0])  # Df > F over the whole e range?
+        problem.focus_depths(args.e_range[1])
+    except (DatasetError, optics.OpticsError, ValueError) as exc:
+        raise UserFacingError(str(exc)) from None
+    ds = args.datasheet_A
+    if ds is None:
+        lens, cam = session.meta.lens, session.meta.camera
+        if lens.f_number:
+            ds = optics.datasheet_A(
+                lens.focal_length_mm, lens.f_number, cam.pixel_size_mm, session.meta.output_scale
+            )
+    A_values = np.linspace(args.A_range[0], args.A_range[1], args.grid[0])
+    e_values = np.linspace(args.e_range[0], args.e_range[1], args.grid[1])
+    bars = StageBars(enabled=not args.quiet)
+    cfg = LossConfig.paper() if args.preset == "paper" else LossConfig.refcode()
+    try:
+        result = fit(
+            problem,
+            A_values,
+            e_values,
+            coarse_to_fine=not args.no_coarse_to_fine,
+            polish=not args.no_polish,
+            loss_config=cfg,
+            datasheet_A=ds,
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    return result, session, session_truth(session)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from core.fit.report import format_table, write_outputs
+
+    result, session, truth = run_fit(args)
+    out = Path(args.session) / "results"
+    paths = write_outputs(result, out, truth=truth)  # type: ignore[arg-type]
+    print(format_table(result, truth=truth))  # type: ignore[arg-type]
+    print(f"results: {paths['json']}  plots: {paths['plot_total']}, {paths['plot_terms']}")
+    if args.json:
+        doc = result.to_json()  # type: ignore[attr-defined]
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return 0

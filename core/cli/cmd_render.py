@@ -1,0 +1,101 @@
+"""``psfbench render``: synthetic defocus at any focus depth from a session's AIF + depth."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import device_arg, resolve_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render a focused image from a session's all-in-focus image and depth map",
+        description="Uses the session's fitted A and e (results/fit.json) unless --A/--e given.",
+    )
+    p.add_argument("session", help="session directory")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--focus-depth", type=float, help="focus depth Df, mm")
+    where.add_argument("--d", type=float, help="sensor reading d, mm (Df from e)")
+    p.add_argument("--A", type=float, default=None)
+    p.add_argument("--e", type=float, default=None, help="mm")
+    p.add_argument("--method", choices=("layered", "scatter", "refcode"), default="layered")
+    p.add_argument("--out", required=True, help="output image (.tif, .png)")
+    device_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from core import optics
+    from core.cli import UserFacingError
+    from core.dataset import DatasetError, Session
+    from core.render import render
+
+    try:
+        session = Session.open(Path(args.session))
+        aif = np.asarray(session.aif(), dtype=np.float32)
+        depth = np.asarray(session.depth(), dtype=np.float32)
+    except DatasetError as exc:
+        raise UserFacingError(str(exc)) from None
+    A, e = args.A, args.e
+    fit_json = Path(args.session) / "results" / "fit.json"
+    if (A is None or e is None) and fit_json.exists():
+        fitted = json.loads(fit_json.read_text(encoding="utf-8"))
+        A = fitted["A"] if A is None else A
+        e = fitted["e"] if e is None else e
+    if A is None or (args.d is not None and e is None):
+        raise UserFacingError(f"no fitted parameters in {fit_json}: pass --A (and --e with --d)")
+    F = session.meta.lens.focal_length_mm
+    try:
+        df = args.focus_depth if args.focus_depth is not None else optics.focus_depth(args.d, e, F)
+        chw = np.moveaxis(aif, -1, 0) if aif.ndim == 3 else aif
+        img = (
+            render(
+                chw,
+                depth,
+                float(df),
+                float(A),
+                F,
+                method=args.method,
+                device=resolve_device(args.device),
+            )
+            .cpu()
+            .numpy()
+        )
+    except optics.OpticsError as exc:
+        raise UserFacingError(str(exc)) from None
+    if img.ndim == 3:
+        img = np.moveaxis(img, 0, -1)
+    write_image(Path(args.out), img, session.meta.camera.bit_depth)
+    print(f"wrote {args.out} (Df = {df:.2f} mm, A = {A:g}, method {args.method})")
+    return 0
+
+
+def write_image(path: object, img: object, bit_depth: int) -> None:
+    """Float [0, 1] image -> file at 8 or 16 bits by extension (PNG/TIFF), RGB order kept."""
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+    import tifffile
+
+    p = Path(str(path))
+    arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
+    if p.suffix.lower() in (".tif", ".tiff"):
+        if bit_depth > 8:
+            tifffile.imwrite(p, np.round(arr * (2**bit_depth - 1)).astype(np.uint16))
+        else:
+            tifffile.imwrite(p, np.round(arr * 255).astype(np.uint8))
+        return
+    out = np.round(arr * 255).astype(np.uint8)
+    if out.ndim == 3:
+        out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(p), out):
+        from core.cli import UserFacingError
+
+        raise UserFacingError(f"could not write {p} (unsupported extension?)")
