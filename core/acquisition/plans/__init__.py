@@ -1,0 +1,34 @@
+"""Acquisition plans; importing this package registers every built-in plan kind."""
+
+from core.acquisition.plans.base import (
+    PLAN_KINDS,
+    AcquiredFrame,
+    Plan,
+    PlanError,
+    StepContext,
+    plan_from_dict,
+    register_plan,
+)
+from core.acquisition.plans.focus_sweep import FocusSweepPlan, sweep_positions
+from core.acquisition.plans.pattern_scan import (
+    PATTERN_SOURCES,
+    PatternScanPlan,
+    PatternSource,
+    register_pattern_source,
+)
+
+__all__ = [
+    "PATTERN_SOURCES",
+    "PLAN_KINDS",
+    "AcquiredFrame",
+    "FocusSweepPlan",
+    "PatternScanPlan",
+    "PatternSource",
+    "Plan",
+    "PlanError",
+    "StepContext",
+    "plan_from_dict",
+    "register_pattern_source",
+    "register_plan",
+    "sweep_positions",
+]
