@@ -1,0 +1,111 @@
+"""N-step wrapped phase, modulation, bias, and a quality mask.
+
+With ``I_n = A + B*cos(phi + delta_n)`` and ``delta_n = 2*pi*n/N`` (see patterns.py):
+``S = sum I_n sin(delta_n) = -N/2 B sin(phi)``, ``C = sum I_n cos(delta_n) = N/2 B cos(phi)``,
+so ``phi = atan2(-S, C)``, ``B = 2/N*hypot(S, C)``, ``A = mean(I_n)``. The sums are one
+matrix product over the stack (BLAS, multi-threaded), the only full-resolution passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from core.fringe.patterns import phase_shifts
+
+
+@dataclass
+class PhaseMap:
+    """Per-pixel result of one N-step set; all float32 ``(H, W)``.
+
+    ``phase`` is wrapped to [0, 2*pi); ``modulation`` (B) and ``bias`` (A) are in the
+    units of the input images."""
+
+    phase: NDArray[np.float32]
+    modulation: NDArray[np.float32]
+    bias: NDArray[np.float32]
+    peak: NDArray[np.float32]
+
+
+def _as_stack(images: object) -> NDArray[np.float32]:
+    arr = np.asarray(images)
+    if arr.ndim != 3:
+        raise ValueError(f"phase images must be a (N, H, W) stack, got shape {arr.shape}")
+    return arr
+
+
+def wrapped_phase(images: object, shifts: NDArray[np.floating] | None = None) -> PhaseMap:
+    """Wrapped phase of an N-step stack ``(N, H, W)`` (any real dtype).
+
+    ``shifts`` defaults to ``2*pi*n/N``; pass others (e.g. OpenCV's PSP, which shifts by
+    ``+2*pi/3`` in the opposite sense) to decode foreign patterns."""
+    stack = _as_stack(images)
+    n, h, w = stack.shape
+    deltas = phase_shifts(n) if shifts is None else np.asarray(shifts, np.float64)
+    if deltas.shape != (n,):
+        raise ValueError(f"need {n} shifts for {n} images, got {deltas.shape}")
+    weights = np.stack([np.sin(deltas), np.cos(deltas), np.full(n, 1.0 / n)]).astype(np.float32)
+    flat = stack.reshape(n, h * w)
+    if flat.dtype != np.float32:
+        flat = flat.astype(np.float32)
+    s, c, a = weights @ flat  # (3, P)
+    ns = -s
+    # cv2.cartToPolar: fast magnitude + angle in [0, 2*pi) in one pass.
+    mag, ang = cv2.cartToPolar(c.reshape(h, w), ns.reshape(h, w), angleInDegrees=False)
+    mag *= 2.0 / n
+    ang[ang >= 2 * np.pi] = 0.0  # cartToPolar can round to exactly 2*pi
+    peak = stack.max(axis=0).astype(np.float32)
+    return PhaseMap(phase=ang, modulation=mag, bias=a.reshape(h, w), peak=peak)
+
+
+def textbook_4step(
+    i0: NDArray[np.floating],
+    i90: NDArray[np.floating],
+    i180: NDArray[np.floating],
+    i270: NDArray[np.floating],
+) -> NDArray[np.float64]:
+    """``atan2(I270 - I90, I0 - I180)`` wrapped to [0, 2*pi): the reference formula."""
+    p = np.arctan2(
+        np.asarray(i270, np.float64) - np.asarray(i90, np.float64),
+        np.asarray(i0, np.float64) - np.asarray(i180, np.float64),
+    )
+    return np.mod(p, 2 * np.pi)
+
+
+def quality_mask(
+    pm: PhaseMap,
+    *,
+    min_modulation: float,
+    saturation: float | None = None,
+    min_contrast: float = 0.1,
+    min_bias: float | None = None,
+) -> NDArray[np.bool_]:
+    """Pixels whose phase is worth unwrapping.
+
+    * low modulation: ``B < min_modulation`` (noise dominates the phase);
+    * shadows: the projector does not reach the pixel, so ``B/A < min_contrast`` even when
+      ambient light makes A large, or ``A < min_bias``;
+    * saturation: any step at or above ``saturation`` clips the sinusoid and biases phase.
+    """
+    ok = pm.modulation >= min_modulation
+    ok &= pm.modulation >= min_contrast * np.maximum(pm.bias, 1e-12)
+    if min_bias is not None:
+        ok &= pm.bias >= min_bias
+    if saturation is not None:
+        ok &= pm.peak < saturation
+    return np.asarray(ok, dtype=bool)
+
+
+def otsu_modulation_threshold(modulation: NDArray[np.floating]) -> float:
+    """A data-driven ``min_modulation``: Otsu's split of the modulation histogram separates
+    lit fringes from background when the images have no known noise level."""
+    m = np.asarray(modulation, np.float32)
+    top = float(np.percentile(m, 99.9))
+    if top <= 0:
+        return 0.0
+    u8 = np.clip(m / top * 255.0, 0, 255).astype(np.uint8)
+    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(t) / 255.0 * top
