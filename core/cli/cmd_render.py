@@ -53,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
     F = session.meta.lens.focal_length_mm
     try:
         df = args.focus_depth if args.focus_depth is not None else optics.focus_depth(args.d, e, F)
-        chw = np.moveaxis(aif, -1, 0) if aif.ndim == 3 else aif
         img = (
             render(
-                chw,
+                aif,
                 depth,
                 float(df),
                 float(A),

@@ -31,13 +31,8 @@ def problem_from_session(
     records = session.records
     chosen = select_frames(len(records), max_frames)
     recs = [records[i] for i in chosen]
-    frames = session.frames_array([r.index for r in recs])  # (M, H, W[, C]) float [0, 1]
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim == 4:
-        frames = np.moveaxis(frames, -1, 1)
-    aif = np.asarray(session.aif(), dtype=np.float32)
-    if aif.ndim == 3:
-        aif = np.moveaxis(aif, -1, 0)
+    frames = session.frames_array([r.index for r in recs])  # (M, C, H, W) float [0, 1]
+    aif = session.aif()  # (C, H, W) float [0, 1]
     depth = np.asarray(session.depth(), dtype=np.float32)
     F = float(session.meta.lens.focal_length_mm)
     d = np.array([np.nan if r.d_mm is None else r.d_mm for r in recs], dtype=np.float64)
