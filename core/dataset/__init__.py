@@ -1,6 +1,8 @@
 """Session format: crash-safe writers, a validating reader, importers (docs/dataset.md)."""
 
 from core.dataset.errors import DatasetError
+from core.dataset.import_allin3d import import_allin3d
+from core.dataset.import_csv import import_image_folder
 from core.dataset.schema import (
     SCHEMA,
     Camera,
@@ -29,4 +31,6 @@ __all__ = [
     "SweepPlan",
     "SweepRecord",
     "ValidationReport",
+    "import_allin3d",
+    "import_image_folder",
 ]
