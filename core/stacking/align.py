@@ -1,0 +1,200 @@
+"""Undo focus breathing: per-frame scale/shift so every frame lands on the reference grid.
+
+Turning the focus ring changes the lens-to-sensor distance and hence the magnification, so a
+feature drifts radially by a fraction of a pixel to several pixels across a sweep. Fusing
+unaligned frames doubles edges; the PSF fit and the depth map also need one pixel grid.
+
+We estimate an affine warp per frame with OpenCV's ECC (enhanced correlation coefficient),
+which is robust to the brightness/contrast change that defocus causes. ECC runs coarse to fine
+on a small image pyramid (most iterations on the coarsest level, where they are cheap) and each
+frame starts from its already-aligned neighbour's warp, so large sweeps stay in ECC's capture
+range while every frame is still aligned *directly* against the reference (no chained drift).
+
+The output keeps the reference frame's size and channels: nothing is cropped. Pixels that a
+warp pulls from outside a frame are filled by edge replication and flagged in a validity mask,
+so fusion can ignore them and take those pixels from frames that do cover them (the reference
+covers everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+AlignModel = Literal["affine", "similarity", "translation"]
+
+
+@dataclass
+class Alignment:
+    """Warps (2x3, reference pixel -> frame pixel) and what happened while estimating them."""
+
+    warps: np.ndarray  # (N, 2, 3) float64
+    reference: int
+    warnings: list[str] = field(default_factory=list)
+
+    def max_displacement(self, shape: tuple[int, int]) -> np.ndarray:
+        """Largest displacement (pixels) of the image corners per frame."""
+        h, w = shape
+        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float)
+        moved = np.einsum("nij,kj->nki", self.warps, corners)
+        return np.abs(moved - corners[None, :, :2]).max(axis=(1, 2))
+
+    def scales(self) -> np.ndarray:
+        """Isotropic magnification of each frame relative to the reference (breathing)."""
+        return np.sqrt(np.abs(np.linalg.det(self.warps[:, :, :2])))
+
+
+def _gray_f32(frame: np.ndarray) -> np.ndarray:
+    """(C, H, W) or (H, W) float -> (H, W) float32 luminance."""
+    if frame.ndim == 2:
+        return frame.astype(np.float32, copy=False)
+    if frame.shape[0] == 3:
+        w = np.array([0.299, 0.587, 0.114], np.float32)
+        return np.tensordot(w, frame.astype(np.float32, copy=False), axes=1)
+    return frame.astype(np.float32, copy=False).mean(axis=0)
+
+
+def _project_similarity(warp: np.ndarray) -> np.ndarray:
+    """Nearest rotation+uniform-scale matrix to the 2x2 part (keeps the translation)."""
+    m = warp[:, :2]
+    a = 0.5 * (m[0, 0] + m[1, 1])
+    b = 0.5 * (m[1, 0] - m[0, 1])
+    out = warp.copy()
+    out[:, :2] = [[a, -b], [b, a]]
+    return out
+
+
+def _pyramid(img: np.ndarray, coarsest: int, finest: int) -> list[tuple[float, np.ndarray]]:
+    """Levels (scale, image) from coarse to fine, longest side from ``coarsest`` to ``finest``."""
+    import cv2
+
+    longest = max(img.shape)
+    top = min(finest, longest)
+    sizes: list[int] = []
+    s = top
+    while True:
+        sizes.append(s)
+        if s <= coarsest:
+            break
+        s = max(coarsest, s // 2)
+        if s == sizes[-1]:
+            break
+    levels = []
+    for side in reversed(sizes):
+        f = side / longest
+        if f >= 0.999:
+            levels.append((1.0, img))
+        else:
+            size = (max(8, round(img.shape[1] * f)), max(8, round(img.shape[0] * f)))
+            levels.append((f, cv2.resize(img, size, interpolation=cv2.INTER_AREA)))
+    return levels
+
+
+def estimate_alignment(
+    frames: np.ndarray,
+    *,
+    reference: int | None = None,
+    model: AlignModel = "similarity",
+    coarsest: int = 256,
+    finest: int = 1024,
+    iterations: int = 60,
+    eps: float = 1e-5,
+) -> Alignment:
+    """Warp of each frame onto ``reference`` (default: the middle frame).
+
+    ``frames`` is (N, H, W) or (N, C, H, W) float. ``finest`` caps the pyramid's finest level
+    (longest side in pixels): ECC's translation is sub-pixel at that level already, so going to
+    full resolution costs time for little gain on large frames. ``model="similarity"`` fits an
+    affine warp and projects it to scale + rotation + shift, which is what breathing is and
+    keeps shear from absorbing noise.
+    """
+    import cv2
+
+    n = len(frames)
+    ref = n // 2 if reference is None else reference
+    if not 0 <= ref < n:
+        raise ValueError(f"reference frame {ref} is outside the stack of {n} frames")
+    grays = [_gray_f32(np.asarray(f)) for f in frames]
+    pyr = [_pyramid(g, coarsest, finest) for g in grays]
+    warps = np.tile(np.eye(2, 3), (n, 1, 1))
+    warnings: list[str] = []
+    motion = cv2.MOTION_TRANSLATION if model == "translation" else cv2.MOTION_AFFINE
+    order = [i for i in range(ref + 1, n)] + [i for i in range(ref - 1, -1, -1)]
+    for i in order:
+        guess = warps[i - 1] if i > ref else warps[i + 1]
+        w = guess.copy()
+        for level, ((scale, tmpl), (_, img)) in enumerate(zip(pyr[ref], pyr[i], strict=True)):
+            ws = w.astype(np.float32).copy()
+            ws[:, 2] *= scale
+            its = iterations if level == 0 else max(10, iterations // (2 * level))
+            crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, its, eps)
+            blur = 5 if scale < 0.5 else 7
+            try:
+                _, ws = cv2.findTransformECC(
+                    tmpl,
+                    img,
+                    ws,
+                    motion,
+                    crit,
+                    None,
+                    blur,  # type: ignore[call-overload]
+                )
+            except cv2.error as exc:
+                warnings.append(f"frame {i}: ECC did not converge at scale {scale:.3g} ({exc})")
+                break
+            w = ws.astype(np.float64)
+            w[:, 2] /= scale
+            if model == "similarity":
+                w = _project_similarity(w)
+        warps[i] = w
+    return Alignment(warps=warps, reference=ref, warnings=warnings)
+
+
+def apply_alignment(
+    frames: np.ndarray, alignment: Alignment, *, min_motion_px: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp (N, C, H, W) float frames onto the reference grid; returns (aligned, valid).
+
+    ``valid`` (N, H, W) bool marks pixels that came from inside the frame. Frames that moved
+    less than ``min_motion_px`` anywhere are passed through untouched: resampling would only
+    cost sharpness (cubic interpolation of a sub-0.05 px shift is a low-pass, not a move).
+    """
+    import cv2
+
+    if frames.ndim != 4:
+        raise ValueError(f"expected (N, C, H, W) frames, got {frames.shape}")
+    n, c, h, w = frames.shape
+    out = np.empty_like(frames)
+    valid = np.ones((n, h, w), bool)
+    moved = alignment.max_displacement((h, w))
+    ones = np.ones((h, w), np.float32)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    for i in range(n):
+        if moved[i] < min_motion_px:
+            out[i] = frames[i]
+            continue
+        m = alignment.warps[i]
+        for ch in range(c):
+            out[i, ch] = cv2.warpAffine(
+                frames[i, ch], m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
+            )
+        cover = cv2.warpAffine(
+            ones,
+            m,
+            (w, h),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        valid[i] = cover > 0.999
+    np.clip(out, 0.0, 1.0, out=out)
+    return out, valid
+
+
+def align_stack(frames: np.ndarray, **kwargs: object) -> tuple[np.ndarray, np.ndarray, Alignment]:
+    """Estimate and apply alignment in one call; see :func:`estimate_alignment`."""
+    al = estimate_alignment(frames, **kwargs)  # type: ignore[arg-type]
+    aligned, valid = apply_alignment(frames, al)
+    return aligned, valid, al

@@ -1,0 +1,99 @@
+"""All-in-focus fusion: pick each pixel from the frame where it is sharpest, softly.
+
+Decision-based fusion keeps every output pixel a convex combination of *source* pixels at the
+same place, so colours and intensities stay faithful (no pyramid reconstruction ringing or
+colour shifts). Three refinements over a plain argmax:
+
+- soft ties: where several frames are about equally sharp (flat regions, or a surface between
+  two focus planes) they share the pixel with weights exp(-(FM_max - FM_n) / (tie * FM_max)),
+  which averages noise instead of picking the noisiest frame;
+- guided filtering (He et al.) of every frame's focus map, with the provisional sharp composite
+  as the guide, before the decision: decision borders then follow image edges instead of the
+  focus window's blocky support (measured +0.2 dB over box-only on the synthetic stacks, while
+  filtering the weights after the decision cost 0.3-1 dB);
+- a validity mask from alignment: pixels a frame does not cover get no weight there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.stacking.focus_measures import FocusMeasure, as_stack_tensor, focus_volume, to_gray
+from core.stacking.guided import guided_filter
+
+
+@dataclass
+class FusionResult:
+    image: torch.Tensor  # (C, H, W) float32 in [0, 1]
+    weights: torch.Tensor  # (N, H, W), sum 1 per pixel
+    index: torch.Tensor  # (H, W) int64, the sharpest frame per pixel (hard decision)
+    focus: torch.Tensor  # (N, H, W) focus volume the decision came from
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Tuning of :func:`fuse`; defaults measured best on the synthetic benchmark stacks."""
+
+    measure: FocusMeasure = "modified_laplacian"
+    window: int = 5
+    presmooth: float = 0.0
+    tie: float = 0.05
+    floor: float = 0.02
+    guided_radius: int = 2
+    guided_eps: float = 1e-4
+    delta: float = 1e-6
+
+
+def soft_weights(fm: torch.Tensor, tie: float, floor: float) -> torch.Tensor:
+    """(N, H, W) weights from a focus volume: 1 for the sharpest frame, near 1 for ties.
+
+    ``floor`` (a fraction of the mean per-pixel best focus) keeps textureless pixels, whose
+    focus values are all noise, from being decided by that noise: there all frames tie.
+    """
+    best = fm.max(dim=0, keepdim=True).values
+    scale = tie * best + floor * best.mean() + 1e-12
+    return torch.exp(-(best - fm) / scale)
+
+
+def weighted_sum(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) frames, (N, H, W) weights -> (C, H, W)."""
+    return torch.einsum("nchw,nhw->chw", frames, weights)
+
+
+def fuse(
+    frames: np.ndarray | torch.Tensor,
+    *,
+    valid: np.ndarray | torch.Tensor | None = None,
+    params: FusionParams | None = None,
+    device: str | torch.device | None = None,
+) -> FusionResult:
+    """Fuse an aligned (N, C, H, W) float stack into one all-in-focus (C, H, W) image."""
+    p = params or FusionParams()
+    stack = as_stack_tensor(frames, device)
+    n = stack.shape[0]
+    gray = to_gray(stack)
+    fm = focus_volume(gray, p.measure, window=p.window, presmooth=p.presmooth)
+    vmask = None
+    if valid is not None:
+        vmask = torch.as_tensor(valid, device=stack.device).to(torch.float32)
+        fm = fm * vmask
+    if n == 1:
+        w = torch.ones_like(fm)
+        return FusionResult(stack[0].clone(), w, fm.argmax(dim=0), fm)
+    if p.guided_radius > 0:
+        guide = torch.gather(gray, 0, fm.max(dim=0).indices[None])[0]
+        fm = guided_filter(guide, fm, p.guided_radius, p.guided_eps).to(stack.device)
+        fm = fm.clamp_min(0)
+        if vmask is not None:
+            fm = fm * vmask
+    index = fm.max(dim=0).indices
+    w = soft_weights(fm, p.tie, p.floor)
+    if vmask is not None:
+        w = w * vmask
+    w = w + p.delta * (vmask if vmask is not None else 1.0)
+    w = w / w.sum(dim=0, keepdim=True)
+    image = weighted_sum(stack, w).clamp(0, 1)
+    return FusionResult(image, w, index, fm)
