@@ -122,3 +122,17 @@ def test_open_existing_removes_temp_debris(tmp_path) -> None:
     with SessionWriter.open_existing(root) as w:
         assert any("temporary" in r for r in w.repairs)
     assert not debris.exists()
+
+
+def test_log_cut_at_every_byte_never_breaks_the_reader(tmp_path) -> None:
+    """Whatever prefix of sweep.jsonl survives a crash, the session opens and stays valid."""
+    root = write_session(tmp_path / "s", n_frames=3, n_steps=3)
+    log = root / "sweep.jsonl"
+    full = log.read_bytes()
+    ends = [k + 1 for k, b in enumerate(full) if b == ord("\n")]
+    for cut in range(0, len(full) + 1, 7):
+        log.write_bytes(full[:cut])
+        rep = Session.open(root).validate()
+        complete = sum(1 for e in ends if e <= cut)
+        assert rep.valid and rep.frames == complete, cut
+        assert rep.missing_steps == list(range(complete, 3))

@@ -166,3 +166,18 @@ def test_bad_dtype_and_shape(tmp_path) -> None:
     w = SessionWriter.create(tmp_path / "s", make_meta())
     for bad in (np.zeros((4, 4), np.int32), np.zeros((4, 4, 2), np.uint8)):
         _raises(lambda bad=bad: w.write_frame(0, bad, {"d_mm": 1.0}), "frame_0000.tif", "frame")
+
+
+def test_not_a_folder_and_bad_results(tmp_path) -> None:
+    _raises(lambda: Session.open(tmp_path / "nope"), "nope", "(folder)")
+    _raises(lambda: SessionWriter.open_existing(tmp_path / "nope"), "nope", "(folder)")
+    with SessionWriter.create(tmp_path / "s", make_meta()) as w:
+        _raises(lambda: w.write_results("../x", {}), "results", "name")
+        _raises(lambda: w.write_results("fit", {"A": float("nan")}), "results/fit.json", "data")
+        bad = {"o": np.array([{"a": 1}], dtype=object)}
+        _raises(lambda: w.write_results("fit", {}, bad), "results/fit/o.npy", "arrays.o")
+        _raises(lambda: w.update_meta(colour="red"), "session.json", "colour")
+        _raises(lambda: w.update_meta(output_scale=-1), "session.json", "output_scale")
+    s = Session.open(tmp_path / "s")
+    _raises(lambda: s.result("fit"), "results/fit.json", "(file)")
+    _raises(lambda: s.frame(5), "sweep.jsonl", "index")
