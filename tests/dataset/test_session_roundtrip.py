@@ -94,3 +94,21 @@ def test_given_focus_depths_win_over_d(tmp_path) -> None:
     np.testing.assert_array_equal(s.check_focus_depths(10.0), [900.0, 950.0])
     np.testing.assert_array_equal(s.focus_depth_mm, [900.0, 950.0])
     assert np.isnan(s.d_mm[0])
+
+
+def test_files_are_plain_tiffs_other_readers_open(tmp_path) -> None:
+    """Fiji/napari compatibility proxy: libtiff (through OpenCV) reads our files unchanged."""
+    import cv2
+
+    root = write_session(tmp_path / "s")
+    s = Session.open(root)
+    raw = cv2.imread(str(root / "frames" / "frame_0001.tif"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(raw, s.frame(1))
+    depth = cv2.imread(str(root / "depth.tif"), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.float32
+    np.testing.assert_array_equal(depth, s.depth())
+    rgb = image((6, 5, 3), "uint8", 3)
+    with SessionWriter.create(tmp_path / "c", make_meta(1, bit_depth=8)) as w:
+        w.write_frame(0, rgb, {"d_mm": 30.0})
+    bgr = cv2.imread(str(tmp_path / "c" / "frames" / "frame_0000.tif"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(bgr[..., ::-1], rgb)
