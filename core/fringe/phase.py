@@ -109,3 +109,11 @@ def otsu_modulation_threshold(modulation: NDArray[np.floating]) -> float:
     u8 = np.clip(m / top * 255.0, 0, 255).astype(np.uint8)
     t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return float(t) / 255.0 * top
+
+
+def auto_modulation_threshold(modulation: NDArray[np.floating], fraction: float = 0.3) -> float:
+    """Default ``min_modulation``: Otsu's split when the histogram is bimodal (lit fringes vs
+    background), capped at ``fraction`` of the 99th percentile so that a fully lit scene
+    (unimodal histogram, which Otsu would cut in half) keeps all its pixels."""
+    top = float(np.percentile(np.asarray(modulation, np.float32), 99.0))
+    return min(otsu_modulation_threshold(modulation), fraction * top)

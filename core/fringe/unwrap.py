@@ -8,7 +8,7 @@ axis (patterns.py): the absolute phase is ``2*pi*c*x/length``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +32,8 @@ class Unwrapped:
     order: NDArray[np.int32]
     residual: NDArray[np.float32]
     suspect: NDArray[np.bool_]
+    #: absolute phase of every input count (heterodyne), finest first
+    per_count: list[NDArray[np.float32]] = field(default_factory=list)
 
 
 def _wrap(p: NDArray[np.floating]) -> NDArray[np.float32]:
@@ -115,7 +117,7 @@ def heterodyne_unwrap(
         suspect |= (top_phase < edge_margin) | (top_phase > TWO_PI - edge_margin)
     if len(cs) > 1:
         suspect |= detect_inconsistent(finest, phases, cs, tolerance=tolerance)
-    return Unwrapped(finest, order.astype(np.int32), worst, suspect)
+    return Unwrapped(finest, order.astype(np.int32), worst, suspect, list(absolute))
 
 
 def consistency_tolerance(counts: Sequence[float]) -> float:
@@ -165,6 +167,20 @@ def detect_jumps(
     filled = np.where(ok, a, 0.0).astype(np.float32)
     med = cv2.medianBlur(filled, size)
     return ok & (np.abs(a - med) > np.pi)
+
+
+def combined_coordinate(
+    per_count: Sequence[NDArray[np.floating]], counts: Sequence[float], length: int
+) -> NDArray[np.float32]:
+    """Projector coordinate from all unwrapped frequencies, weighted by ``count**2``: each
+    gives the coordinate with noise proportional to 1/count, so this is the least-squares
+    combination (about sqrt(3) less noise than the finest alone for close counts)."""
+    w = np.asarray(counts, np.float64) ** 2
+    w /= w.sum()
+    acc = np.zeros(np.shape(per_count[0]), np.float32)
+    for p, c, wk in zip(per_count, counts, w, strict=True):
+        acc += np.asarray(p, np.float32) * np.float32(wk * length / (TWO_PI * c))
+    return acc
 
 
 def graycode_unwrap(

@@ -1,0 +1,236 @@
+"""A fringe scan end to end: the patterns to project and the decoding of the captures.
+
+This is the seam with the acquisition engine: a generic pattern-scan plan shows
+``FringeScan.patterns()`` on the projector one by one, grabs a frame for each, and hands the
+stack to ``decode_scan``. ``FringeScan.to_dict()`` goes into the session's metadata so the
+captures can be decoded again later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.fringe.calibrate import ProcamCalibration
+from core.fringe.graycode import decode_graycode
+from core.fringe.patterns import (
+    DEFAULT_FRINGE_COUNTS,
+    DEFAULT_STEPS,
+    GrayCodeLayout,
+    fringe_patterns,
+    graycode_patterns,
+    to_uint8,
+)
+from core.fringe.phase import PhaseMap, auto_modulation_threshold, quality_mask, wrapped_phase
+from core.fringe.reconstruct import Triangulator, flying_pixels
+from core.fringe.unwrap import (
+    Unwrapped,
+    combined_coordinate,
+    graycode_unwrap,
+    heterodyne_unwrap,
+)
+
+
+@dataclass
+class FringeScan:
+    """What a scan projects, in order: fringes (frequency-major), then Gray codes for the
+    column axis if ``gray_step`` > 0 (Gray-code assisted unwrapping of ``counts[0]``), then
+    white and black if ``references``."""
+
+    projector_width: int
+    projector_height: int
+    counts: tuple[float, ...] = DEFAULT_FRINGE_COUNTS
+    steps: int = DEFAULT_STEPS
+    axis: str = "x"
+    gamma: float | None = None
+    gray_step: int = 0
+    references: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.projector_width if self.axis == "x" else self.projector_height
+
+    def gray_layout(self) -> GrayCodeLayout | None:
+        if self.gray_step <= 0:
+            return None
+        return GrayCodeLayout(
+            self.projector_width,
+            self.projector_height,
+            self.gray_step,
+            columns=self.axis == "x",
+            rows=self.axis == "y",
+        )
+
+    @property
+    def n_images(self) -> int:
+        lay = self.gray_layout()
+        return (
+            len(self.counts) * self.steps
+            + (lay.n_patterns if lay else 0)
+            + (2 if self.references else 0)
+        )
+
+    def patterns(self) -> NDArray[np.uint8]:
+        """uint8 ``(n_images, H, W)`` frames for an 8-bit projector window."""
+        parts = [
+            to_uint8(
+                fringe_patterns(
+                    self.projector_width,
+                    self.projector_height,
+                    self.counts,
+                    self.steps,
+                    axis=self.axis,
+                    gamma=self.gamma,
+                )
+            )
+        ]
+        lay = self.gray_layout()
+        if lay is not None:
+            parts.append(
+                graycode_patterns(
+                    lay.width,
+                    lay.height,
+                    lay.step,
+                    columns=lay.columns,
+                    rows=lay.rows,
+                    with_references=False,
+                )
+            )
+        if self.references:
+            parts.append(
+                graycode_patterns(2, 2, with_references=True, columns=False, rows=False)
+                .repeat(self.projector_height // 2 + 1, axis=1)
+                .repeat(self.projector_width // 2 + 1, axis=2)[
+                    :, : self.projector_height, : self.projector_width
+                ]
+            )
+        return np.concatenate(parts, axis=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = list(self.counts)
+        d["kind"] = "fringe_scan"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FringeScan:
+        args = {k: v for k, v in d.items() if k != "kind"}
+        args["counts"] = tuple(float(c) for c in args.get("counts", DEFAULT_FRINGE_COUNTS))
+        return cls(**args)
+
+
+def fringe_scan_patterns(
+    projector_width: int,
+    projector_height: int,
+    *,
+    counts: Sequence[float] = DEFAULT_FRINGE_COUNTS,
+    steps: int = DEFAULT_STEPS,
+    axis: str = "x",
+    gamma: float | None = None,
+    gray_step: int = 0,
+    references: bool = False,
+) -> tuple[NDArray[np.uint8], FringeScan]:
+    """The frames of a scan and its description (store the latter with the captures)."""
+    scan = FringeScan(
+        projector_width,
+        projector_height,
+        tuple(float(c) for c in counts),
+        steps,
+        axis,
+        gamma,
+        gray_step,
+        references,
+    )
+    return scan.patterns(), scan
+
+
+@dataclass
+class ScanResult:
+    """Decoded scan. ``depth`` float32 mm in the camera frame, NaN where ``valid`` is False."""
+
+    depth: NDArray[np.float32]
+    points: NDArray[np.float32]
+    valid: NDArray[np.bool_]
+    projector_coord: NDArray[np.float32]
+    unwrapped: Unwrapped
+    phases: list[PhaseMap] = field(default_factory=list)
+    quality: NDArray[np.bool_] | None = None
+
+
+def decode_scan(
+    images: object,
+    calibration: ProcamCalibration | Triangulator,
+    scan: FringeScan,
+    *,
+    min_modulation: float | None = None,
+    saturation: float | None = None,
+    min_contrast: float = 0.1,
+    method: str = "heterodyne",
+    reject_flying: bool = True,
+) -> ScanResult:
+    """Captures (in ``scan`` order, any real dtype) to a depth map.
+
+    ``min_modulation`` defaults to ``auto_modulation_threshold`` of the finest fringe.
+    ``method``: ``"heterodyne"`` (all counts) or ``"graycode"`` (``counts[0]`` + the Gray
+    codes). Pass a prepared ``Triangulator`` to reuse its per-pixel rays across scans."""
+    stack = np.asarray(images)
+    if stack.ndim != 3 or stack.shape[0] != scan.n_images:
+        raise ValueError(
+            f"scan expects {scan.n_images} images (H, W each), got array of shape {stack.shape}"
+        )
+    tri = (
+        calibration
+        if isinstance(calibration, Triangulator)
+        else Triangulator(calibration, scan.axis)
+    )
+    n = scan.steps
+    phases = [wrapped_phase(stack[i * n : (i + 1) * n]) for i in range(len(scan.counts))]
+    thr = (
+        auto_modulation_threshold(phases[0].modulation)
+        if min_modulation is None
+        else min_modulation
+    )
+    good = quality_mask(
+        phases[0], min_modulation=thr, saturation=saturation, min_contrast=min_contrast
+    )
+    for pm in phases[1:]:
+        good &= quality_mask(
+            pm, min_modulation=thr, saturation=saturation, min_contrast=min_contrast
+        )
+    if method == "heterodyne":
+        un = heterodyne_unwrap([p.phase for p in phases], scan.counts)
+        coord = combined_coordinate(un.per_count, scan.counts, scan.length)
+    elif method == "graycode":
+        lay = scan.gray_layout()
+        if lay is None:
+            raise ValueError("method='graycode' needs a scan with gray_step > 0")
+        start = len(scan.counts) * n
+        codes = stack[start : start + lay.n_patterns]
+        dec = decode_graycode(
+            codes,
+            lay,
+            white=np.full(codes.shape[1:], 255, np.float32),
+            black=np.zeros(codes.shape[1:], np.float32),
+            black_thr=-1.0,
+            white_thr=0.0,
+        )
+        code_coord = dec.col if scan.axis == "x" else dec.row
+        un = graycode_unwrap(phases[0].phase, code_coord, scan.counts[0], scan.length)
+        coord = (un.phase * np.float32(scan.length / (2 * np.pi * scan.counts[0]))).astype(
+            np.float32
+        )
+    else:
+        raise ValueError(f"method must be 'heterodyne' or 'graycode', got {method!r}")
+    valid = good & ~un.suspect
+    res = tri.depth(coord, valid)
+    depth = res.depth
+    if reject_flying:
+        fly = flying_pixels(depth)
+        depth[fly] = np.nan
+        res.points[fly] = np.nan
+    valid = np.isfinite(depth)
+    return ScanResult(depth, res.points, valid, coord, un, phases, good)
