@@ -7,7 +7,6 @@ from its header alone (every strip must end inside the file) without reading the
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def inspect_tiff(path: Path, field: str, rel: str | None = None) -> TiffInfo:
                 )
     except DatasetError:
         raise
-    except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError) as exc:
+    except Exception as exc:  # tifffile raises assorted types; all mean 'unreadable'
         raise DatasetError(name, field, f"corrupt or truncated TIFF ({exc})") from None
     return TiffInfo(shape=shape, dtype=dtype)
 
@@ -81,7 +80,7 @@ def read_tiff(path: Path, field: str, rel: str | None = None) -> np.ndarray:
     inspect_tiff(path, field, rel)
     try:
         arr = tifffile.imread(path)
-    except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError) as exc:
+    except Exception as exc:  # codecs raise assorted types; all mean 'unreadable'
         raise DatasetError(name, field, f"corrupt or truncated TIFF ({exc})") from None
     return np.asarray(arr)
 
