@@ -397,6 +397,13 @@ class SimCamera:
             return
         self._exposures.put(self._capture())
 
+    def drain(self) -> int:
+        """Discard frames already delivered (stale for the next trigger); returns how many."""
+        with self._out_cv:
+            n = len(self._out)
+            self._out.clear()
+        return n
+
     def retrieve(self, timeout_s: float = 5.0) -> Frame:
         self._check()
         if not self._streaming:

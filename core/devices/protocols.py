@@ -217,6 +217,10 @@ class Camera(Protocol):
         """Next frame of the stream; raises :class:`DeviceTimeout` if none arrives in time."""
         ...
 
+    def drain(self) -> int:
+        """Discard frames already waiting (stale for the next trigger); returns how many."""
+        ...
+
 
 @runtime_checkable
 class FocusController(Protocol):
