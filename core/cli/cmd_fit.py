@@ -72,6 +72,8 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     e_values = np.linspace(args.e_range[0], args.e_range[1], args.grid[1])
     bars = StageBars(enabled=not args.quiet)
     cfg = LossConfig.paper() if args.preset == "paper" else LossConfig.refcode()
+    if args.rgb:
+        cfg = cfg.with_(color="channels")
     try:
         result = fit(
             problem,

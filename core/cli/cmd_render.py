@@ -91,9 +91,9 @@ def write_image(path: object, img: object, bit_depth: int) -> None:
         else:
             tifffile.imwrite(p, np.round(arr * 255).astype(np.uint8))
         return
-    out = np.round(arr * 255).astype(np.uint8)
+    out: np.ndarray = np.round(arr * 255).astype(np.uint8)
     if out.ndim == 3:
-        out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+        out = np.ascontiguousarray(out[..., ::-1])  # RGB -> OpenCV's BGR
     if not cv2.imwrite(str(p), out):
         from core.cli import UserFacingError
 

@@ -25,6 +25,7 @@ from core.fit.grid import TERMS, Landscape, evaluate_grid
 from core.fit.problem import FitProblem
 from core.fit.progress import CancelToken, ProgressCallback
 from core.fit.refine import bootstrap, quadratic_optimum, refine
+from core.losses import LossConfig
 
 #: The paper's grid as used in the authors' code: A 400..1150 step 50, e 23.0..24.8 step 0.2.
 PAPER_A = np.arange(400.0, 1150.0 + 1e-9, 50.0)
@@ -78,7 +79,7 @@ def pyramid_factor(shape: tuple[int, ...], min_size: int) -> int:
 
 
 def evaluate_point(
-    problem: FitProblem, A: float, e: float, *, loss_config: object | None = None
+    problem: FitProblem, A: float, e: float, *, loss_config: LossConfig | None = None
 ) -> dict[str, float]:
     """Loss terms (mean over images) of one (A, e) with the scatter model."""
     ls = evaluate_grid(problem, [A], [e], model="layered", loss_config=loss_config, stage="point")
@@ -94,7 +95,7 @@ def fit(
     min_coarse_size: int = 96,
     zoom_points: tuple[int, int] = (9, 9),
     polish: bool = True,
-    loss_config: object | None = None,
+    loss_config: LossConfig | None = None,
     datasheet_A: float | None = None,
     bootstrap_n: int = 200,
     seed: int = 0,
@@ -107,6 +108,12 @@ def fit(
     torch.manual_seed(seed)
     timings: dict[str, float] = {}
     warnings: list[str] = []
+    if problem.focus_depths_mm is not None and len(e_grid) > 1:
+        e_grid = e_grid[len(e_grid) // 2 : len(e_grid) // 2 + 1]
+        warnings.append(
+            "the session gives focus depths Df directly (e.g. All-in-3D import): e does not "
+            "enter the model, only A is fitted"
+        )
     kw: dict[str, Any] = dict(
         loss_config=loss_config, memory_budget_mb=memory_budget_mb, cancel=cancel
     )
@@ -128,13 +135,16 @@ def fit(
 
     zoom = None
     opt = coarse
-    if coarse_to_fine and len(A_grid) > 1 and len(e_grid) > 1:
+    if coarse_to_fine and len(A_grid) > 1:
         t0 = time.perf_counter()
         ia, ie = landscape.argmin()
         dA = float(A_grid[1] - A_grid[0])
-        de = float(e_grid[1] - e_grid[0])
         zA = np.linspace(A_grid[ia] - dA, A_grid[ia] + dA, zoom_points[0])
-        ze = np.linspace(e_grid[ie] - de, e_grid[ie] + de, zoom_points[1])
+        if len(e_grid) > 1:
+            de = float(e_grid[1] - e_grid[0])
+            ze = np.linspace(e_grid[ie] - de, e_grid[ie] + de, zoom_points[1])
+        else:
+            ze = e_grid
         zA = zA[zA > 0]
         zoom = evaluate_grid(problem, zA, ze, model="gather", progress=progress, stage="zoom", **kw)
         timings["zoom"] = time.perf_counter() - t0
@@ -147,7 +157,7 @@ def fit(
         sA = float(ref.A_values[1] - ref.A_values[0]) if len(ref.A_values) > 1 else 0.02 * opt.A
         se = float(ref.e_values[1] - ref.e_values[0]) if len(ref.e_values) > 1 else 0.02
         pA = opt.A + sA * np.array([-1.0, 0.0, 1.0])
-        pe = opt.e + se * np.array([-1.0, 0.0, 1.0])
+        pe = opt.e + se * np.array([-1.0, 0.0, 1.0]) if len(ref.e_values) > 1 else ref.e_values
         polished = evaluate_grid(
             problem, pA[pA > 0], pe, model="layered", progress=progress, stage="polish", **kw
         )

@@ -18,6 +18,7 @@ import torch
 from core.fit.models import ForwardModel, make_model
 from core.fit.problem import FitProblem
 from core.fit.progress import CancelToken, ProgressCallback, StageTimer
+from core.losses import LossConfig
 
 TERMS = ("l2", "laplacian", "histogram", "ssim", "total")
 
@@ -83,8 +84,8 @@ class Landscape:
             )
 
 
-def _loss_fn(loss_config: object | None) -> Any:
-    from core.losses import LossConfig, loss_terms
+def _loss_fn(loss_config: LossConfig | None) -> Any:
+    from core.losses import loss_terms
 
     cfg = loss_config if loss_config is not None else LossConfig.paper()
 
@@ -100,7 +101,7 @@ def evaluate_grid(
     e_values: Sequence[float] | np.ndarray,
     *,
     model: str | ForwardModel = "gather",
-    loss_config: object | None = None,
+    loss_config: LossConfig | None = None,
     memory_budget_mb: float = 384.0,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,

@@ -37,7 +37,9 @@ def problem_from_session(
     F = float(session.meta.lens.focal_length_mm)
     d = np.array([np.nan if r.d_mm is None else r.d_mm for r in recs], dtype=np.float64)
     fd = None
-    if np.isnan(d).any():
+    if session.meta.implied_d is not None or np.isnan(d).any():
+        # Focus depths were given (All-in-3D): d was derived from them with an assumed e, so
+        # e is not identifiable; the fitter fits A alone on the given Df.
         if any(r.focus_depth_mm is None for r in recs):
             raise ValueError(f"{path}: some sweep records have neither d_mm nor focus_depth_mm")
         fd = np.array([r.focus_depth_mm for r in recs], dtype=np.float64)
