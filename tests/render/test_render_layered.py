@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from core.render import RenderError, blur_layered, blur_scatter
+from tests.render.helpers import psnr, scene_sigma
+
+SCENES = ["tilted", "steps", "objects", "slanted_edges"]
+
+
+@pytest.fixture(scope="module")
+def references():
+    """Exact scatter of each scene (sigma up to 20 px), computed once for the module."""
+    out = {}
+    for kind in SCENES:
+        img, sigma = scene_sigma(kind, 160)
+        out[kind] = (img, sigma, blur_scatter(img, sigma))
+    return out
+
+
+@pytest.mark.parametrize("kind", SCENES)
+def test_layered_matches_scatter_at_default_accuracy(references, kind):
+    img, sigma, ref = references[kind]
+    assert float(sigma.max()) == pytest.approx(20.0)
+    out = blur_layered(img, sigma)
+    assert out.shape == ref.shape
+    assert psnr(out, ref) >= 50.0
+
+
+def test_backends_agree_and_mono_matches_rgb(references):
+    img, sigma, _ = references["objects"]
+    cv = blur_layered(img, sigma, backend="opencv")
+    fft = blur_layered(img, sigma, backend="fft")
+    assert float((cv - fft).abs().max()) < 2e-5
+    mono = blur_layered(img[1], sigma, backend="opencv")
+    assert mono.shape == img.shape[1:]
+    torch.testing.assert_close(mono, cv[1], atol=1e-6, rtol=0)
+
+
+def test_more_accuracy_gives_more_accuracy(references):
+    img, sigma, ref = references["tilted"]
+    low = psnr(blur_layered(img, sigma, accuracy_db=40.0), ref)
+    high = psnr(blur_layered(img, sigma, accuracy_db=60.0), ref)
+    assert 40.0 <= low < high and high >= 60.0
+
+
+def test_on_a_level_the_layered_blur_is_exact():
+    g = torch.Generator().manual_seed(6)
+    img = torch.rand(3, 40, 50, generator=g)
+    sigma = torch.full((40, 50), 3.0)
+    sigma[:, :20] = 0.0
+    for backend in ("opencv", "fft"):
+        out = blur_layered(img, sigma, levels=[0.0, 3.0], backend=backend)
+        torch.testing.assert_close(out, blur_scatter(img, sigma), atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["opencv", "fft"])
+def test_identity_energy_and_batch(backend):
+    g = torch.Generator().manual_seed(7)
+    img = torch.rand(3, 32, 36, generator=g)
+    assert torch.equal(blur_layered(img, torch.zeros(32, 36), backend=backend), img)
+    sig = torch.rand(3, 32, 36, generator=g) * torch.tensor([2.0, 9.0, 0.5]).view(3, 1, 1)
+    batch = blur_layered(img, sig, backend=backend)
+    assert batch.shape == (3, 3, 32, 36)
+    torch.testing.assert_close(
+        batch.sum(dim=(2, 3)), img.sum(dim=(1, 2)).expand(3, 3), rtol=1e-5, atol=0
+    )
+    for b in range(3):
+        torch.testing.assert_close(batch[b], blur_layered(img, sig[b], backend=backend))
+
+
+def test_rejects_bad_options():
+    img, sig = torch.rand(8, 8), torch.full((8, 8), 2.0)
+    with pytest.raises(RenderError, match="backend"):
+        blur_layered(img, sig, backend="magic")
+    with pytest.raises(RenderError, match="levels"):
+        blur_layered(img, sig, levels=[0.0, 1.0])
+
+
+def test_cpu_and_device_agree(device):
+    img, sigma = scene_sigma("steps", 96, sigma_max=12.0)
+    cpu = blur_layered(img, sigma)
+    dev = blur_layered(img.to(device), sigma.to(device))
+    assert dev.device.type == device
+    assert float((dev.cpu() - cpu).abs().max()) < 1e-4
