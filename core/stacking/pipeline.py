@@ -29,6 +29,7 @@ class StackResult:
     depth_mm: np.ndarray | None  # (H, W) float32 when the sweep is calibrated
     weights: np.ndarray  # (N, H, W) fusion weights
     alignment: Alignment | None
+    aligned: np.ndarray  # (N, C, H, W) the frames on the reference grid (the fusion's input)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -120,6 +121,7 @@ def synthesize_aif(
         depth_mm=depth,
         weights=weights,
         alignment=alignment,
+        aligned=stack,
         timings=timings,
         warnings=warnings,
     )
