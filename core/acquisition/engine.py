@@ -84,6 +84,25 @@ class _Context:
     def grab(self, index: int) -> Any:
         return self._engine._grab(index)
 
+    def arm(self) -> None:
+        """Before a hardware trigger: discard stale buffered frames (sequencer bookkeeping)."""
+        self._engine._arm()
+
+    def move_to(self, target: int) -> None:
+        """Absolute move that an abort can cut short (the engine then stops the motor)."""
+        from core.devices import DeviceTimeout
+
+        ctl = self.bench.focus
+        ctl.move_abs(int(target), wait=False)
+        deadline = time.monotonic() + self._engine.move_timeout_s
+        while ctl.status().moving:
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(
+                    f"focus controller: move to {target} not finished within "
+                    f"{self._engine.move_timeout_s:.0f} s"
+                )
+            self._engine.control.sleep(0.002)
+
 
 class AcquisitionEngine:
     """Runs plans against one bench (an object with ``camera``, ``controller``, ``projector``).
@@ -101,6 +120,7 @@ class AcquisitionEngine:
         grab_timeout_s: float = 5.0,
         grab_retries: int = 2,
         time_scale: float | None = None,
+        move_timeout_s: float = 60.0,
     ) -> None:
         self.bench = bench
         self.bus = bus if bus is not None else EventBus()
@@ -108,14 +128,14 @@ class AcquisitionEngine:
         self.writer_queue = writer_queue
         self.grab_timeout_s = grab_timeout_s
         self.grab_retries = grab_retries
-        self.time_scale = float(
-            time_scale if time_scale is not None else getattr(bench, "time_scale", 1.0)
-        )
+        self.move_timeout_s = move_timeout_s
+        self.time_scale = float(time_scale if time_scale is not None else bench_time_scale(bench))
         self._thread: threading.Thread | None = None
         self._result: RunResult | None = None
         self._prompts: dict[str, tuple[threading.Event, list[bool]]] = {}
         self._prompt_lock = threading.Lock()
         self._last_dropped: int | None = None
+        self._sequencer: Any = None
 
     # -- control -------------------------------------------------------------------------
     @property
@@ -237,6 +257,7 @@ class AcquisitionEngine:
         error: BaseException | None = None
         current: int | None = None
         self._last_dropped = None
+        self._sequencer = None
         try:
             plan.setup(ctx)
             for i, index in enumerate(todo):
@@ -316,7 +337,7 @@ class AcquisitionEngine:
             self.control.finish()
 
     def _stop_motor(self) -> None:
-        controller = getattr(self.bench, "controller", None)
+        controller = getattr(self.bench, "focus", None)
         if controller is None:
             return
         try:
@@ -338,9 +359,25 @@ class AcquisitionEngine:
             with self._prompt_lock:
                 self._prompts.pop(prompt_id, None)
 
+    def _sequencer_for(self, cam: Any) -> Any:
+        if self._sequencer is None or self._sequencer.camera is not cam:
+            from core.devices.sequencing import FrameSequencer
+
+            self._sequencer = FrameSequencer(cam)
+        return self._sequencer
+
+    def _arm(self) -> None:
+        cam = self.bench.camera
+        if cam.is_streaming:
+            stale = self._sequencer_for(cam).arm()
+            if stale:
+                self.bus.emit(
+                    WarningEvent(message=f"discarded {stale} stale frame(s) before a trigger")
+                )
+
     def _grab(self, index: int) -> Any:
         """One fresh frame; retries timeouts, reopens once after a disconnect."""
-        from core.devices import DeviceDisconnected, DeviceTimeout
+        from core.devices import DeviceDisconnected, DeviceTimeout, FrameLost
 
         cam = self.bench.camera
         attempts = 0
@@ -349,16 +386,16 @@ class AcquisitionEngine:
             self.control.checkpoint()
             try:
                 if cam.is_streaming:
-                    frame = cam.retrieve(self.grab_timeout_s)
+                    frame = self._sequencer_for(cam).next_frame(self.grab_timeout_s)
                 else:
                     frame = cam.grab(self.grab_timeout_s)
-            except DeviceTimeout as exc:
+            except (DeviceTimeout, FrameLost) as exc:
                 attempts += 1
                 if attempts > self.grab_retries:
                     raise
                 self.bus.emit(
                     WarningEvent(
-                        message=f"camera timeout at step {index}, retrying "
+                        message=f"camera {_kind(exc)} at step {index}, retrying "
                         f"({attempts}/{self.grab_retries}): {exc}",
                         index=index,
                     )
@@ -389,6 +426,20 @@ class AcquisitionEngine:
                 )
             self._last_dropped = dropped
             return frame
+
+
+def bench_time_scale(bench: Any) -> float:
+    """Wall seconds per physical second: the virtual bench may run faster than life."""
+    explicit = getattr(bench, "time_scale", None)
+    if explicit is not None:
+        return float(explicit)
+    world = getattr(getattr(bench, "info", None), "world", None)
+    clock = getattr(world, "clock", None)
+    return float(getattr(clock, "time_scale", 1.0))
+
+
+def _kind(exc: BaseException) -> str:
+    return "timeout" if isinstance(exc, TimeoutError) else "lost frame"
 
 
 def _describe(exc: BaseException) -> str:

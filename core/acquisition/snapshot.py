@@ -76,7 +76,7 @@ def snapshot(bench: Any, frames: list[Any]) -> dict[str, Any]:
         "frame_ids": [int(f.frame_id) for f in frames],
         "frames_averaged": len(frames),
         "camera": camera_state(bench.camera),
-        "controller": controller_state(getattr(bench, "controller", None)),
+        "controller": controller_state(getattr(bench, "focus", None)),
         **host_time(),
     }
     return fields

@@ -55,7 +55,7 @@ class CountingPlan:
 
 class NoDeviceBench:
     camera = None
-    controller = None
+    focus = None
     projector = None
     time_scale = 1.0
 

@@ -34,7 +34,7 @@ class StepContext(Protocol):
 
     @property
     def bench(self) -> Any:
-        """Object with ``camera``, ``controller`` and optionally ``projector`` attributes."""
+        """A ``core.devices.factory.Bench``: ``camera``, ``focus``, ``projector``, ``sensor``."""
         ...
 
     def sleep(self, seconds: float) -> None:
@@ -51,6 +51,14 @@ class StepContext(Protocol):
 
     def grab(self, index: int) -> Any:
         """One fresh camera frame with the engine's retry policy (``core.devices.Frame``)."""
+        ...
+
+    def arm(self) -> None:
+        """Call right before a hardware trigger (drops stale frames, tracks frame ids)."""
+        ...
+
+    def move_to(self, target: int) -> None:
+        """Move the focus motor to ``target`` steps; abortable mid-move."""
         ...
 
 

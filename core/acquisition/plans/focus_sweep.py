@@ -135,7 +135,7 @@ class FocusSweepPlan:
 
     def setup(self, ctx: StepContext) -> None:
         bench = ctx.bench
-        cam, ctl = bench.camera, bench.controller
+        cam, ctl = bench.camera, bench.focus
         if self.exposure_us is not None:
             cam.exposure_us = self.exposure_us
         if self.gain_db is not None:
@@ -157,24 +157,26 @@ class FocusSweepPlan:
 
     def acquire(self, ctx: StepContext, index: int) -> AcquiredFrame:
         bench = ctx.bench
-        ctl = bench.controller
+        ctl = bench.focus
         target = self.positions[index]
         frames: list[Any] = []
         d_readings: list[float] = []
         if self.trigger == "software":
-            ctl.move_abs(target, wait=True)
+            ctx.move_to(target)
             ctx.sleep(self.settle_s)
             for _ in range(self.average):
                 ctx.checkpoint()
                 d_readings.append(float(ctl.read_distance_mm()))
                 frames.append(ctx.grab(index))
         else:
+            ctx.arm()
             result = ctl.sweep_step(target, self.settle_s)
             d_readings.append(float(result.d_mm))
             frames.append(ctx.grab(index))
             for _ in range(self.average - 1):
                 ctx.checkpoint()
                 d_readings.append(float(ctl.read_distance_mm()))
+                ctx.arm()
                 ctl.fire_trigger()
                 frames.append(ctx.grab(index))
         image = average_frames([f.image for f in frames])

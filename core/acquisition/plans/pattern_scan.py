@@ -177,6 +177,10 @@ class PatternScanPlan:
             ctx.checkpoint()
             frames.append(ctx.grab(index))
         fields = snapshot(bench, frames)
+        ctl = getattr(bench, "focus", None)
+        if ctl is not None:  # the focus state the patterns were seen at (d is a record column)
+            fields["position"] = int(ctl.position())
+            fields["d_mm"] = float(ctl.read_distance_mm())
         fields.update(
             {
                 "plan": self.kind,

@@ -1,0 +1,414 @@
+"""``psfbench acquire sweep|aif|resume``: what a technician runs at the bench.
+
+Ctrl-C is a clean abort, never a crash: the first Ctrl-C asks the engine to stop (motor
+stopped, frames already taken are saved, the session stays valid) and the command tells how to
+resume. Errors from profiles, devices, disk or plans come back as one clear line naming the
+file or field (exit 2); an aborted run exits 130, a failed one 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("acquire", help="run a focus sweep (or AIF shot) on a bench, or resume one")
+    asub = p.add_subparsers(dest="acquire_command", metavar="ACTION")
+    asub.required = True
+
+    sw = asub.add_parser(
+        "sweep",
+        help="focus sweep into a new session folder",
+        description="Step the focus motor through a range, read d and store one frame per step.",
+    )
+    _bench_args(sw)
+    sw.add_argument("--out", required=True, metavar="DIR", help="new session folder")
+    sw.add_argument("--steps", type=int, default=40, help="number of sweep steps (default 40)")
+    sw.add_argument("--start", type=float, help="first position (default: profile's range)")
+    sw.add_argument("--stop", type=float, help="last position (default: profile's range)")
+    sw.add_argument(
+        "--unit", choices=("steps", "mm"), default="steps", help="unit of --start/--stop"
+    )
+    sw.add_argument("--settle", type=float, default=0.2, help="settle time per step, s")
+    sw.add_argument("--average", type=int, default=1, help="frames averaged per step")
+    sw.add_argument("--exposure", type=float, help="exposure time, us (default: profile)")
+    sw.add_argument("--gain", type=float, help="gain, dB (default: profile)")
+    sw.add_argument(
+        "--trigger",
+        choices=("software", "hardware"),
+        default=None,
+        help="software grab per step, or the controller's trigger line (default: profile)",
+    )
+    sw.add_argument(
+        "--aif",
+        choices=("capture", "skip"),
+        default="capture",
+        help="after the sweep, prompt for the minimum-aperture all-in-focus shot (default)",
+    )
+    sw.add_argument("--aif-average", type=int, default=4, help="frames averaged for the AIF")
+    sw.set_defaults(func=run_sweep)
+
+    aif = asub.add_parser("aif", help="(re)take the all-in-focus shot of an existing session")
+    aif.add_argument("dir", metavar="DIR", help="session folder")
+    aif.add_argument("--average", type=int, default=4)
+    _ui_args(aif)
+    aif.set_defaults(func=run_aif)
+
+    rs = asub.add_parser("resume", help="continue an interrupted sweep (no gaps, no duplicates)")
+    rs.add_argument("dir", metavar="DIR", help="session folder of the interrupted sweep")
+    _ui_args(rs)
+    rs.set_defaults(func=run_resume)
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        default="virtual",
+        help="device profile: a name ('virtual', or <config dir>/<name>.toml) or a TOML path",
+    )
+    p.add_argument(
+        "--virtual",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a virtual-bench setting (e.g. width=320, time_scale=0.01); repeatable",
+    )
+    _ui_args(p)
+
+
+def _ui_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="confirm operator prompts automatically")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ------------------------------------------------------------------------------- handlers
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    import json
+
+    from core.cli import UserFacingError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserFacingError(f"--virtual {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _open(profile: Any, overrides: dict[str, Any] | None = None) -> Any:
+    from core.acquisition.bench_io import open_bench_from
+    from core.cli import UserFacingError
+    from core.config.profiles import ConfigError
+    from core.devices import DeviceError
+
+    try:
+        return open_bench_from(profile, **(overrides or {}))
+    except ConfigError as exc:
+        raise UserFacingError(str(exc)) from None
+    except DeviceError as exc:
+        raise UserFacingError(f"cannot open the bench: {exc}") from None
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.acquisition import FocusSweepPlan, PlanError
+    from core.acquisition.bench_io import (
+        default_range,
+        session_meta,
+        steps_per_mm,
+        write_ground_truth,
+    )
+    from core.acquisition.session_io import session_path_ok
+    from core.cli import UserFacingError
+    from core.dataset import DatasetError, SessionWriter
+
+    out = Path(args.out)
+    try:
+        session_path_ok(out)
+    except PlanError as exc:
+        raise UserFacingError(str(exc)) from None
+    bench = _open(args.profile, _overrides(args.virtual))
+    try:
+        if args.start is None or args.stop is None:
+            lo, hi = default_range(bench)
+            spm = steps_per_mm(bench) if args.unit == "mm" else 1.0
+            start = args.start if args.start is not None else lo / spm
+            stop = args.stop if args.stop is not None else hi / spm
+        else:
+            start, stop = args.start, args.stop
+        trigger = args.trigger or (
+            "hardware" if bench.info.settings.camera.trigger_mode == "hardware" else "software"
+        )
+        try:
+            plan = FocusSweepPlan.from_range(
+                start,
+                stop,
+                args.steps,
+                unit=args.unit,
+                steps_per_mm=steps_per_mm(bench),
+                settle_s=args.settle,
+                average=args.average,
+                exposure_us=args.exposure,
+                gain_db=args.gain,
+                trigger=trigger,
+            )
+        except PlanError as exc:
+            raise UserFacingError(f"sweep: {exc}") from None
+        meta = session_meta(bench, plan)
+        meta["plan"]["parameters"]["aif_mode"] = args.aif
+        meta["plan"]["parameters"]["aif_average"] = args.aif_average
+        try:
+            writer = SessionWriter.create(out, meta)
+        except (DatasetError, OSError) as exc:
+            raise UserFacingError(f"cannot create the session: {exc}") from None
+        try:
+            write_ground_truth(writer, bench)
+            return _run_session(args, bench, writer, plan, steps=None, resumed=False)
+        finally:
+            writer.close()
+    finally:
+        _close(bench)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from core.acquisition import PlanError
+    from core.acquisition.session_io import stored_plan, stored_profile
+    from core.cli import UserFacingError
+    from core.dataset import DatasetError, SessionWriter
+
+    try:
+        writer = SessionWriter.open_existing(args.dir)
+    except DatasetError as exc:
+        raise UserFacingError(str(exc)) from None
+    try:
+        try:
+            plan = stored_plan(writer.meta, f"{args.dir}/session.json")
+        except PlanError as exc:
+            raise UserFacingError(str(exc)) from None
+        for repair in writer.repairs:
+            print(f"repaired: {repair}", file=sys.stderr)
+        profile = stored_profile(writer.meta)
+        if profile is None:
+            raise UserFacingError(
+                f"{args.dir}/session.json: plan.parameters.device_profile: missing; "
+                "cannot reopen the bench this session was taken with"
+            )
+        missing = writer.missing_steps()
+        aif_mode = writer.meta.plan.parameters.get("aif_mode", "skip")
+        aif_needed = aif_mode == "capture" and not (writer.path / "aif.tif").exists()
+        if not missing and not aif_needed:
+            print(f"{args.dir}: nothing to resume, all {plan.total_steps()} steps are saved")
+            return 0
+        bench = _open(profile)
+        try:
+            if not missing:
+                return _capture_aif(args, bench, writer)
+            print(
+                f"resuming: {len(missing)} of {plan.total_steps()} steps missing", file=sys.stderr
+            )
+            return _run_session(args, bench, writer, plan, steps=missing, resumed=True)
+        finally:
+            _close(bench)
+    finally:
+        writer.close()
+
+
+def run_aif(args: argparse.Namespace) -> int:
+    from core.acquisition.session_io import stored_profile
+    from core.cli import UserFacingError
+    from core.dataset import DatasetError, SessionWriter
+
+    try:
+        writer = SessionWriter.open_existing(args.dir)
+    except DatasetError as exc:
+        raise UserFacingError(str(exc)) from None
+    try:
+        profile = stored_profile(writer.meta)
+        if profile is None:
+            raise UserFacingError(
+                f"{args.dir}/session.json: plan.parameters.device_profile: missing"
+            )
+        bench = _open(profile)
+        try:
+            return _capture_aif(args, bench, writer, average=args.average)
+        finally:
+            _close(bench)
+    finally:
+        writer.close()
+
+
+# ------------------------------------------------------------------------------- running
+
+
+def _run_session(
+    args: argparse.Namespace,
+    bench: Any,
+    writer: Any,
+    plan: Any,
+    *,
+    steps: list[int] | None,
+    resumed: bool,
+) -> int:
+    from core.acquisition.session_io import SessionSink
+
+    code = _drive(
+        args,
+        bench,
+        plan,
+        SessionSink(writer),
+        steps=steps,
+        resumed=resumed,
+        session=str(writer.path),
+    )
+    if code != 0:
+        return code
+    if writer.meta.plan.parameters.get("aif_mode") == "capture":
+        return _capture_aif(args, bench, writer)
+    print(f"session complete: {writer.path}")
+    return 0
+
+
+def _capture_aif(
+    args: argparse.Namespace, bench: Any, writer: Any, average: int | None = None
+) -> int:
+    from core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
+
+    params = writer.meta.plan.parameters
+    n = average if average is not None else int(params.get("aif_average", 4))
+    positions = [s.motor_steps for s in writer.meta.plan.steps if s.motor_steps is not None]
+    middle = sorted(positions)[len(positions) // 2] if positions else None
+    plan = AifCapturePlan(average=n, position=middle)
+    code = _drive(
+        args, bench, plan, AifSink(writer), steps=None, resumed=False, session=str(writer.path)
+    )
+    if code == 0:
+        print(f"session complete (with all-in-focus image): {writer.path}")
+        if getattr(bench.info, "world", None) is None:
+            print("reminder: return the lens to its working aperture before the next sweep")
+    return code
+
+
+def _drive(
+    args: argparse.Namespace,
+    bench: Any,
+    plan: Any,
+    sink: Any,
+    *,
+    steps: list[int] | None,
+    resumed: bool,
+    session: str,
+) -> int:
+    """Run one plan with a progress bar, prompts on this thread, and Ctrl-C = clean abort."""
+    import queue
+
+    from core.acquisition import AcquisitionEngine
+
+    engine = AcquisitionEngine(bench)
+    prompts: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    bar = _ProgressBar(args.quiet, plan.total_steps(), getattr(plan, "kind", "plan"))
+    engine.bus.subscribe(bar, name="progress-bar")
+    engine.bus.subscribe(lambda e: prompts.put(e) if e.kind == "prompt" else None, inline=True)
+    auto_yes = args.yes or getattr(bench.info, "world", None) is not None
+    engine.start(plan, sink, steps=steps, resumed=resumed, session=session)
+    result = None
+    interrupted = False
+    while result is None:
+        try:
+            try:
+                prompt = prompts.get(timeout=0.1)
+            except queue.Empty:
+                prompt = None
+            if prompt is not None:
+                engine.answer(prompt.prompt_id, _ask(prompt.message, auto_yes))
+            result = engine.wait(0)
+        except KeyboardInterrupt:
+            if not interrupted:
+                print("\nCtrl-C: stopping after the current step ...", file=sys.stderr)
+            interrupted = True
+            engine.abort()
+    engine.bus.flush(5)
+    bar.close()
+    engine.bus.close()
+    if result.status == "completed":
+        return 0
+    missing = len(result.missing)
+    where = f"psfbench acquire resume {session}"
+    if result.status == "aborted":
+        print(
+            f"aborted: {result.done} of {result.total} steps saved, {missing} missing; "
+            f"the session is consistent. Continue with: {where}",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"error: {result.message}", file=sys.stderr)
+    print(
+        f"{result.done} of {result.total} steps saved; the session is consistent. "
+        f"After fixing the cause, continue with: {where}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _ask(message: str, auto_yes: bool) -> bool:
+    print(f"\n>>> {message}", file=sys.stderr)
+    if auto_yes:
+        print(">>> (confirmed automatically)", file=sys.stderr)
+        return True
+    if not sys.stdin or not sys.stdin.isatty():
+        print(">>> no terminal to confirm on; use --yes", file=sys.stderr)
+        return False
+    answer = input(">>> press Enter to continue, or type 'n' to cancel: ")
+    return answer.strip().lower() not in ("n", "no")
+
+
+def _close(bench: Any) -> None:
+    try:
+        bench.close()
+    except Exception as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+
+
+class _ProgressBar:
+    """tqdm fed from the event bus (on the bus's thread, never the acquisition thread)."""
+
+    def __init__(self, quiet: bool, total: int, label: str) -> None:
+        self._bar: Any = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit="step", file=sys.stderr)
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "started" and self._bar is not None:
+            self._bar.n = event.total_steps - event.steps_to_run
+            self._bar.refresh()
+        elif kind == "progress" and self._bar is not None:
+            self._bar.n = event.done
+            eta = "?" if event.eta_s is None else f"{event.eta_s:.0f}s"
+            self._bar.set_postfix_str(f"ETA {eta}", refresh=True)
+        elif kind == "warning":
+            self._write(f"warning: {event.message}")
+        elif kind == "paused":
+            self._write("paused")
+        elif kind == "resumed":
+            self._write("resumed")
+
+    def _write(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
