@@ -56,7 +56,8 @@ def heterodyne_unwrap(
     *,
     tolerance: float | None = None,
     max_residual: float = 0.3,
-    edge_margin: float = 0.05,
+    edge_margin: float = 0.25,
+    spatial_check: bool = True,
 ) -> Unwrapped:
     """Multi-frequency heterodyne (beat) unwrapping, the paper's method.
 
@@ -71,6 +72,9 @@ def heterodyne_unwrap(
     ``tolerance`` radians (``consistency_tolerance`` by default), or (when the last beat is
     exactly one period, so projector columns 0 and ``length`` share a phase) a last beat
     within ``edge_margin`` radians of 0 / 2*pi, where noise can flip it across the seam.
+    A corrupted wrapped phase can also yield a wrong but self-consistent order (the chain
+    has little redundancy left); ``spatial_check`` adds ``detect_jumps``, which catches
+    such slips where they are isolated.
     """
     if len(phases) != len(counts) or len(counts) < 1:
         raise UnwrapError(f"need one wrapped phase per count, got {len(phases)} and {len(counts)}")
@@ -117,6 +121,8 @@ def heterodyne_unwrap(
         suspect |= (top_phase < edge_margin) | (top_phase > TWO_PI - edge_margin)
     if len(cs) > 1:
         suspect |= detect_inconsistent(finest, phases, cs, tolerance=tolerance)
+    if spatial_check and finest.ndim == 2 and min(finest.shape) >= 5:
+        suspect |= detect_jumps(finest, ~suspect)
     return Unwrapped(finest, order.astype(np.int32), worst, suspect, list(absolute))
 
 
