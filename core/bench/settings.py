@@ -50,7 +50,7 @@ class VirtualBenchSettings(BaseModel):
     projector_gain: float = Field(default=1.0, ge=0.0)
     projector_width: int = Field(default=640, ge=8)
     projector_height: int = Field(default=400, ge=8)
-    projector_fov_deg: float = Field(default=35.0, gt=1.0, lt=170.0)
+    projector_fov_deg: float = Field(default=45.0, gt=1.0, lt=170.0)
     projector_baseline_mm: float = 150.0
     # simulated time: wall seconds per simulated second (0.01 = 100x faster than life)
     time_scale: float = Field(default=1.0, gt=0.0)
