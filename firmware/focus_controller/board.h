@@ -3,14 +3,15 @@
 
 #if defined(__AVR_ATmega2560__)
 #define BOARD_NAME "mega"
-// Port A (D22..D28) carries the outputs and limit inputs: one port, one simulator hook.
+// Outputs on port A (D22..D26). The limit inputs sit on port C, which the sketch never writes
+// after setup (read-modify-writes of an output port would also rewrite its pull-up bits).
 #define PIN_STEP 22       // PA0
 #define PIN_DIR 23        // PA1
 #define PIN_ENABLE 24     // PA2, active low (A4988/DRV8825/TB6600 ENA)
 #define PIN_TRIG_OUT 25   // PA3, camera trigger, active high
 #define PIN_RS485_DE 26   // PA4, MAX485 DE and /RE tied together
-#define PIN_LIMIT_MIN 27  // PA5, switch to GND, internal pull-up
-#define PIN_LIMIT_MAX 28  // PA6, switch to GND, internal pull-up
+#define PIN_LIMIT_MIN 37  // PC0, switch to GND, internal pull-up
+#define PIN_LIMIT_MAX 36  // PC1, switch to GND, internal pull-up
 #define PIN_TRIG_IN 2     // PE4 / INT4, camera exposure-active or strobe output
 #define PIN_ESTOP 3       // PE5 / INT5, normally-closed button to GND opens -> e-stop
 #define SENSOR_HW_SERIAL 1  // Serial1: RX1 = D19, TX1 = D18
