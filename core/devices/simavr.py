@@ -71,6 +71,7 @@ class FirmwareSimulator:
         sensor_base_um: float = 250_000.0,
         um_per_step: float = 5.0,
         throttle: bool = True,
+        mcu: str = "atmega2560",
     ) -> None:
         for p, what in ((elf, "firmware ELF"), (harness, "simavr harness")):
             if not Path(p).exists():
@@ -102,6 +103,7 @@ class FirmwareSimulator:
             "--um-per-step",
             repr(um_per_step),
         ]
+        args += ["--mcu", mcu]
         if not throttle:
             args.append("--no-throttle")
         self._err = open(self.workdir / "harness.stderr", "w+b")  # noqa: SIM115

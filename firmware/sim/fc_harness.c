@@ -90,10 +90,14 @@ static double rnd01(void) { return (rnd() & 0xFFFFFF) / (double)0x1000000; }
 
 /* Switches pull to GND. The PIN bits are also written directly: the ioport IRQ alone can be
  * overridden when the firmware rewrites PORTC (pull-up configuration). */
+static void raise_if(avr_irq_t *irq, uint32_t v) {
+  if (irq) avr_raise_irq(irq, v);
+}
+
 static void update_limits(void) {
   int lmin = phys <= 0 ? 0 : 1, lmax = phys >= travel ? 0 : 1;
-  avr_raise_irq(irq_lmin, (uint32_t)lmin);
-  avr_raise_irq(irq_lmax, (uint32_t)lmax);
+  raise_if(irq_lmin, (uint32_t)lmin);
+  raise_if(irq_lmax, (uint32_t)lmax);
   uint8_t v = avr->data[PINC_ADDR];
   v = (uint8_t)((v & ~((1 << C_LMIN) | (1 << C_LMAX))) | (lmin << C_LMIN) | (lmax << C_LMAX));
   avr->data[PINC_ADDR] = v;
@@ -249,7 +253,7 @@ static avr_cycle_count_t trigin_tick(avr_t *a, avr_cycle_count_t when, void *par
   (void)a; (void)param;
   static int level = 0;
   level = !level;
-  avr_raise_irq(irq_trigin, (uint32_t)level);
+  raise_if(irq_trigin, (uint32_t)level);
   if (!level && --trigin_left <= 0) return 0;
   return when + trigin_half;
 }
@@ -302,7 +306,7 @@ static void control(char *line) {
     if (trigin_half < 16) trigin_half = 16;
     avr_cycle_timer_register(avr, trigin_half, trigin_tick, NULL);
   } else if (!strcmp(cmd, "estop") && n >= 2) {
-    avr_raise_irq(irq_estop, atoi(a1) ? 0 : 1);
+    raise_if(irq_estop, atoi(a1) ? 0 : 1);
   } else if (!strcmp(cmd, "quit")) {
     flush_all();
     printf("ACK quit\n");
@@ -366,6 +370,8 @@ static avr_cycle_count_t poll_tick(avr_t *a, avr_cycle_count_t when, void *param
   return when + freq / 4000;  /* every 250 us of simulated time */
 }
 
+static int uart1_present(void) { return avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), 0) != NULL; }
+
 static void usage(void) {
   fprintf(stderr,
           "usage: fc_harness --elf FW.elf [--pty-link PATH] [--edges LOG] [--start-pos N]\n"
@@ -415,7 +421,7 @@ int main(int argc, char **argv) {
     if (!edges) { perror(edges_path); return 2; }
   }
 
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < (uart1_present() ? 2 : 1); i++) {
     uint32_t flags = 0;
     avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0' + i), &flags);
     flags &= ~AVR_UART_FLAG_STDIO;
@@ -435,25 +441,28 @@ int main(int argc, char **argv) {
     if (symlink(slave_name, link) != 0) { perror("symlink"); return 2; }
   }
 
-  for (int bit = A_STEP; bit <= A_DE; bit++)
-    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('A'), bit), pin_notify,
-                            (void *)(intptr_t)bit);
+  for (int bit = A_STEP; bit <= A_DE; bit++) {
+    avr_irq_t *irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('A'), bit);
+    if (irq) avr_irq_register_notify(irq, pin_notify, (void *)(intptr_t)bit);  /* Mega only */
+  }
   irq_lmin = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('C'), C_LMIN);
   irq_lmax = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('C'), C_LMAX);
   irq_trigin = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('E'), E_TRIGIN);
   irq_estop = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('E'), E_ESTOP);
   update_limits();
-  avr_raise_irq(irq_trigin, 0);
-  avr_raise_irq(irq_estop, 1);
+  raise_if(irq_trigin, 0);
+  raise_if(irq_estop, 1);
 
   uart0_in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), uart0_out, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), uart0_xon_cb, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), uart0_xoff_cb, NULL);
   uart1_in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_INPUT);
-  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUTPUT), uart1_out, NULL);
-  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUT_XON), uart1_xon_cb, NULL);
-  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUT_XOFF), uart1_xoff_cb, NULL);
+  if (uart1_in) {  /* the ATmega328P (Uno) has no second UART: no simulated sensor there */
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUTPUT), uart1_out, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUT_XON), uart1_xon_cb, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('1'), UART_IRQ_OUT_XOFF), uart1_xoff_cb, NULL);
+  }
 
   avr_cycle_timer_register(avr, freq / 4000, poll_tick, NULL);
   clock_gettime(CLOCK_MONOTONIC, &t_start);
