@@ -33,6 +33,8 @@ class Alignment:
     warps: np.ndarray  # (N, 2, 3) float64
     reference: int
     warnings: list[str] = field(default_factory=list)
+    #: per frame, the fraction of the reference mismatch (1 - ECC correlation) the warp removed
+    gains: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def max_displacement(self, shape: tuple[int, int]) -> np.ndarray:
         """Largest displacement (pixels) of the image corners per frame."""
@@ -92,6 +94,25 @@ def _pyramid(img: np.ndarray, coarsest: int, finest: int) -> list[tuple[float, n
     return levels
 
 
+def _ecc_gain(tmpl: np.ndarray, img: np.ndarray, warp: np.ndarray) -> float:
+    """(rho_warped - rho_identity) / (1 - rho_identity) on the interior (5% margin)."""
+    import cv2
+
+    h, w = tmpl.shape
+    my, mx = max(2, h // 20), max(2, w // 20)
+    warped = cv2.warpAffine(
+        img,
+        warp.astype(np.float32),
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    t = tmpl[my:-my, mx:-mx]
+    r0 = float(cv2.computeECC(t, img[my:-my, mx:-mx]))
+    r1 = float(cv2.computeECC(t, warped[my:-my, mx:-mx]))
+    return (r1 - r0) / max(1.0 - r0, 1e-6)
+
+
 def estimate_alignment(
     frames: np.ndarray,
     *,
@@ -101,6 +122,7 @@ def estimate_alignment(
     finest: int = 1024,
     iterations: int = 60,
     eps: float = 1e-5,
+    min_gain: float = 0.2,
 ) -> Alignment:
     """Warp of each frame onto ``reference`` (default: the middle frame).
 
@@ -109,6 +131,12 @@ def estimate_alignment(
     full resolution costs time for little gain on large frames. ``model="similarity"`` fits an
     affine warp and projects it to scale + rotation + shift, which is what breathing is and
     keeps shear from absorbing noise.
+
+    Defocus differences alone can pull ECC to a spurious zoom (a sharp edge "matches" a blurred
+    one slightly better when scaled). A warp is therefore kept only if it removes at least
+    ``min_gain`` of the remaining mismatch, 1 - rho, between reference and frame; otherwise
+    the frame is taken as already aligned. Measured: real breathing removes 45-95% (pcb and
+    depthmap stacks), spurious warps on unmoved synthetic stacks at most 10%.
     """
     import cv2
 
@@ -120,11 +148,13 @@ def estimate_alignment(
     pyr = [_pyramid(g, coarsest, finest) for g in grays]
     warps = np.tile(np.eye(2, 3), (n, 1, 1))
     warnings: list[str] = []
+    gains = np.zeros(n)
     motion = cv2.MOTION_TRANSLATION if model == "translation" else cv2.MOTION_AFFINE
     order = [i for i in range(ref + 1, n)] + [i for i in range(ref - 1, -1, -1)]
     for i in order:
         guess = warps[i - 1] if i > ref else warps[i + 1]
         w = guess.copy()
+        scale, tmpl, img = 1.0, grays[ref], grays[i]
         for level, ((scale, tmpl), (_, img)) in enumerate(zip(pyr[ref], pyr[i], strict=True)):
             ws = w.astype(np.float32).copy()
             ws[:, 2] *= scale
@@ -132,15 +162,10 @@ def estimate_alignment(
             crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, its, eps)
             blur = 5 if scale < 0.5 else 7
             try:
-                _, ws = cv2.findTransformECC(
-                    tmpl,
-                    img,
-                    ws,
-                    motion,
-                    crit,
-                    None,
-                    blur,  # type: ignore[call-overload]
-                )
+                ecc = (
+                    cv2.findTransformECC
+                )  # its stubs lack the gaussFiltSize overload with a None mask
+                _, ws = ecc(tmpl, img, ws, motion, crit, None, blur)  # type: ignore[call-overload]
             except cv2.error as exc:
                 warnings.append(f"frame {i}: ECC did not converge at scale {scale:.3g} ({exc})")
                 break
@@ -148,8 +173,11 @@ def estimate_alignment(
             w[:, 2] /= scale
             if model == "similarity":
                 w = _project_similarity(w)
-        warps[i] = w
-    return Alignment(warps=warps, reference=ref, warnings=warnings)
+        scaled = w.copy()
+        scaled[:, 2] *= scale
+        gains[i] = _ecc_gain(tmpl, img, scaled)
+        warps[i] = w if gains[i] >= min_gain else np.eye(2, 3)
+    return Alignment(warps=warps, reference=ref, warnings=warnings, gains=gains)
 
 
 def apply_alignment(

@@ -28,16 +28,20 @@ def read_image(path: str | Path) -> np.ndarray:
     if not p.is_file():
         raise StackIOError(f"{p}: no such image file")
     ext = p.suffix.lower()
+    img: np.ndarray | None = None
     if ext in TIFF_EXT:
         import tifffile
 
         try:
             img = tifffile.imread(p)
+        except ValueError:
+            img = None  # e.g. LZW without imagecodecs: OpenCV's libtiff decodes it below
         except Exception as exc:  # tifffile raises many types for bad files
             raise StackIOError(f"{p}: not a readable TIFF ({exc})") from exc
-        if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] not in (1, 3, 4):
+        planar = img is not None and img.ndim == 3 and img.shape[0] in (1, 3, 4)
+        if planar and img is not None and img.shape[-1] not in (1, 3, 4):
             img = np.moveaxis(img, 0, -1)
-    else:
+    if img is None:
         import cv2
 
         read = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
