@@ -5,9 +5,10 @@ on a sigma (or CoC) map directly; ``GatherStack`` serves grid searches. See docs
 """
 
 from core.render.api import METHODS, render
+from core.render.gather import GatherStack
 from core.render.inputs import RenderError
 from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, window_radius
-from core.render.layered import blur_layered
+from core.render.layered import blur_layered, blur_uniform
 from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels
 from core.render.refcode import REFCODE_C_MAX, REFCODE_KSIZE, blur_refcode
 from core.render.scatter import blur_scatter
@@ -15,6 +16,7 @@ from core.render.scatter import blur_scatter
 __all__ = [
     "DEFAULT_ACCURACY_DB",
     "DEFAULT_TRUNCATE",
+    "GatherStack",
     "METHODS",
     "REFCODE_C_MAX",
     "REFCODE_KSIZE",
@@ -22,6 +24,7 @@ __all__ = [
     "blur_layered",
     "blur_refcode",
     "blur_scatter",
+    "blur_uniform",
     "gaussian_kernel_1d",
     "render",
     "sigma_levels",

@@ -175,3 +175,26 @@ def blur_layered(
     else:
         out = _blur_fft(img, sig, levels, truncate)
     return layout.restore(out)
+
+
+def blur_uniform(
+    img: torch.Tensor, sigma: float, truncate: float = DEFAULT_TRUNCATE
+) -> torch.Tensor:
+    """(C, H, W) blurred with one sigma, same kernel and mirror border as the scatter model."""
+    if sigma <= 0.0:
+        return img.clone()
+    if img.device.type == "cpu":
+        kern = gaussian_kernel_1d(sigma, truncate).astype(np.float32)
+        planes = [
+            cv2.sepFilter2D(
+                np.ascontiguousarray(p.numpy(), dtype=np.float32),
+                cv2.CV_32F,
+                kern,
+                kern,
+                borderType=cv2.BORDER_REFLECT,
+            )
+            for p in img
+        ]
+        return torch.from_numpy(np.stack(planes)).to(img.dtype)
+    sig = torch.full((1, *img.shape[1:]), float(sigma), dtype=img.dtype, device=img.device)
+    return _blur_fft(img, sig, [0.0, float(sigma)], truncate)[0]
