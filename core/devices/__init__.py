@@ -31,6 +31,9 @@ from core.devices.protocols import (
 )
 
 __all__ = [
+    "Bench",
+    "BenchInfo",
+    "open_bench",
     "PIXEL_FORMATS",
     "PIXEL_FORMAT_MAX",
     "TRIGGER_MODES",
@@ -55,3 +58,12 @@ __all__ = [
     "StepResult",
     "TriggerMode",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # open_bench pulls in profiles and simulators; load it on first use, not on import.
+    if name in ("open_bench", "Bench", "BenchInfo"):
+        from core.devices import factory
+
+        return getattr(factory, name)
+    raise AttributeError(f"module 'core.devices' has no attribute {name!r}")

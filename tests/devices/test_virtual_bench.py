@@ -221,3 +221,39 @@ def test_faults_surface_as_device_errors() -> None:
     w.faults.controller_disconnected = True
     with pytest.raises(DeviceDisconnected):
         ctl.position()
+
+
+def test_hidden_parameters_explain_a_virtual_sweep_best() -> None:
+    """Frames + measured d + the AIF shot are consistent with the hidden (A, e) and nothing
+    else on a small grid: the virtual bench is fittable by the paper's model."""
+    w = world(width=64, height=48, noise=True)
+    s = w.settings
+    ctl = homed(w)
+    cam = SimCamera(w, pixel_format="Mono12", exposure_us=8000.0, trigger_mode="hardware")
+    cam.open()
+    w.set_aperture_scale(0.0)
+    cam.trigger_mode = "software"
+    aif = cam.grab().as_float().astype(np.float64)
+    w.set_aperture_scale(1.0)
+    cam.trigger_mode = "hardware"
+    lo, hi = w.suggested_sweep_steps()
+    cam.start_streaming()
+    shots = []
+    try:
+        for target in np.linspace(lo, hi, 3).round().astype(int):
+            r = ctl.sweep_step(int(target), 0.01)
+            shots.append((r.d_mm, cam.retrieve(10.0).as_float().astype(np.float64)))
+    finally:
+        cam.stop_streaming()
+
+    def loss(A: float, e: float) -> float:
+        total = 0.0
+        for d, img in shots:
+            Df = optics.focus_depth(d, e, s.F_mm)
+            sim = np.asarray(render(aif[None], w.scene.depth_mm, Df, A, s.F_mm))[0]
+            total += float(np.mean((sim - img) ** 2))
+        return total
+
+    grid = {(A, e): loss(A, e) for A in (600.0, 800.0, 1000.0) for e in (23.2, 23.6, 24.0)}
+    best = min(grid, key=grid.__getitem__)
+    assert best == (s.true_A, s.true_e_mm)
