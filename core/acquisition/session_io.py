@@ -93,7 +93,16 @@ def bit_depth(pixel_format: str) -> int:
 
 
 def session_path_ok(path: Path) -> None:
-    """Refuse to start a new session on top of another (resume is a separate command)."""
+    """Refuse to start a new session on top of another (resume is a separate command).
+
+    A folder holding only empty sub-folders is what a crash *while creating* a session leaves
+    (nothing was acquired, ``session.json`` never appeared): it is cleared and reused.
+    """
+    if path.is_dir() and not (path / "session.json").exists():
+        entries = list(path.iterdir())
+        if entries and all(p.is_dir() and not any(p.iterdir()) for p in entries):
+            for p in entries:
+                p.rmdir()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise PlanError(
             f"--out {path}: already exists and is not empty; "

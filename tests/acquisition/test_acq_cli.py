@@ -1,0 +1,140 @@
+"""``psfbench acquire``: sweeps, resume, Ctrl-C, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.dataset import Session
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = ["--virtual", "width=48", "--virtual", "height=32", "--virtual", "time_scale=0.01"]
+
+
+def _sweep(out: Path, *extra: str) -> list[str]:
+    return [
+        "acquire",
+        "sweep",
+        "--profile",
+        "virtual",
+        *SMALL,
+        "--out",
+        str(out),
+        "--quiet",
+        "--settle",
+        "0",
+        *extra,
+    ]
+
+
+def test_sweep_then_resume_has_nothing_to_do(tmp_path, capsys) -> None:
+    out = tmp_path / "s"
+    assert main(_sweep(out, "--steps", "5", "--average", "2")) == 0
+    session = Session.open(out)
+    report = session.validate()
+    assert report.valid and report.frames == 5 and report.has_aif and report.has_depth
+    assert all(r.frames_averaged == 2 for r in session.records)
+    assert main(["session", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["valid"] and info["frames"] == 5 and info["missing_steps"] == []
+    assert main(["acquire", "resume", str(out), "--quiet"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_range_in_mm(tmp_path) -> None:
+    out = tmp_path / "s"
+    code = main(
+        _sweep(
+            out, "--steps", "3", "--unit", "mm", "--start", "4.5", "--stop", "5.5", "--aif", "skip"
+        )
+    )
+    assert code == 0
+    assert [s.motor_steps for s in Session.open(out).meta.plan.steps] == [1800, 2000, 2200]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expect"),
+    [
+        ('[camera]\npixel_format = "Mono11"\n', "camera.pixel_format"),
+        ("[virtual]\nwidth = -3\n", "virtual.width"),
+        ("[camera\n", "TOML syntax error"),
+        ('[focus]\ndriver = "serial"\n', "port"),
+    ],
+    ids=["bad-format", "bad-width", "bad-toml", "serial-without-port"],
+)
+def test_bad_profile_file_is_a_clear_error(tmp_path, capsys, toml, expect) -> None:
+    prof = tmp_path / "bench.toml"
+    prof.write_text(toml)
+    out = tmp_path / "s"
+    code = main(["acquire", "sweep", "--profile", str(prof), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(prof) in err and expect in err and "Traceback" not in err
+    assert not (out / "session.json").exists()
+
+
+def test_missing_profile_and_bad_arguments(tmp_path, capsys) -> None:
+    assert main(["acquire", "sweep", "--profile", "nosuch", "--out", str(tmp_path / "a")]) == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert main(_sweep(tmp_path / "b", "--steps", "0")) == 2
+    assert "steps" in capsys.readouterr().err
+    assert main(_sweep(tmp_path / "c", "--virtual", "nonsense")) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(_sweep(tmp_path / "d", "--start", "-50", "--stop", "100", "--steps", "3")) == 1
+    assert "soft limits" in capsys.readouterr().err
+    report = Session.open(tmp_path / "d").validate()  # refused before moving: still consistent
+    assert report.valid and report.frames == 0
+
+
+def test_existing_output_and_non_session_resume(tmp_path, capsys) -> None:
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(_sweep(out, "--steps", "3")) == 2
+    assert "acquire resume" in capsys.readouterr().err
+    assert main(["acquire", "resume", str(tmp_path / "nothing")]) == 2
+    assert "not a session folder" in capsys.readouterr().err
+    assert main(["acquire", "resume", str(out)]) == 2
+    assert "session.json" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_corrupt_stored_plan(tmp_path, capsys) -> None:
+    out = tmp_path / "s"
+    assert main(_sweep(out, "--steps", "2", "--aif", "skip")) == 0
+    meta = json.loads((out / "session.json").read_text())
+    meta["plan"]["parameters"]["engine_plan"]["kind"] = "teleport"
+    (out / "session.json").write_text(json.dumps(meta))
+    assert main(["acquire", "resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "session.json" in err and "plan.kind" in err and "teleport" in err
+
+
+def test_ctrl_c_is_a_clean_abort_and_resume_finishes(tmp_path) -> None:
+    out = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "core.cli", *_sweep(out, "--steps", "40")]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    log = out / "sweep.jsonl"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and log.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"psfbench acquire resume {out}" in err
+    report = Session.open(out).validate()
+    assert report.valid and 3 <= report.frames < 40
+    assert main(["acquire", "resume", str(out), "--quiet"]) == 0
+    report = Session.open(out).validate()
+    assert report.valid and report.frames == 40 and report.duplicate_indices == []
+    assert report.has_aif
