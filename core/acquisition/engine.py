@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +81,8 @@ class _Context:
     def prompt(self, message: str) -> bool:
         return self._engine._prompt(message)
 
-    def grab(self, index: int) -> Any:
-        return self._engine._grab(index)
+    def grab(self, index: int, retrigger: Callable[[], Any] | None = None) -> Any:
+        return self._engine._grab(index, retrigger)
 
     def arm(self) -> None:
         """Before a hardware trigger: discard stale buffered frames (sequencer bookkeeping)."""
@@ -375,23 +375,28 @@ class AcquisitionEngine:
                     WarningEvent(message=f"discarded {stale} stale frame(s) before a trigger")
                 )
 
-    def _grab(self, index: int) -> Any:
-        """One fresh frame; retries timeouts, reopens once after a disconnect."""
-        from core.devices import DeviceDisconnected, DeviceTimeout, FrameLost
+    def _grab(self, index: int, retrigger: Callable[[], Any] | None = None) -> Any:
+        """One fresh frame; retries timeouts and lost frames, reopens once after a disconnect.
+
+        A streamed frame can only be retried by triggering again (``retrigger``); without it
+        the error propagates rather than waiting for a frame that will never come.
+        """
+        from core.devices import DeviceDisconnected, DeviceTimeout, FrameLost, StaleFrameError
 
         cam = self.bench.camera
         attempts = 0
         reopened = False
+        streaming = bool(cam.is_streaming)
         while True:
             self.control.checkpoint()
             try:
-                if cam.is_streaming:
+                if streaming:
                     frame = self._sequencer_for(cam).next_frame(self.grab_timeout_s)
                 else:
                     frame = cam.grab(self.grab_timeout_s)
-            except (DeviceTimeout, FrameLost) as exc:
+            except (DeviceTimeout, FrameLost, StaleFrameError) as exc:
                 attempts += 1
-                if attempts > self.grab_retries:
+                if attempts > self.grab_retries or (streaming and retrigger is None):
                     raise
                 self.bus.emit(
                     WarningEvent(
@@ -400,9 +405,12 @@ class AcquisitionEngine:
                         index=index,
                     )
                 )
+                if streaming and retrigger is not None:
+                    self._arm()
+                    retrigger()
                 continue
             except DeviceDisconnected as exc:
-                if reopened:
+                if reopened or streaming:  # reopening ends the stream: fail, resume later
                     raise
                 reopened = True
                 self.bus.emit(

@@ -12,7 +12,7 @@ import pytest
 
 from core.acquisition import AcquisitionEngine, EventBus, FocusSweepPlan, PatternScanPlan
 from core.acquisition.bench_io import session_meta, write_ground_truth
-from core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
+from core.acquisition.plans import AifCapturePlan, AifSink, RepeatCapturePlan
 from core.acquisition.session_io import SessionSink, stored_plan
 from core.bench import read_stamp
 from core.dataset import Session, SessionWriter
@@ -191,8 +191,9 @@ def test_camera_fault_fails_cleanly_and_resume_completes(tmp_path, bench, fault)
     assert report.valid and report.frames == 6 and report.duplicate_indices == []
 
 
-def test_failed_buffer_is_retried_not_skipped(tmp_path, bench) -> None:
-    plan = FocusSweepPlan.from_range(1700, 2400, 4, settle_s=0.0)
+@pytest.mark.parametrize("trigger", ["software", "hardware"], ids=["sw-trigger", "line-trigger"])
+def test_failed_buffer_is_retried_not_skipped(tmp_path, bench, trigger) -> None:
+    plan = FocusSweepPlan.from_range(1700, 2400, 4, settle_s=0.0, trigger=trigger)
     writer = _session(tmp_path / "s", bench, plan)
     bus = EventBus()
     rec = Recorder()
@@ -275,3 +276,22 @@ def test_pattern_scan_shows_each_pattern_before_its_frame(tmp_path, bench) -> No
     assert means[0] < means[1] < means[2]  # the projector really lit the scene each time
     assert [r.device_state["pattern"]["level"] for r in session.records] == [0.0, 0.5, 1.0]
     assert bench.projector.current is None  # blanked afterwards
+
+
+def test_repeat_capture_streams_every_frame_once(tmp_path, bench) -> None:
+    plan = RepeatCapturePlan(count=10, position=2000)
+    writer = _session(tmp_path / "s", bench, plan)
+    bus = EventBus()
+    rec = Recorder()
+    bus.subscribe(rec)
+    engine = AcquisitionEngine(bench, bus=bus)
+    _fault_after(engine, 4, lambda: setattr(bench.info.world.faults, "camera_failed_frames", 1))
+    result = engine.run(plan, SessionSink(writer))
+    bus.flush(5)
+    writer.close()
+    assert result.status == "completed", result.message
+    session = Session.open(tmp_path / "s")
+    ids = [read_stamp(session.frame(i))["frame_id"] for i in range(10)]
+    assert ids == list(range(5)) + list(range(6, 11))  # frame 5 was the failed buffer
+    assert [w.index for w in rec.of("warning") if "lost frame" in w.message] == [5]
+    assert not bench.camera.is_streaming

@@ -1,5 +1,6 @@
 """Acquisition plans; importing this package registers every built-in plan kind."""
 
+from core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
 from core.acquisition.plans.base import (
     PLAN_KINDS,
     AcquiredFrame,
@@ -16,8 +17,12 @@ from core.acquisition.plans.pattern_scan import (
     PatternSource,
     register_pattern_source,
 )
+from core.acquisition.plans.repeat_capture import RepeatCapturePlan
 
 __all__ = [
+    "AifCapturePlan",
+    "AifSink",
+    "RepeatCapturePlan",
     "PATTERN_SOURCES",
     "PLAN_KINDS",
     "AcquiredFrame",

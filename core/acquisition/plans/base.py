@@ -49,8 +49,12 @@ class StepContext(Protocol):
         """Ask the operator; True when confirmed. Blocks (abortably) until answered."""
         ...
 
-    def grab(self, index: int) -> Any:
-        """One fresh camera frame with the engine's retry policy (``core.devices.Frame``)."""
+    def grab(self, index: int, retrigger: Callable[[], Any] | None = None) -> Any:
+        """One fresh camera frame with the engine's retry policy (``core.devices.Frame``).
+
+        While streaming, pass the function that triggers another exposure so that a lost
+        or late frame can be retried.
+        """
         ...
 
     def arm(self) -> None:

@@ -172,13 +172,13 @@ class FocusSweepPlan:
             ctx.arm()
             result = ctl.sweep_step(target, self.settle_s)
             d_readings.append(float(result.d_mm))
-            frames.append(ctx.grab(index))
+            frames.append(ctx.grab(index, retrigger=ctl.fire_trigger))
             for _ in range(self.average - 1):
                 ctx.checkpoint()
                 d_readings.append(float(ctl.read_distance_mm()))
                 ctx.arm()
                 ctl.fire_trigger()
-                frames.append(ctx.grab(index))
+                frames.append(ctx.grab(index, retrigger=ctl.fire_trigger))
         image = average_frames([f.image for f in frames])
         fields = snapshot(bench, frames)
         fields.update(
