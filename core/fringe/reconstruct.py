@@ -149,8 +149,8 @@ def flying_pixels(depth: NDArray[np.float32], *, rel_jump: float = 0.01) -> NDAr
     one-pixel band, traded for the absence of points floating between surfaces."""
     fin = np.isfinite(depth)
     kernel = np.ones((3, 3), np.uint8)
-    hi = cv2.dilate(np.where(fin, depth, -np.inf).astype(np.float32), kernel)
-    lo = cv2.erode(np.where(fin, depth, np.inf).astype(np.float32), kernel)
+    hi = cv2.dilate(np.where(fin, depth, -1e30).astype(np.float32), kernel)
+    lo = cv2.erode(np.where(fin, depth, 1e30).astype(np.float32), kernel)
     # Neighbours that are all invalid hide an edge from the range test: also drop pixels with
     # fewer than 3 valid neighbours (isolated survivors of rejected edge bands).
     neighbours = cv2.filter2D(fin.astype(np.float32), -1, kernel.astype(np.float32)) - fin
