@@ -87,7 +87,7 @@ static void timer_start(uint16_t first) {
   TCCR1A = 0;
   TCCR1B = 0;
   TCNT1 = 0;
-  OCR1A = first;
+  OCR1A = first - 1;  // CTC period is OCR1A + 1 ticks
   TIFR1 = _BV(OCF1A);
   TCCR1B = _BV(WGM12) | _BV(CS11);  // CTC, clk/8 = 2 MHz: Ramp::kTickHz
   TIMSK1 |= _BV(OCIE1A);
@@ -128,7 +128,7 @@ ISR(TIMER1_COMPA_vect) {
     motion_finished(SR_DONE);
     return;
   }
-  OCR1A = dt;
+  OCR1A = dt - 1;  // CTC period is OCR1A + 1 ticks
 }
 
 static void driver_enable(bool on) {
@@ -214,23 +214,46 @@ static void home_poll() {
 }
 
 // ---- trigger output and input ----
+// The pulse end is timed by Timer2 (4 us ticks, CTC, chunks of <= 250 ticks) rather than by
+// the main loop, whose latency (CRC of the reply, Modbus) would stretch short pulses.
 static uint32_t g_trig_count = 0;
 static volatile uint32_t g_trig_in = 0;
-static bool g_trig_active = false;
+static volatile bool g_trig_active = false;
+static volatile uint32_t g_trig_ticks_left = 0;
 static uint32_t g_trig_t0 = 0;
-static uint32_t trigger_fire() {
-  noInterrupts();
-  pTrig.high();
-  g_trig_t0 = micros();
-  interrupts();
-  g_trig_active = true;
-  return ++g_trig_count;
-}
-static void trigger_poll() {
-  if (g_trig_active && (uint32_t)(micros() - g_trig_t0) >= cfg.trigger_width_us) {
+
+ISR(TIMER2_COMPA_vect) {
+  if (g_trig_ticks_left == 0) {
     pTrig.low();
+    TCCR2B = 0;
+    TIMSK2 = 0;
     g_trig_active = false;
+    return;
   }
+  uint8_t chunk = g_trig_ticks_left > 250 ? 250 : (uint8_t)g_trig_ticks_left;
+  g_trig_ticks_left -= chunk;
+  OCR2A = (uint8_t)(chunk - 1);
+}
+
+static uint32_t trigger_fire() {
+  uint32_t ticks = (cfg.trigger_width_us + 2) / 4;
+  if (ticks == 0) ticks = 1;
+  uint8_t chunk = ticks > 250 ? 250 : (uint8_t)ticks;
+  noInterrupts();
+  TCCR2B = 0;
+  TCCR2A = _BV(WGM21);  // CTC on OCR2A
+  TCNT2 = 0;
+  OCR2A = (uint8_t)(chunk - 1);
+  g_trig_ticks_left = ticks - chunk;
+  TIFR2 = _BV(OCF2A);
+  TIMSK2 = _BV(OCIE2A);
+  GTCCR |= _BV(PSRASY);  // restart the prescaler: first tick a full 4 us away
+  pTrig.high();
+  TCCR2B = _BV(CS22);    // clk/64 = 250 kHz
+  g_trig_t0 = micros();
+  g_trig_active = true;
+  interrupts();
+  return ++g_trig_count;
 }
 static void trig_in_isr() { g_trig_in++; }
 static void estop_isr() { do_estop(); }
@@ -516,7 +539,7 @@ static bool execute(const Request &r) {
     w.sp().unum(cfg.sensor_unit_um);
   } else if (cmd_is(r, "DIST")) {
     if (n) return reply_error(r, E_ARG), true;
-    if (mb_state != MB_IDLE || g_trig_active) return reply_error(r, E_BUSY), true;
+    if (mb_state != MB_IDLE) return reply_error(r, E_BUSY), true;
     dist_req = r;
     dist_pending = true;
     mb_start();
@@ -644,5 +667,4 @@ void loop() {
   dist_poll();
   sweep_poll();
   home_poll();
-  trigger_poll();
 }

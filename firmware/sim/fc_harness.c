@@ -315,11 +315,11 @@ static void control(char *line) {
   }
   flush_all();
   printf("ACK %s phys=%lld steps=%llu cycle=%llu faults_in=%llu faults_out=%llu "
-         "sensor_req=%llu sensor_rep=%llu bus_lost=%llu reply_lost=%llu\n",
+         "sensor_req=%llu sensor_rep=%llu bus_lost=%llu reply_lost=%llu pc=%u state=%d\n",
          cmd, (long long)phys, (unsigned long long)step_count, (unsigned long long)avr->cycle,
          (unsigned long long)faults_in, (unsigned long long)faults_out,
          (unsigned long long)sensor_requests, (unsigned long long)sensor_replies,
-         (unsigned long long)bus_lost, (unsigned long long)reply_lost);
+         (unsigned long long)bus_lost, (unsigned long long)reply_lost, (unsigned)avr->pc, (int)avr->state);
   fflush(stdout);
 }
 
@@ -412,7 +412,7 @@ int main(int argc, char **argv) {
   avr = avr_make_mcu_by_name(mcu);
   if (!avr) { fprintf(stderr, "unknown mcu %s\n", mcu); return 2; }
   avr_init(avr);
-  avr->log = 0;
+  avr->log = getenv("FC_SIM_LOG") ? atoi(getenv("FC_SIM_LOG")) : 0;
   avr_load_firmware(avr, &f);
   avr->frequency = freq;
 
@@ -469,8 +469,15 @@ int main(int argc, char **argv) {
   printf("PTY %s\n", slave_name);
   fflush(stdout);
 
-  for (;;) {
+  for (unsigned long it = 0;; it++) {
     int state = avr_run(avr);
+    /* A watchdog reset (avr_reset) drops every cycle timer: re-arm polling and the inputs. */
+    if ((it & 1023) == 0 && !avr_cycle_timer_status(avr, poll_tick, NULL)) {
+      avr_cycle_timer_register(avr, freq / 4000, poll_tick, NULL);
+      if (edges) fprintf(edges, "%llu RESET 1\n", (unsigned long long)avr->cycle);
+      update_limits();
+      raise_if(irq_estop, 1);
+    }
     if (state == cpu_Done || state == cpu_Crashed) {
       flush_all();
       fprintf(stderr, "avr stopped: state %d at cycle %llu\n", state, (unsigned long long)avr->cycle);
