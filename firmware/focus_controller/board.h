@@ -13,7 +13,7 @@
 #define PIN_LIMIT_MIN 37  // PC0, switch to GND, internal pull-up
 #define PIN_LIMIT_MAX 36  // PC1, switch to GND, internal pull-up
 #define PIN_TRIG_IN 2     // PE4 / INT4, camera exposure-active or strobe output
-#define PIN_ESTOP 3       // PE5 / INT5, normally-closed button to GND opens -> e-stop
+#define PIN_ESTOP 3       // PE5 / INT5, normally-open button to GND: pressing it = e-stop
 #define SENSOR_HW_SERIAL 1  // Serial1: RX1 = D19, TX1 = D18
 #else
 #define BOARD_NAME "uno"
