@@ -276,3 +276,21 @@ def test_uno_build_fits_and_boots(firmware_build: None, tmp_path: Path) -> None:
         c.connect()
         assert c.board == "uno" and c.identify().firmware_version == "1.0.0"
         c.close()
+
+
+def test_board_reset_while_connected_is_detected(
+    sim: FirmwareSimulator, ctl: SerialFocusController
+) -> None:
+    """Like a DTR reset behind the driver's back: the boot banner flags the lost reference."""
+    ctl.home()
+    resets = ctl.link_stats.resets
+    ctl.command("REBOOT")  # raw: the driver is not told a reset is coming
+    ctl.timeout_s = 3.0  # the simulated watchdog needs up to 0.5 s of simulated time
+    st = ctl.status()  # retried across the reset, answered by the restarted firmware
+    assert ctl.reset_detected and ctl.link_stats.resets == resets + 1
+    assert not st.homed and st.position == 0
+    with pytest.raises(FirmwareError) as err:
+        ctl.move_abs(10)
+    assert err.value.code == E_NOTHOMED
+    ctl.reconnect(rehome=True)
+    assert ctl.status().homed and not ctl.reset_detected
