@@ -77,6 +77,12 @@ def test_move_exact_steps_dir_first_and_trapezoid(
         assert t[-1] == pytest.approx(ideal_total, rel=0.02)
 
 
+def wait_steps(sim: FirmwareSimulator, total: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while sim.counters()["steps"] < total and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def test_moves_refused_before_homing_and_outside_limits(
     sim: FirmwareSimulator, ctl: SerialFocusController
 ) -> None:
@@ -156,9 +162,12 @@ def test_trigger_pulse_width(
     n0 = ctl.status().trigger_count
     mark = len(sim.edges())
     assert ctl.fire_trigger() == n0 + 1
-    time.sleep(0.05 + width_us * 4e-6)
-    ctl.status()
-    edges = [e for e in new_edges(sim, mark) if e.name == "TRIG"]
+    deadline = time.monotonic() + 30
+    while True:  # wait in simulated time, however slowly the simulator runs
+        edges = [e for e in new_edges(sim, mark) if e.name == "TRIG"]
+        if len(edges) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert [e.value for e in edges] == [1, 0]
     width = (edges[1].cycle - edges[0].cycle) / CPU_HZ
     assert width == pytest.approx(width_us * 1e-6, abs=40e-6)
@@ -200,12 +209,14 @@ def test_retried_frame_never_moves_twice(
             replies.append(port.readline())
         assert replies[0] == replies[1] == replies[2]
         assert decode_frame(replies[0][:-1]) == "4242 OK 25"
-        time.sleep(0.3)
+        wait_steps(sim, start + 25)
         port.write(encode_frame("4243 MOVR 25"))  # a new sequence number is a new command
         assert decode_frame(port.readline()[:-1]) == "4243 OK 50"
         port.write(b"4244 MOVR 25*0000\n")  # bad CRC: refused and reported
         assert decode_frame(port.readline()[:-1]).startswith("0 ERR 1 CRC")
-        time.sleep(0.3)
+        wait_steps(sim, start + 50)
+        port.write(encode_frame("4245 POS"))
+        assert decode_frame(port.readline()[:-1]) == "4245 OK 50 0"
     assert sim.counters()["steps"] - start == 50
 
 
@@ -225,7 +236,8 @@ def test_trigger_input_counter_and_estop_pin(
     st = ctl.status()
     assert st.estopped and not st.homed and not st.moving
     steps = sim.counters()["steps"]
-    time.sleep(0.1)
+    ctl.status()
+    ctl.status()  # simulated time has moved on: no further pulse after the e-stop
     assert sim.counters()["steps"] == steps
     with pytest.raises(DeviceError):
         ctl.move_abs(10)
