@@ -57,6 +57,7 @@ class FirmwareSimulator:
 
     ``start_pos`` is the carriage's physical distance (steps) above the MIN switch, ``travel``
     where the MAX switch closes; the sensor reads ``sensor_base_um + phys * um_per_step``.
+    ``dtr_reset_ms`` > 0 emulates the DTR auto-reset of USB Arduinos on every port open.
     Firmware position 0 (after homing) is physical position 1: the first step off the switch.
     """
 
@@ -72,6 +73,7 @@ class FirmwareSimulator:
         um_per_step: float = 5.0,
         throttle: bool = True,
         mcu: str = "atmega2560",
+        dtr_reset_ms: int = 0,
     ) -> None:
         for p, what in ((elf, "firmware ELF"), (harness, "simavr harness")):
             if not Path(p).exists():
@@ -104,6 +106,10 @@ class FirmwareSimulator:
             repr(um_per_step),
         ]
         args += ["--mcu", mcu]
+        if dtr_reset_ms:
+            # Like an Uno/Mega on USB: opening the port resets the board, whose bootloader
+            # swallows the line for dtr_reset_ms before the sketch starts.
+            args += ["--dtr-reset-ms", str(dtr_reset_ms)]
         if not throttle:
             args.append("--no-throttle")
         self._err = open(self.workdir / "harness.stderr", "w+b")  # noqa: SIM115

@@ -76,6 +76,13 @@ static double base_um = 250000.0, um_per_step = 5.0;
 static int s_drop = 0, s_corrupt = 0, s_exception = 0;
 static uint64_t sensor_requests = 0, sensor_replies = 0, bus_lost = 0, reply_lost = 0;
 
+/* DTR auto-reset emulation: opening the port resets the board into its bootloader */
+static int dtr_reset_ms = 0;
+static int host_open = 0;
+static avr_cycle_count_t boot_until = 0;
+static volatile int reset_request = 0;
+static uint64_t boot_dropped = 0, dtr_resets = 0;
+
 /* trigger-in pulse generator */
 static int trigin_left = 0;
 static avr_cycle_count_t trigin_half = 0;
@@ -134,6 +141,7 @@ static void flush_outq(void) {
 static void uart0_out(avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq; (void)param;
   uint8_t b = (uint8_t)value;
+  if (boot_until) return;  /* the bootloader owns the line; the old sketch is being reset */
   if (to_host_orig) fputc(b, to_host_orig);
   if (p_out > 0 && rnd01() < p_out) {
     faults_out++;
@@ -315,11 +323,13 @@ static void control(char *line) {
   }
   flush_all();
   printf("ACK %s phys=%lld steps=%llu cycle=%llu faults_in=%llu faults_out=%llu "
-         "sensor_req=%llu sensor_rep=%llu bus_lost=%llu reply_lost=%llu pc=%u state=%d\n",
+         "sensor_req=%llu sensor_rep=%llu bus_lost=%llu reply_lost=%llu pc=%u state=%d "
+         "dtr_resets=%llu boot_dropped=%llu\n",
          cmd, (long long)phys, (unsigned long long)step_count, (unsigned long long)avr->cycle,
          (unsigned long long)faults_in, (unsigned long long)faults_out,
          (unsigned long long)sensor_requests, (unsigned long long)sensor_replies,
-         (unsigned long long)bus_lost, (unsigned long long)reply_lost, (unsigned)avr->pc, (int)avr->state);
+         (unsigned long long)bus_lost, (unsigned long long)reply_lost, (unsigned)avr->pc, (int)avr->state,
+         (unsigned long long)dtr_resets, (unsigned long long)boot_dropped);
   fflush(stdout);
 }
 
@@ -332,7 +342,18 @@ static void poll_io(void) {
     size_t space = sizeof inbuf - 1 - ((in_head + sizeof inbuf - in_tail) % sizeof inbuf);
     if (space == 0) break;
     ssize_t n = read(pty_master, buf, space < sizeof buf ? space : sizeof buf);
+    if (n < 0 && errno == EIO) { host_open = 0; break; }  /* nobody has the port open */
+    if (!host_open) {
+      host_open = 1;
+      if (dtr_reset_ms) {  /* DTR fell: reset, bootloader listens, then the sketch starts */
+        dtr_resets++;
+        boot_until = avr->cycle + (avr_cycle_count_t)dtr_reset_ms * (freq / 1000);
+        in_head = in_tail = 0;
+        outq_len = 0;
+      }
+    }
     if (n <= 0) break;
+    if (boot_until) { boot_dropped += (uint64_t)n; continue; }
     for (ssize_t i = 0; i < n; i++) { inbuf[in_head] = buf[i]; in_head = (in_head + 1) % sizeof inbuf; }
   }
   push_host_bytes();
@@ -354,6 +375,7 @@ static void poll_io(void) {
 
 static avr_cycle_count_t poll_tick(avr_t *a, avr_cycle_count_t when, void *param) {
   (void)a; (void)param;
+  if (boot_until && avr->cycle >= boot_until) reset_request = 1;
   update_limits();
   poll_io();
   if (throttle) {
@@ -375,6 +397,7 @@ static int uart1_present(void) { return avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ
 static void usage(void) {
   fprintf(stderr,
           "usage: fc_harness --elf FW.elf [--pty-link PATH] [--edges LOG] [--start-pos N]\n"
+          "                  [--dtr-reset-ms MS] [--mcu atmega2560|atmega328p]\n"
           "                  [--travel N] [--sensor-base-um X] [--um-per-step X] [--no-throttle]\n"
           "stdin: audit DIR | faults P_IN P_OUT SEED | faults off | sensor drop|corrupt|exception N\n"
           "       sensor base_um X | sensor um_per_step X | trigin N PERIOD_US | estop 0|1\n"
@@ -387,7 +410,8 @@ int main(int argc, char **argv) {
   static struct option opts[] = {
       {"elf", 1, 0, 'e'}, {"pty-link", 1, 0, 'l'}, {"edges", 1, 0, 'g'},
       {"start-pos", 1, 0, 's'}, {"travel", 1, 0, 't'}, {"sensor-base-um", 1, 0, 'b'},
-      {"um-per-step", 1, 0, 'u'}, {"no-throttle", 0, 0, 'n'}, {"mcu", 1, 0, 'm'}, {0, 0, 0, 0}};
+      {"um-per-step", 1, 0, 'u'}, {"no-throttle", 0, 0, 'n'}, {"mcu", 1, 0, 'm'},
+      {"dtr-reset-ms", 1, 0, 'r'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -400,6 +424,7 @@ int main(int argc, char **argv) {
       case 'u': um_per_step = atof(optarg); break;
       case 'n': throttle = 0; break;
       case 'm': mcu = optarg; break;
+      case 'r': dtr_reset_ms = atoi(optarg); break;
       default: usage();
     }
   }
@@ -435,11 +460,14 @@ int main(int argc, char **argv) {
   tcsetattr(pty_slave, TCSANOW, &tio);
   fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
   fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-  const char *slave_name = ttyname(pty_slave);
+  const char *slave_name = strdup(ttyname(pty_slave));
   if (link) {
     unlink(link);
     if (symlink(slave_name, link) != 0) { perror("symlink"); return 2; }
   }
+  /* With DTR emulation the harness must see when the host opens the port (master reads
+   * stop failing with EIO), so it does not keep the slave side open itself. */
+  if (dtr_reset_ms) close(pty_slave);
 
   for (int bit = A_STEP; bit <= A_DE; bit++) {
     avr_irq_t *irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('A'), bit);
@@ -471,6 +499,11 @@ int main(int argc, char **argv) {
 
   for (unsigned long it = 0;; it++) {
     int state = avr_run(avr);
+    if (reset_request) {  /* outside any callback: avr_reset must not run inside one */
+      reset_request = 0;
+      boot_until = 0;
+      avr_reset(avr);
+    }
     /* A watchdog reset (avr_reset) drops every cycle timer: re-arm polling and the inputs. */
     if ((it & 1023) == 0 && !avr_cycle_timer_status(avr, poll_tick, NULL)) {
       avr_cycle_timer_register(avr, freq / 4000, poll_tick, NULL);

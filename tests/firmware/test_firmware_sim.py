@@ -306,3 +306,20 @@ def test_board_reset_while_connected_is_detected(
     assert err.value.code == E_NOTHOMED
     ctl.reconnect(rehome=True)
     assert ctl.status().homed and not ctl.reset_detected
+
+
+def test_board_that_resets_when_the_port_opens(tmp_path: Path, firmware_build: None) -> None:
+    """DTR auto-reset (Uno/Mega on USB): the handshake rides through the bootloader window."""
+    with FirmwareSimulator(workdir=tmp_path / "dtr", start_pos=30, dtr_reset_ms=300) as sim:
+        c = SerialFocusController(sim.port, timeout_s=0.5, boot_timeout_s=30)
+        c.connect()
+        assert c.board == "mega" and c.link_stats.resets >= 1
+        c.home()
+        first = sim.counters()
+        assert first["dtr_resets"] == 1
+        c.close()
+        time.sleep(0.2)  # the harness notices a closed port by polling (every 250 us simulated)
+        c.connect()  # reopening resets the board again: the reference is gone
+        assert sim.counters()["dtr_resets"] == 2
+        assert not c.status().homed
+        c.close()
