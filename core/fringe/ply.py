@@ -50,12 +50,11 @@ def write_ply(
         rec["p"] = pts
         rec["c"] = cols
         body = rec.tobytes()
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    from core.dataset.atomic import atomic_open
+
+    with atomic_open(Path(path)) as fh:
         fh.write(("\n".join(header) + "\n").encode("ascii"))
         fh.write(body)
-    tmp.replace(p)
     return int(len(pts))
 
 

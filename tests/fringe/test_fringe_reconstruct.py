@@ -87,3 +87,18 @@ def test_ply_round_trip(tmp_path) -> None:
     np.testing.assert_array_equal(back, pts.reshape(-1, 3)[1:])
     assert cols is not None and cols.shape == (19, 3)
     assert write_ply(tmp_path / "d.ply", pts) == 19
+
+
+def test_depth_tiff_keeps_float32_and_nan(tmp_path) -> None:
+    import tifffile
+
+    from core.fringe.export import write_depth_tiff
+
+    d = np.full((6, 7), 500.25, np.float32)
+    d[2, 3] = np.nan
+    write_depth_tiff(tmp_path / "depth.tif", d)
+    back = tifffile.imread(tmp_path / "depth.tif")
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, d)
+    with pytest.raises(ValueError, match="infinite"):
+        write_depth_tiff(tmp_path / "bad.tif", np.full((2, 2), np.inf))
