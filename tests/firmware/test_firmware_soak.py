@@ -39,7 +39,7 @@ def audit_lines(delivered: bytes, original: bytes, max_len: int, strip_cr: bool)
 
 
 def test_soak_with_injected_byte_errors(sim: FirmwareSimulator, tmp_path: Path) -> None:
-    ctl = SerialFocusController(sim.port, timeout_s=0.4, retries=40)
+    ctl = SerialFocusController(sim.port, timeout_s=0.25, retries=60)
     ctl.connect()
     ctl.home()
     ctl.set_speed(5000)
