@@ -7,6 +7,7 @@ given back in the same shape, and reject mismatches with messages that name the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +84,10 @@ def prepare(
             f"{sigma_name}: spatial shape {tuple(sig.shape[-2:])} does not match the image's "
             f"{tuple(img.shape[-2:])}"
         )
-    if not bool(torch.isfinite(sig).all()):
-        raise RenderError(f"{sigma_name}: contains NaN or infinite values")
-    if bool((sig < 0).any()):
-        raise RenderError(f"{sigma_name}: contains negative values (min {float(sig.min()):.4g})")
+    if sig.numel():
+        lo, hi = (float(v) for v in torch.aminmax(sig))  # NaN propagates into both
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise RenderError(f"{sigma_name}: contains NaN or infinite values")
+        if lo < 0:
+            raise RenderError(f"{sigma_name}: contains negative values (min {lo:.4g})")
     return img, sig, Layout(mono=mono, batched=batched)

@@ -22,6 +22,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import scipy.fft as sp_fft
 import torch
 
 from core.render.inputs import RenderError, prepare
@@ -37,28 +38,76 @@ def _layer_weights(k: torch.Tensor, t: torch.Tensor, level: int) -> torch.Tensor
     return torch.where(k == level, 1.0 - t, zero) + torch.where(k == level - 1, t, zero)
 
 
+#: From this window radius up, a layer is blurred by FFT instead of a separable FIR: measured
+#: crossover on this project's CPUs is around R = 40 (sigma 10), see docs/rendering.md.
+FFT_MIN_RADIUS = 48
+
+
+def _split_weights_np(sigma: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`core.render.levels.split_weights` (float32, no torch overhead)."""
+    lv = np.asarray(levels, dtype=np.float64)
+    if len(levels) == 1:
+        return np.zeros(sigma.shape, np.int64), np.zeros(sigma.shape, np.float32)
+    k = np.clip(np.searchsorted(lv, sigma, side="right") - 1, 0, len(levels) - 2)
+    v = (lv * lv).astype(np.float32)
+    v0, v1 = v[k], v[k + 1]
+    t = np.clip((sigma * sigma - v0) / (v1 - v0), 0.0, 1.0).astype(np.float32)
+    return k, t
+
+
+def _fft_filter(layer: np.ndarray, kern: np.ndarray) -> np.ndarray:
+    """Same result as sepFilter2D(BORDER_REFLECT) for a large kernel, by mirror pad + FFT."""
+    r = len(kern) // 2
+    h, w = layer.shape[:2]
+    if r > min(h, w):  # mirror padding wider than the crop: let OpenCV fold repeatedly
+        return cv2.sepFilter2D(layer, cv2.CV_32F, kern, kern, borderType=cv2.BORDER_REFLECT)
+    padded = cv2.copyMakeBorder(layer, r, r, r, r, cv2.BORDER_REFLECT)
+    if padded.ndim == 2:
+        padded = padded[..., None]
+    ny, nx = sp_fft.next_fast_len(h + 2 * r, True), sp_fft.next_fast_len(w + 2 * r, True)
+    ky, kx = np.zeros(ny), np.zeros(nx)
+    ky[: r + 1], ky[ny - r :] = kern[r:], kern[:r]
+    kx[: r + 1], kx[nx - r :] = kern[r:], kern[:r]
+    spec = np.outer(sp_fft.fft(ky).real, sp_fft.rfft(kx).real).astype(np.float32)
+    f = sp_fft.rfft2(padded, s=(ny, nx), axes=(0, 1), workers=-1)
+    f *= spec[..., None]
+    out = sp_fft.irfft2(f, s=(ny, nx), axes=(0, 1), workers=-1)[r : r + h, r : r + w]
+    return np.ascontiguousarray(out.reshape(layer.shape), dtype=np.float32)
+
+
 def _opencv_one(
     img_hwc: np.ndarray, k: np.ndarray, t: np.ndarray, levels: list[float], truncate: float
 ) -> np.ndarray:
     h, w = k.shape
     out = np.zeros_like(img_hwc)
-    for level in np.unique(np.concatenate([k.ravel(), k[t > 0] + 1])).tolist():
-        wgt = np.where(k == level, 1.0 - t, 0.0) + np.where(k == level - 1, t, 0.0)
-        rows = np.flatnonzero(wgt.any(axis=1))
-        cols = np.flatnonzero(wgt.any(axis=0))
-        if rows.size == 0:
+    k_up = k + (t > 0)
+    # A level's support lies within rows/cols whose [min k, max k_up] range covers it: a
+    # superset bounding box is still exact (the crop only needs to contain the support).
+    r_lo, r_hi = k.min(axis=1), k_up.max(axis=1)
+    c_lo, c_hi = k.min(axis=0), k_up.max(axis=0)
+    for level in range(int(k.min()), int(k_up.max()) + 1):
+        rows = np.flatnonzero((r_lo <= level) & (r_hi >= level))
+        cols = np.flatnonzero((c_lo <= level) & (c_hi >= level))
+        if rows.size == 0 or cols.size == 0:
             continue
         kern = gaussian_kernel_1d(levels[level], truncate).astype(np.float32)
         r = len(kern) // 2
         y0, y1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
         x0, x1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
-        wc = wgt[y0:y1, x0:x1].astype(np.float32)
+        kc, tc = k[y0:y1, x0:x1], t[y0:y1, x0:x1]
+        wc = np.where(kc == level, 1.0 - tc, 0.0) + np.where(kc == level - 1, tc, 0.0)
+        wc = wc.astype(np.float32)
+        if not wc.any():
+            continue
         layer = img_hwc[y0:y1, x0:x1] * (wc[..., None] if img_hwc.ndim == 3 else wc)
         if r == 0:
             out[y0:y1, x0:x1] += layer
-            continue
-        blurred = cv2.sepFilter2D(layer, cv2.CV_32F, kern, kern, borderType=cv2.BORDER_REFLECT)
-        out[y0:y1, x0:x1] += blurred.reshape(layer.shape)
+        elif r >= FFT_MIN_RADIUS:
+            out[y0:y1, x0:x1] += _fft_filter(layer, kern)
+        else:
+            out[y0:y1, x0:x1] += cv2.sepFilter2D(
+                layer, cv2.CV_32F, kern, kern, borderType=cv2.BORDER_REFLECT
+            ).reshape(layer.shape)
     return out
 
 
@@ -73,8 +122,7 @@ def _blur_opencv(
     ]
     outs = []
     for s in sig:
-        k, t = split_weights(s.to(torch.float64).cpu(), levels)
-        kn, tn = k.numpy(), t.numpy()
+        kn, tn = _split_weights_np(s.cpu().numpy().astype(np.float32), levels)
         parts = []
         for g in hwc:
             src = g[..., 0] if g.shape[2] == 1 else g
@@ -114,7 +162,11 @@ def _fft_size(n: int) -> int:
 
 
 def _blur_fft(
-    img: torch.Tensor, sig: torch.Tensor, levels: list[float], truncate: float
+    img: torch.Tensor,
+    sig: torch.Tensor,
+    levels: list[float],
+    truncate: float,
+    max_elements: int = 1 << 26,
 ) -> torch.Tensor:
     c, h, w = img.shape
     dev = img.device
@@ -123,22 +175,28 @@ def _blur_fft(
     rows = reflect_index(torch.arange(-pad, hp - pad, device=dev), h)
     cols = reflect_index(torch.arange(-pad, wp - pad, device=dev), w)
     img_p = img[:, rows][:, :, cols]
+    spectra: dict[int, torch.Tensor] = {}
+    # Several sigma maps at once (a focus sweep) keep a GPU busy; chunk to bound memory.
+    chunk = max(1, max_elements // (c * hp * wp))
     outs = []
-    for s in sig:
-        k, t = split_weights(s[rows][:, cols], levels)
-        acc = torch.zeros((c, hp, wp // 2 + 1), dtype=torch.complex64, device=dev)
-        direct = torch.zeros((c, hp, wp), dtype=img.dtype, device=dev)
+    for start in range(0, sig.shape[0], chunk):
+        s = sig[start : start + chunk][:, rows][:, :, cols]
+        k, t = split_weights(s, levels)
+        acc = torch.zeros((s.shape[0], c, hp, wp // 2 + 1), dtype=torch.complex64, device=dev)
+        direct = torch.zeros((s.shape[0], c, hp, wp), dtype=img.dtype, device=dev)
         for level in torch.unique(torch.cat([k.flatten(), (k + (t > 0))[t > 0]])).tolist():
-            layer = img_p * _layer_weights(k, t, level)
+            layer = img_p * _layer_weights(k, t, level)[:, None]
             if levels[level] == 0.0:
                 direct += layer
                 continue
-            ky = _kernel_spectrum(levels[level], hp, truncate, img.dtype, dev, half=False)
-            kx = _kernel_spectrum(levels[level], wp, truncate, img.dtype, dev, half=True)
-            acc += torch.fft.rfft2(layer) * (ky[:, None] * kx[None, :])
+            if level not in spectra:
+                ky = _kernel_spectrum(levels[level], hp, truncate, img.dtype, dev, half=False)
+                kx = _kernel_spectrum(levels[level], wp, truncate, img.dtype, dev, half=True)
+                spectra[level] = ky[:, None] * kx[None, :]
+            acc += torch.fft.rfft2(layer) * spectra[level]
         full = torch.fft.irfft2(acc, s=(hp, wp)) + direct
-        outs.append(full[:, pad : pad + h, pad : pad + w])
-    return torch.stack(outs)
+        outs.append(full[:, :, pad : pad + h, pad : pad + w])
+    return torch.cat(outs)
 
 
 def blur_layered(
