@@ -295,3 +295,41 @@ def test_repeat_capture_streams_every_frame_once(tmp_path, bench) -> None:
     assert ids == list(range(5)) + list(range(6, 11))  # frame 5 was the failed buffer
     assert [w.index for w in rec.of("warning") if "lost frame" in w.message] == [5]
     assert not bench.camera.is_streaming
+
+
+def test_abort_while_waiting_for_the_operator(tmp_path, bench) -> None:
+    plan = FocusSweepPlan.from_range(1700, 2400, 2, settle_s=0.0)
+    writer = _session(tmp_path / "s", bench, plan)
+    engine = AcquisitionEngine(bench)
+    asked = threading.Event()
+    engine.bus.subscribe(lambda e: asked.set() if e.kind == "prompt" else 0, inline=True)
+    engine.start(AifCapturePlan(), AifSink(writer))
+    assert asked.wait(10)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    engine.abort()
+    result = engine.wait(5)
+    writer.close()
+    assert result is not None and result.status == "aborted"
+    assert time.monotonic() - t0 < 1.0
+    assert bench.info.world.aperture_scale == 1.0
+
+
+def test_pattern_scan_from_a_provider_resumes_in_a_fresh_process(tmp_path, bench) -> None:
+    """A stored scan naming a source registered by core.fringe is rebuilt without anyone
+    having imported core.fringe first (what `acquire resume` does in a new process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from core.acquisition.plans import plan_from_dict;"
+        "p = plan_from_dict({'kind': 'pattern_scan', 'source': 'fringe_scan',"
+        "'params': {'counts': [8, 7], 'steps': 4}, 'settle_s': 0.0, 'average': 1});"
+        "print(p.total_steps())"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "8"

@@ -58,7 +58,29 @@ def register_pattern_source(
     PATTERN_SOURCES[name] = factory
 
 
+#: Modules whose ``register_sources()`` adds sources; imported only when a stored plan names a
+#: source not registered yet (a resumed scan in a fresh process), so acquisition never imports
+#: feature packages up front.
+SOURCE_PROVIDERS: list[str] = ["core.fringe.sources"]
+_loaded_providers: set[str] = set()
+
+
+def _load_providers() -> None:
+    import importlib
+
+    for module in list(SOURCE_PROVIDERS):
+        if module in _loaded_providers:
+            continue
+        _loaded_providers.add(module)
+        try:
+            importlib.import_module(module).register_sources()
+        except (ImportError, AttributeError):
+            continue
+
+
 def make_source(name: str, params: Mapping[str, Any]) -> PatternSource:
+    if name not in PATTERN_SOURCES:
+        _load_providers()
     if name not in PATTERN_SOURCES:
         known = ", ".join(sorted(PATTERN_SOURCES))
         raise PlanError(f"plan.source: unknown pattern source {name!r} (known: {known})")
