@@ -9,7 +9,9 @@ file or field (exit 2); an aborted run exits 130, a failed one 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -121,15 +123,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core.acquisition import FocusSweepPlan, PlanError
-    from core.acquisition.bench_io import (
-        default_range,
-        session_meta,
-        steps_per_mm,
-        write_ground_truth,
-    )
+    from core.acquisition.bench_io import default_range, steps_per_mm
     from core.acquisition.session_io import session_path_ok
+    from core.acquisition.sessions import create_sweep_session
     from core.cli import UserFacingError
-    from core.dataset import DatasetError, SessionWriter
+    from core.dataset import DatasetError
 
     out = Path(args.out)
     try:
@@ -163,15 +161,13 @@ def run_sweep(args: argparse.Namespace) -> int:
             )
         except PlanError as exc:
             raise UserFacingError(f"sweep: {exc}") from None
-        meta = session_meta(bench, plan)
-        meta["plan"]["parameters"]["aif_mode"] = args.aif
-        meta["plan"]["parameters"]["aif_average"] = args.aif_average
         try:
-            writer = SessionWriter.create(out, meta)
-        except (DatasetError, OSError) as exc:
+            writer = create_sweep_session(
+                out, bench, plan, aif=args.aif, aif_average=args.aif_average
+            )
+        except (DatasetError, OSError, PlanError) as exc:
             raise UserFacingError(f"cannot create the session: {exc}") from None
         try:
-            write_ground_truth(writer, bench)
             return _run_session(args, bench, writer, plan, steps=None, resumed=False)
         finally:
             writer.close()
@@ -181,7 +177,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     from core.acquisition import PlanError
-    from core.acquisition.session_io import stored_plan, stored_profile
+    from core.acquisition.sessions import pending_work
     from core.cli import UserFacingError
     from core.dataset import DatasetError, SessionWriter
 
@@ -191,24 +187,21 @@ def run_resume(args: argparse.Namespace) -> int:
         raise UserFacingError(str(exc)) from None
     try:
         try:
-            plan = stored_plan(writer.meta, f"{args.dir}/session.json")
+            work = pending_work(writer)
         except PlanError as exc:
             raise UserFacingError(str(exc)) from None
         for repair in writer.repairs:
             print(f"repaired: {repair}", file=sys.stderr)
-        profile = stored_profile(writer.meta)
-        if profile is None:
+        if work.profile is None:
             raise UserFacingError(
                 f"{args.dir}/session.json: plan.parameters.device_profile: missing; "
                 "cannot reopen the bench this session was taken with"
             )
-        missing = writer.missing_steps()
-        aif_mode = writer.meta.plan.parameters.get("aif_mode", "skip")
-        aif_needed = aif_mode == "capture" and not (writer.path / "aif.tif").exists()
-        if not missing and not aif_needed:
+        plan, missing = work.plan, work.missing_steps
+        if work.complete:
             print(f"{args.dir}: nothing to resume, all {plan.total_steps()} steps are saved")
             return 0
-        bench = _open(profile)
+        bench = _open(work.profile)
         try:
             if not missing:
                 return _capture_aif(args, bench, writer)
@@ -271,7 +264,9 @@ def _run_session(
     )
     if code != 0:
         return code
-    if writer.meta.plan.parameters.get("aif_mode") == "capture":
+    from core.acquisition.sessions import wants_aif
+
+    if wants_aif(writer):
         return _capture_aif(args, bench, writer)
     print(f"session complete: {writer.path}")
     return 0
@@ -280,13 +275,10 @@ def _run_session(
 def _capture_aif(
     args: argparse.Namespace, bench: Any, writer: Any, average: int | None = None
 ) -> int:
-    from core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
+    from core.acquisition.plans.aif_capture import AifSink
+    from core.acquisition.sessions import aif_plan_for
 
-    params = writer.meta.plan.parameters
-    n = average if average is not None else int(params.get("aif_average", 4))
-    positions = [s.motor_steps for s in writer.meta.plan.steps if s.motor_steps is not None]
-    middle = sorted(positions)[len(positions) // 2] if positions else None
-    plan = AifCapturePlan(average=n, position=middle)
+    plan = aif_plan_for(writer, average)
     code = _drive(
         args, bench, plan, AifSink(writer), steps=None, resumed=False, session=str(writer.path)
     )
@@ -319,22 +311,8 @@ def _drive(
     engine.bus.subscribe(lambda e: prompts.put(e) if e.kind == "prompt" else None, inline=True)
     auto_yes = args.yes or getattr(bench.info, "world", None) is not None
     engine.start(plan, sink, steps=steps, resumed=resumed, session=session)
-    result = None
-    interrupted = False
-    while result is None:
-        try:
-            try:
-                prompt = prompts.get(timeout=0.1)
-            except queue.Empty:
-                prompt = None
-            if prompt is not None:
-                engine.answer(prompt.prompt_id, _ask(prompt.message, auto_yes))
-            result = engine.wait(0)
-        except KeyboardInterrupt:
-            if not interrupted:
-                print("\nCtrl-C: stopping after the current step ...", file=sys.stderr)
-            interrupted = True
-            engine.abort()
+    with _terminate_as_interrupt():
+        result = _wait(engine, prompts, auto_yes)
     engine.bus.flush(5)
     bar.close()
     engine.bus.close()
@@ -356,6 +334,49 @@ def _drive(
         file=sys.stderr,
     )
     return 1
+
+
+def _wait(engine: Any, prompts: Any, auto_yes: bool) -> Any:
+    """Wait for the run, answering prompts here; Ctrl-C (or SIGTERM) asks for a clean abort."""
+    import queue
+
+    result = None
+    interrupted = False
+    while result is None:
+        try:
+            try:
+                prompt = prompts.get(timeout=0.1)
+            except queue.Empty:
+                prompt = None
+            if prompt is not None:
+                engine.answer(prompt.prompt_id, _ask(prompt.message, auto_yes))
+            result = engine.wait(0)
+        except KeyboardInterrupt:
+            if not interrupted:
+                print("\nCtrl-C: stopping after the current step ...", file=sys.stderr)
+            interrupted = True
+            engine.abort()
+    return result
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a closed terminal, a service stop) takes the same clean-abort path as Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _ask(message: str, auto_yes: bool) -> bool:

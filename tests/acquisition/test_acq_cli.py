@@ -117,7 +117,8 @@ def test_resume_refuses_a_corrupt_stored_plan(tmp_path, capsys) -> None:
     assert "session.json" in err and "plan.kind" in err and "teleport" in err
 
 
-def test_ctrl_c_is_a_clean_abort_and_resume_finishes(tmp_path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig) -> None:
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "core.cli", *_sweep(out, "--steps", "40")]
@@ -128,7 +129,7 @@ def test_ctrl_c_is_a_clean_abort_and_resume_finishes(tmp_path) -> None:
         if log.exists() and log.read_bytes().count(b"\n") >= 3:
             break
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"psfbench acquire resume {out}" in err
