@@ -136,6 +136,16 @@ class AcquisitionEngine:
         self._prompt_lock = threading.Lock()
         self._last_dropped: int | None = None
         self._sequencer: Any = None
+        self._latest: tuple[int, Any] | None = None
+
+    @property
+    def latest_frame(self) -> tuple[int, Any] | None:
+        """(step index, image) of the newest acquired frame, for a live view polled on a timer.
+
+        Views pull this at their own pace instead of receiving every frame (a GUI that
+        draws each frame of a fast stream freezes); the array must be treated as read-only.
+        """
+        return self._latest
 
     # -- control -------------------------------------------------------------------------
     @property
@@ -221,12 +231,13 @@ class AcquisitionEngine:
         saved: list[int] = []
         t0 = time.monotonic()
         first_step_t: list[float] = []
+        paused_s = [0.0]  # time spent paused is not acquisition time: keep it out of the ETA
 
         def on_saved(index: int) -> None:
             saved.append(index)
             bus.emit(FrameSaved(index=index, total=total))
             now = time.monotonic()
-            start = first_step_t[0] if first_step_t else t0
+            start = (first_step_t[0] if first_step_t else t0) + paused_s[0]
             n = len(saved)
             remaining = len(todo) - n
             eta = (now - start) / n * remaining if n else None
@@ -264,12 +275,15 @@ class AcquisitionEngine:
                 current = index
                 if self.control.enter_pause():
                     bus.emit(Paused(next_index=index))
+                    t_pause = time.monotonic()
                     self.control.wait_while_paused()
+                    paused_s[0] += time.monotonic() - t_pause
                     bus.emit(Resumed(next_index=index))
                 self.control.checkpoint()
                 if i == 0:
                     first_step_t.append(time.monotonic())
                 frame = plan.acquire(ctx, index)
+                self._latest = (index, frame.image)
                 fields = frame.fields
                 bus.emit(
                     Step(

@@ -85,6 +85,11 @@ def test_pause_resume_and_no_steps_while_paused(tmp_path) -> None:
     p, r = kinds.index("paused"), kinds.index("resumed")
     assert "step" not in kinds[p:r]
     assert rec.of("paused")[0].next_index == rec.of("resumed")[0].next_index == n
+    # the 0.2 s pause is not counted as acquisition time in the ETA
+    after = [p for p in rec.of("progress") if p.done_this_run > n]
+    assert after and all(p.eta_s < 0.2 for p in after)
+    index, image = engine.latest_frame
+    assert index == 7 and int(image[0, 0]) == 7
     assert Session.open(tmp_path / "s").validate().frames == 8
 
 
