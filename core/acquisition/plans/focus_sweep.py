@@ -149,6 +149,8 @@ class FocusSweepPlan:
             )
         if self.home_first and not ctl.status().homed:
             ctl.home()
+        if cam.is_streaming:  # settings below cannot change mid-stream (left by live view)
+            cam.stop_streaming()
         if self.trigger == "hardware":
             cam.trigger_mode = "hardware"
             cam.start_streaming(strategy="one_by_one")

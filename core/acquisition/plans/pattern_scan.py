@@ -186,6 +186,8 @@ class PatternScanPlan:
             raise PlanError("plan: a pattern scan needs a projector in the device profile")
         if self.exposure_us is not None:
             bench.camera.exposure_us = self.exposure_us
+        if bench.camera.is_streaming:
+            bench.camera.stop_streaming()
         bench.camera.trigger_mode = "software"
 
     def acquire(self, ctx: StepContext, index: int) -> AcquiredFrame:
