@@ -95,14 +95,21 @@ def bit_depth(pixel_format: str) -> int:
 def session_path_ok(path: Path) -> None:
     """Refuse to start a new session on top of another (resume is a separate command).
 
-    A folder holding only empty sub-folders is what a crash *while creating* a session leaves
-    (nothing was acquired, ``session.json`` never appeared): it is cleared and reused.
+    A folder holding only empty sub-folders and temporary files is what a crash *while
+    creating* a session leaves (nothing was acquired, ``session.json`` never appeared): it is
+    cleared and reused.
     """
+    from core.dataset.atomic import is_temp_file
+
     if path.is_dir() and not (path / "session.json").exists():
         entries = list(path.iterdir())
-        if entries and all(p.is_dir() and not any(p.iterdir()) for p in entries):
+        debris = [p.is_dir() and not any(p.iterdir()) or is_temp_file(p) for p in entries]
+        if entries and all(debris):
             for p in entries:
-                p.rmdir()
+                if p.is_dir():
+                    p.rmdir()
+                else:
+                    p.unlink()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise PlanError(
             f"--out {path}: already exists and is not empty; "

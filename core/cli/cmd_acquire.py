@@ -203,6 +203,10 @@ def run_resume(args: argparse.Namespace) -> int:
             return 0
         bench = _open(work.profile)
         try:
+            from core.acquisition.sessions import complete_ground_truth
+
+            if complete_ground_truth(writer, bench):
+                print("repaired: wrote the virtual bench's depth map", file=sys.stderr)
             if not missing:
                 return _capture_aif(args, bench, writer)
             print(

@@ -139,3 +139,25 @@ def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig) -> None:
     report = Session.open(out).validate()
     assert report.valid and report.frames == 40 and report.duplicate_indices == []
     assert report.has_aif
+
+
+def test_folder_left_by_a_crash_during_creation_is_reused(tmp_path) -> None:
+    out = tmp_path / "s"
+    (out / "frames").mkdir(parents=True)
+    (out / "results").mkdir()
+    (out / ".session.json.tmp-123-abcd1234").write_text("{")
+    assert main(_sweep(out, "--steps", "2", "--aif", "skip")) == 0
+    assert Session.open(out).validate().frames == 2
+
+
+def test_resume_restores_a_missing_virtual_depth_map(tmp_path) -> None:
+    out = tmp_path / "s"
+    assert main(_sweep(out, "--steps", "3", "--aif", "skip")) == 0
+    # simulate a kill between session.json and depth.tif: no frames, no depth yet
+    (out / "depth.tif").unlink()
+    (out / "sweep.jsonl").write_bytes(b"")
+    for f in (out / "frames").iterdir():
+        f.unlink()
+    assert main(["acquire", "resume", str(out), "--quiet"]) == 0
+    report = Session.open(out).validate()
+    assert report.valid and report.frames == 3 and report.has_depth
