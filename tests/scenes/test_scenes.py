@@ -149,3 +149,16 @@ def test_full_size_scene_is_fast() -> None:
         make_scene(kind, 514, 613)
     per_scene = (time.perf_counter() - t0) / len(SCENE_KINDS)
     assert per_scene < 0.5, f"{per_scene:.3f} s per 613x514 scene"
+
+
+def test_default_depth_range_gives_paper_scale_blur() -> None:
+    # At F = 50 mm and the paper's A = 800, focusing at either end of the default range must
+    # blur the other end by 10-25 px: enough defocus to fit, not more than a sweep shows.
+    from core.optics import sigma_map
+
+    s = make_scene("tilted", 32, 64, working_distance_mm=500.0)
+    near, far = s.params["depth_range_mm"]
+    worst = max(
+        float(sigma_map(s.depth_mm.astype(np.float64), df, 800.0, 50.0).max()) for df in (near, far)
+    )
+    assert 10.0 <= worst <= 25.0, worst
