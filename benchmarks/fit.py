@@ -7,7 +7,7 @@ timed on a few (A, e, image) triples here and scaled to the 3200 evaluations of 
 scaled figure is labelled as such.
 
 Ours: the gather model (blur stack once, one interpolation per candidate) over the same grid at
-full resolution, then the complete fit (coarse-to-fine landscape, zoom, scatter-model polish,
+full resolution, then the complete fit (coarse-to-fine landscape, scatter-model zoom,
 bootstrap) for the refined optimum.
 
 Run: .venv/bin/python benchmarks/fit.py [--device cuda] [--paper-samples 2]
@@ -71,7 +71,7 @@ def main() -> None:
     result = fit(problem, PAPER_A, PAPER_E)
     fit_s = time.perf_counter() - t0
     print(
-        f"ours, complete fit (coarse-to-fine + polish + bootstrap): {fit_s:.2f} s -> "
+        f"ours, complete fit (landscape + scatter zoom + bootstrap): {fit_s:.2f} s -> "
         f"A={result.A:.2f}±{result.A_std:.2f}, e={result.e:.4f}±{result.e_std:.4f}"
     )
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     cmd_simulate.run(sim_args)
-    print("[2/2] fitting (A, e) on the paper's grid, coarse-to-fine, polished, bootstrapped")
+    print("[2/2] fitting (A, e) on the paper's grid, coarse-to-fine, scatter-model zoom, bootstrap")
     fit_args = argparse.Namespace(
         session=str(session),
         A_range=(400.0, 1150.0),
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         rgb=False,
         preset="paper",
         no_coarse_to_fine=False,
-        no_polish=False,
+        noise_sd="auto",
+        presmooth=2.0,
         datasheet_A=None,
         quiet=args.quiet,
         device=args.device,

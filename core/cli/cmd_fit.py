@@ -31,7 +31,15 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rgb", action="store_true", help="losses on RGB instead of luminance")
     p.add_argument("--preset", choices=("paper", "refcode"), default="paper", help="loss preset")
     p.add_argument("--no-coarse-to-fine", action="store_true", help="full-resolution grid only")
-    p.add_argument("--no-polish", action="store_true", help="skip the scatter-model polish")
+    p.add_argument(
+        "--noise-sd",
+        default="auto",
+        help="sensor noise sd added to simulations (fraction of full scale), 'auto' to "
+        "estimate it from the frames, 0 for the paper's noise-free comparison",
+    )
+    p.add_argument(
+        "--presmooth", type=float, default=2.0, help="Gaussian pre-filter of both sides, px"
+    )
     p.add_argument("--datasheet-A", type=float, default=None, help="A to compare against")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     device_arg(p)
@@ -68,6 +76,15 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
             ds = optics.datasheet_A(
                 lens.focal_length_mm, lens.f_number, cam.pixel_size_mm, session.meta.output_scale
             )
+    if args.noise_sd == "auto":
+        noise_sd: float | str = "auto"
+    else:
+        try:
+            noise_sd = float(args.noise_sd)
+        except ValueError:
+            raise UserFacingError(
+                f"--noise-sd: 'auto' or a number, got {args.noise_sd!r}"
+            ) from None
     A_values = np.linspace(args.A_range[0], args.A_range[1], args.grid[0])
     e_values = np.linspace(args.e_range[0], args.e_range[1], args.grid[1])
     bars = StageBars(enabled=not args.quiet)
@@ -80,7 +97,8 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
             A_values,
             e_values,
             coarse_to_fine=not args.no_coarse_to_fine,
-            polish=not args.no_polish,
+            presmooth_sigma=args.presmooth,
+            noise_sd=noise_sd,
             loss_config=cfg,
             datasheet_A=ds,
             progress=bars,

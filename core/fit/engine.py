@@ -1,14 +1,17 @@
-"""The fit: coarse landscape -> zoomed landscape -> polished optimum -> uncertainty.
+"""The fit: coarse landscape -> scatter-model zoom -> optimum below the grid step -> uncertainty.
 
 1. **Landscape**: the user's (A, e) grid (the paper's Algorithm 1 by default) with the gather
    model, on a pyramid level small enough to be quick (``coarse_to_fine``) or at full
    resolution. Every term and every image is kept, for plots and for the bootstrap.
-2. **Zoom**: a finer grid spanning one coarse step either side of the best point, at full
-   resolution.
-3. **Polish**: a 3x3 grid around the zoomed optimum with the scatter model (layered renderer),
-   which removes the gather approximation's bias near depth edges, then a quadratic fit for
-   the optimum below the grid step.
-4. **Uncertainty**: bootstrap over sweep images on the zoomed landscape, and the curvature.
+2. **Zoom** with the scatter model (layered renderer, eq. 8): a pattern search of 3x3 grids
+   from the landscape's best point, coarse steps on a half-resolution level, fine steps at
+   full resolution, then a 5x5 grid at the final steps; a quadratic fit to it gives the
+   optimum below the grid step.
+3. **Uncertainty**: bootstrap over sweep images on the final 5x5 grid, and its curvature.
+
+Before all of this the observation model (core/fit/observation.py) is applied: simulations get
+the frames' noise level and both sides a small pre-filter, without which sensor noise biases
+the paper's Laplacian and histogram terms (docs/fitting.md).
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ class FitResult:
     terms: dict[str, float]
     landscape: Landscape
     zoom: Landscape | None = None
-    polish: Landscape | None = None
     at_boundary: bool = False
     hessian: list[list[float]] | None = None
     datasheet: dict[str, Any] | None = None
@@ -93,8 +95,9 @@ def fit(
     *,
     coarse_to_fine: bool = True,
     min_coarse_size: int = 96,
-    zoom_points: tuple[int, int] = (9, 9),
-    polish: bool = True,
+    max_zoom_iterations: int = 16,
+    presmooth_sigma: float = 2.0,
+    noise_sd: float | str = "auto",
     loss_config: LossConfig | None = None,
     datasheet_A: float | None = None,
     bootstrap_n: int = 200,
@@ -106,6 +109,7 @@ def fit(
     A_grid = PAPER_A if A_values is None else np.asarray(A_values, dtype=np.float64)
     e_grid = PAPER_E if e_values is None else np.asarray(e_values, dtype=np.float64)
     torch.manual_seed(seed)
+    problem = problem.with_observation(presmooth_sigma, noise_sd, seed)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if problem.focus_depths_mm is not None and len(e_grid) > 1:
@@ -133,40 +137,60 @@ def fit(
             "the true optimum may lie outside the grid; widen --A-range/--e-range"
         )
 
+    # Zoom with the scatter model (layered renderer): the gather model that made the
+    # landscape is biased wherever sigma varies within a kernel footprint (depth edges and
+    # slopes; measured in docs/fitting.md), so the optimum is located with eq. 8 itself, by a
+    # pattern search: a 3x3 grid re-centred on its best point, steps halved (per axis, down
+    # to the target resolution) whenever the centre is best. e is typically determined ~100x
+    # more sharply than A relative to the paper's grid steps, hence separate step floors.
     zoom = None
     opt = coarse
-    if coarse_to_fine and len(A_grid) > 1:
+    if len(A_grid) > 1 or len(e_grid) > 1:
         t0 = time.perf_counter()
         ia, ie = landscape.argmin()
-        dA = float(A_grid[1] - A_grid[0])
-        zA = np.linspace(A_grid[ia] - dA, A_grid[ia] + dA, zoom_points[0])
-        if len(e_grid) > 1:
-            de = float(e_grid[1] - e_grid[0])
-            ze = np.linspace(e_grid[ie] - de, e_grid[ie] + de, zoom_points[1])
+        dA = float(A_grid[1] - A_grid[0]) if len(A_grid) > 1 else 0.05 * float(A_grid[0])
+        de = float(e_grid[1] - e_grid[0]) if len(e_grid) > 1 else 0.0
+        cA, ce = float(A_grid[ia]), float(e_grid[ie])
+        sA, se = dA, de
+        floor_A, floor_e = dA / 16.0, de / 32.0
+        level = problem.downscale(pyramid_factor(tuple(problem.aif.shape), 2 * min_coarse_size))
+        for _it in range(max_zoom_iterations):
+            fine = sA <= dA / 4.0
+            zA = cA + sA * np.array([-1.0, 0.0, 1.0])
+            zA = zA[zA > 0]
+            ze = ce + se * np.array([-1.0, 0.0, 1.0]) if se else np.array([ce])
+            zoom = evaluate_grid(
+                problem if fine else level,
+                zA,
+                ze,
+                model="layered",
+                progress=progress,
+                stage="zoom" if fine else "zoom-coarse",
+                **kw,
+            )
+            i, j = zoom.argmin()
+            if (float(zA[i]), float(ze[j])) != (cA, ce):
+                cA, ce = float(zA[i]), float(ze[j])
+                continue
+            if sA <= floor_A and se <= floor_e:
+                break
+            sA = sA / 2 if sA > floor_A else sA
+            se = se / 2 if se > floor_e else se
         else:
-            ze = e_grid
+            warnings.append("zoom did not converge within max_zoom_iterations")
+        # the final grid: 5x5 at the last steps, for the quadratic optimum and the bootstrap
+        zA = cA + sA * np.arange(-2.0, 3.0)
         zA = zA[zA > 0]
-        zoom = evaluate_grid(problem, zA, ze, model="gather", progress=progress, stage="zoom", **kw)
+        ze = ce + se * np.arange(-2.0, 3.0) if se else np.array([ce])
+        zoom = evaluate_grid(
+            problem, zA, ze, model="layered", progress=progress, stage="zoom-final", **kw
+        )
         timings["zoom"] = time.perf_counter() - t0
         opt = quadratic_optimum(zoom.A_values, zoom.e_values, zoom.total, radius=2)
 
-    polished = None
-    if polish:
-        t0 = time.perf_counter()
-        ref = zoom if zoom is not None else landscape
-        sA = float(ref.A_values[1] - ref.A_values[0]) if len(ref.A_values) > 1 else 0.02 * opt.A
-        se = float(ref.e_values[1] - ref.e_values[0]) if len(ref.e_values) > 1 else 0.02
-        pA = opt.A + sA * np.array([-1.0, 0.0, 1.0])
-        pe = opt.e + se * np.array([-1.0, 0.0, 1.0]) if len(ref.e_values) > 1 else ref.e_values
-        polished = evaluate_grid(
-            problem, pA[pA > 0], pe, model="layered", progress=progress, stage="polish", **kw
-        )
-        timings["polish"] = time.perf_counter() - t0
-        opt = quadratic_optimum(polished.A_values, polished.e_values, polished.total, radius=1)
-
     t0 = time.perf_counter()
     unc_source = zoom if zoom is not None else landscape
-    A_std, e_std, _ = bootstrap(unc_source, n=bootstrap_n, seed=seed, radius=2 if zoom else 1)
+    A_std, e_std, _ = bootstrap(unc_source, n=bootstrap_n, seed=seed, radius=2)
     timings["bootstrap"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -195,7 +219,6 @@ def fit(
         terms={t: terms[t] for t in TERMS},
         landscape=landscape,
         zoom=zoom,
-        polish=polished,
         at_boundary=coarse.at_boundary,
         hessian=None if opt.hessian is None else opt.hessian.tolist(),
         datasheet=datasheet,
@@ -206,7 +229,9 @@ def fit(
             "e_grid": [float(e_grid[0]), float(e_grid[-1]), len(e_grid)],
             "coarse_to_fine": coarse_to_fine,
             "pyramid_factor": factor,
-            "polish": polish,
+            "presmooth_sigma": presmooth_sigma,
+            "noise_sd": problem.noise_sd,
+            "noise_sd_source": "estimated" if noise_sd == "auto" else "given",
             "images": problem.n_images,
             "image_shape": list(problem.aif.shape),
             "device": str(problem.device),

@@ -119,6 +119,7 @@ def evaluate_grid(
         fwd = model
     loss = _loss_fn(loss_config)
     mask = problem.mask
+    observed = problem.observed()
     c, h, w = problem.aif.shape
     bytes_per_a = m * c * h * w * 4 * 6  # sim + loss intermediates, generous
     chunk = max(1, min(len(A_arr), int(memory_budget_mb * 2**20 // bytes_per_a)))
@@ -133,7 +134,9 @@ def evaluate_grid(
                     cancel.check()
                 stop = min(start + chunk, len(A_arr))
                 sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
-                terms = loss(problem.frames, sims, mask)
+                if problem.sim_noise is not None:
+                    sims = sims + problem.sim_noise
+                terms = loss(observed, sims, mask)
                 for t in TERMS:
                     out[t][start:stop, j, :] = terms[t].double().cpu().numpy().reshape(-1, m)
                 timer.advance(stop - start)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import torch
 
+from core.fit.observation import gaussian_smooth
 from core.fit.problem import FitProblem
 
 
@@ -20,7 +21,8 @@ class ForwardModel(Protocol):
     name: str
 
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-        """(nA,) x (M, H, W) relative defocus -> (nA, M, C, H, W) simulated images."""
+        """(nA,) x (M, H, W) relative defocus -> (nA, M, C, H, W) simulated images, passed
+        through the problem's pre-filter (the noise is added by the caller)."""
         ...
 
 
@@ -30,7 +32,10 @@ class GatherModel:
     def __init__(self, problem: FitProblem, sigma_max: float) -> None:
         from core.render import GatherStack
 
-        self.stack = GatherStack(problem.aif, sigma_max=float(sigma_max))
+        # Pre-smoothing the output equals blurring every level by sigma0 wherever sigma is
+        # locally constant, which is the gather model's own domain of validity.
+        aif = gaussian_smooth(problem.aif, problem.presmooth_sigma)
+        self.stack = GatherStack(aif, sigma_max=float(sigma_max))
 
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]  # (nA, M, H, W)
@@ -44,13 +49,14 @@ class LayeredModel:
 
     def __init__(self, problem: FitProblem) -> None:
         self.aif = problem.aif
+        self.presmooth = problem.presmooth_sigma
 
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         from core.render import blur_layered
 
         sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]
         n_a, m, h, w = sigma.shape
-        out = blur_layered(self.aif, sigma.reshape(n_a * m, h, w))
+        out = gaussian_smooth(blur_layered(self.aif, sigma.reshape(n_a * m, h, w)), self.presmooth)
         return out.reshape(n_a, m, *out.shape[1:])
 
 

@@ -29,6 +29,13 @@ class FitProblem:
     frame_indices: tuple[int, ...] = ()
     focus_depths_mm: np.ndarray | None = None  # given directly (All-in-3D): e not identifiable
     pixel_scale: float = 1.0
+    #: Observation model (core/fit/observation.py): Gaussian pre-filter of both sides, px of
+    #: this problem, and the noise sd added to simulations (fraction of full scale).
+    presmooth_sigma: float = 0.0
+    noise_sd: float = 0.0
+    noise_seed: int = 0
+    obs_frames: torch.Tensor | None = None  # pre-smoothed frames
+    sim_noise: torch.Tensor | None = None  # pre-smoothed noise added to every simulation
 
     @staticmethod
     def from_arrays(
@@ -72,6 +79,30 @@ class FitProblem:
         idx = tuple(range(len(d))) if frame_indices is None else tuple(frame_indices)
         return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd)
 
+    def with_observation(
+        self, presmooth_sigma: float, noise_sd: float | str, seed: int = 0
+    ) -> FitProblem:
+        """Set the observation model; ``noise_sd="auto"`` estimates it from the frames."""
+        from core.fit.observation import estimate_noise_sd, gaussian_smooth, noise_field
+
+        sd = estimate_noise_sd(self.frames) if noise_sd == "auto" else float(noise_sd)
+        obs = gaussian_smooth(self.frames, presmooth_sigma)
+        noise = None
+        if sd > 0:
+            z = noise_field(tuple(self.frames.shape), sd, seed, self.device, self.frames.dtype)
+            noise = gaussian_smooth(z, presmooth_sigma)
+        return replace(
+            self,
+            presmooth_sigma=float(presmooth_sigma),
+            noise_sd=sd,
+            noise_seed=seed,
+            obs_frames=obs,
+            sim_noise=noise,
+        )
+
+    def observed(self) -> torch.Tensor:
+        return self.frames if self.obs_frames is None else self.obs_frames
+
     @property
     def device(self) -> torch.device:
         return self.aif.device
@@ -98,8 +129,12 @@ class FitProblem:
     def subset(self, indices: list[int] | np.ndarray) -> FitProblem:
         idx = [int(i) for i in indices]
         fd = None if self.focus_depths_mm is None else self.focus_depths_mm[idx]
+        noise = None if self.sim_noise is None else self.sim_noise[idx]
+        obs = None if self.obs_frames is None else self.obs_frames[idx]
         return replace(
             self,
+            obs_frames=obs,
+            sim_noise=noise,
             frames=self.frames[idx],
             d_mm=self.d_mm[idx],
             frame_indices=tuple(self.frame_indices[i] for i in idx),
@@ -118,14 +153,30 @@ class FitProblem:
         num = F_nn.avg_pool2d(depth0[None, None], k)[0, 0]
         den = F_nn.avg_pool2d(valid[None, None], k)[0, 0]
         depth = torch.where(den > 0.5, num / den.clamp_min(1e-6), torch.full_like(num, np.nan))
-        return replace(
-            self, aif=aif, frames=frames, depth_mm=depth, pixel_scale=self.pixel_scale * k
+        level = replace(
+            self,
+            aif=aif,
+            frames=frames,
+            depth_mm=depth,
+            pixel_scale=self.pixel_scale * k,
+            obs_frames=None,
+            sim_noise=None,
         )
+        if self.obs_frames is None and self.sim_noise is None:
+            return level
+        # area averaging divides white noise by k; the pre-filter keeps its size in scene
+        # units, so it shrinks in pixels of the coarser level
+        return level.with_observation(self.presmooth_sigma / k, self.noise_sd / k, self.noise_seed)
 
     def to(self, device: str | torch.device) -> FitProblem:
         dev = torch.device(device)
         return replace(
-            self, aif=self.aif.to(dev), frames=self.frames.to(dev), depth_mm=self.depth_mm.to(dev)
+            self,
+            aif=self.aif.to(dev),
+            frames=self.frames.to(dev),
+            depth_mm=self.depth_mm.to(dev),
+            obs_frames=None if self.obs_frames is None else self.obs_frames.to(dev),
+            sim_noise=None if self.sim_noise is None else self.sim_noise.to(dev),
         )
 
 
