@@ -42,12 +42,15 @@ class SimulationSpec:
 
 
 def sweep_distances(spec: SimulationSpec, depth_min: float, depth_max: float) -> np.ndarray:
-    """Sensor readings d whose focus depths span the scene (plus a margin), evenly in 1/Df.
+    """Sensor readings d whose focus depths span the scene (at least +-10 % of the working
+    distance, plus a margin), evenly in 1/Df.
 
     Even spacing in 1/Df is even spacing in lens travel, which is how a motor sweep samples.
     """
-    span = depth_max - depth_min
-    lo, hi = depth_min - 0.15 * span, depth_max + 0.15 * span
+    wd = 0.5 * (depth_min + depth_max)
+    span = max(depth_max - depth_min, 0.2 * wd)  # a flat scene still needs both-side defocus
+    lo = min(depth_min, wd - span / 2) - 0.15 * span
+    hi = max(depth_max, wd + span / 2) + 0.15 * span
     inv = np.linspace(1.0 / lo, 1.0 / hi, spec.frames)
     df = 1.0 / inv
     v = optics.sensor_distance(df, spec.F_mm)
@@ -123,13 +126,13 @@ def simulate_session(out: str | Path, spec: SimulationSpec, *, device: str = "cp
         ),
     )
     writer = SessionWriter.create(Path(out), meta)
-    aif = np.asarray(scene.aif, dtype=np.float32)
+    aif = np.array(scene.aif, dtype=np.float32)  # scenes are read-only
     writer.write_aif(_quantise(aif, full, spec.bit_depth))
     noisy_depth = depth + rng.normal(0.0, spec.depth_noise_mm, depth.shape)
     writer.write_depth(noisy_depth.astype(np.float32))
 
     aif_t = torch.as_tensor(aif, device=device)
-    depth_t = torch.as_tensor(scene.depth_mm, device=device)
+    depth_t = torch.as_tensor(np.array(scene.depth_mm), device=device)
     batch = 8
     for start in range(0, spec.frames, batch):
         stop = min(start + batch, spec.frames)
