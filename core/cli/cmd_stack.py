@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             F_mm=args.focal_length_mm if calibrated else None,
             A=args.A,
             psf_sigma=args.psf_sigma,
+            depth=bool(args.depth or args.confidence),
             device=args.device,
         )
         warnings = list(result.warnings)

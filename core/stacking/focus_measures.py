@@ -95,22 +95,45 @@ def modified_laplacian(gray: torch.Tensor) -> torch.Tensor:
     return dxx + dyy
 
 
+def _modified_laplacian_cv(gray: torch.Tensor, window: int) -> torch.Tensor:
+    """OpenCV twin of box_mean(modified_laplacian(x), window) for CPU tensors (~2x faster:
+    SIMD filters, no padded copies); tests hold the two to 1e-5."""
+    import cv2
+
+    src = gray.detach().numpy().astype(np.float32, copy=False)
+    k = np.array([[-1.0, 2.0, -1.0]], np.float32)
+    out = np.empty_like(src)
+    for i, g in enumerate(src):
+        dx = cv2.filter2D(g, -1, k, borderType=cv2.BORDER_REPLICATE)
+        dy = cv2.filter2D(g, -1, k.T, borderType=cv2.BORDER_REPLICATE)
+        ml = cv2.add(np.abs(dx), np.abs(dy))
+        out[i] = (
+            ml if window <= 1 else cv2.blur(ml, (window, window), borderType=cv2.BORDER_REFLECT_101)
+        )
+    return torch.from_numpy(out)
+
+
 def focus_volume(
     gray: torch.Tensor,
     method: FocusMeasure = "modified_laplacian",
     *,
     window: int = 9,
     presmooth: float = 0.0,
+    backend: Literal["auto", "torch", "opencv"] = "auto",
 ) -> torch.Tensor:
     """(N, H, W) focus measure per frame and pixel; larger means sharper.
 
     ``gray`` is a (N, H, W) stack (use :func:`to_gray`). ``presmooth`` (pixels) low-passes
     before differentiating, which matters for noisy or JPEG frames where block edges would
-    otherwise look "sharp" in every frame.
+    otherwise look "sharp" in every frame. ``backend="auto"`` runs the default measure through
+    OpenCV for CPU tensors (same numbers, faster) and torch everywhere else.
     """
     if gray.ndim != 3:
         raise ValueError(f"expected (N, H, W) grey stack, got shape {tuple(gray.shape)}")
     x = gaussian_smooth(gray, presmooth)
+    use_cv = backend == "opencv" or (backend == "auto" and x.device.type == "cpu")
+    if method == "modified_laplacian" and use_cv and window % 2 == 1:
+        return _modified_laplacian_cv(x, window)
     if method == "modified_laplacian":
         return box_mean(modified_laplacian(x), window)
     if method == "variance_of_laplacian":

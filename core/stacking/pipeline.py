@@ -48,6 +48,7 @@ def synthesize_aif(
     psf_sigma: SigmaSource | None = None,
     depth_for_psf_mm: np.ndarray | None = None,
     peak_fit: PeakFit = "gaussian",
+    depth: bool = True,
     device: str | torch.device | None = None,
 ) -> StackResult:
     """Fuse an (N, C, H, W) float stack (or (N, H, W) mono) into an all-in-focus image.
@@ -57,7 +58,8 @@ def synthesize_aif(
     the frames. Diffusion elimination runs when a PSF is known: either ``psf_sigma`` (a sigma
     in pixels, or a per-frame sigma-map callback) or ``A`` with a calibrated sweep, in which
     case sigma = sigma_map(depth, Df_n, A, F) over ``depth_for_psf_mm`` (default: the depth
-    from focus).
+    from focus). ``depth=False`` skips depth from focus when only the image is wanted (the
+    index/confidence/depth fields are then empty arrays / None).
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -83,23 +85,29 @@ def synthesize_aif(
     fused = fuse(stack, valid=valid, params=params, device=device)
     timings["fuse_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    dff = depth_from_focus(
-        fused.focus,
-        method=peak_fit,
-        d_mm=d_mm if (d_mm is not None and e_mm is not None and F_mm is not None) else None,
-        e_mm=e_mm,
-        F_mm=F_mm,
-        focus_depths_mm=None if d_mm is not None and e_mm is not None else focus_depths_mm,
-    )
-    timings["dff_s"] = time.perf_counter() - t2
+    need_dff = depth or (A is not None and psf_sigma is None and depth_for_psf_mm is None)
+    index = confidence = np.zeros((0, 0), np.float32)
+    depth_map = None
+    if need_dff:
+        dff = depth_from_focus(
+            fused.focus,
+            method=peak_fit,
+            d_mm=d_mm if (d_mm is not None and e_mm is not None and F_mm is not None) else None,
+            e_mm=e_mm,
+            F_mm=F_mm,
+            focus_depths_mm=None if d_mm is not None and e_mm is not None else focus_depths_mm,
+        )
+        index = dff.index.detach().cpu().numpy()
+        confidence = dff.confidence.detach().cpu().numpy()
+        depth_map = None if dff.depth_mm is None else dff.depth_mm.detach().cpu().numpy()
+        timings["dff_s"] = time.perf_counter() - t2
     aif = fused.image.detach().cpu().numpy()
     weights = fused.weights.detach().cpu().numpy()
-    depth = None if dff.depth_mm is None else dff.depth_mm.detach().cpu().numpy()
     sigma = psf_sigma
     if sigma is None and A is not None:
         if focus_depths_mm is None or F_mm is None:
             raise ValueError("A needs a calibrated sweep (d_mm with e_mm and F_mm, or Df and F)")
-        psf_depth = depth_for_psf_mm if depth_for_psf_mm is not None else depth
+        psf_depth = depth_for_psf_mm if depth_for_psf_mm is not None else depth_map
         if psf_depth is None:
             raise ValueError("diffusion elimination with A needs a depth map")
         sigma = sigma_from_depth(psf_depth, list(focus_depths_mm), A, F_mm)
@@ -116,9 +124,9 @@ def synthesize_aif(
     timings["total_s"] = time.perf_counter() - t0
     return StackResult(
         aif=aif,
-        index=dff.index.detach().cpu().numpy(),
-        confidence=dff.confidence.detach().cpu().numpy(),
-        depth_mm=depth,
+        index=index,
+        confidence=confidence,
+        depth_mm=depth_map,
         weights=weights,
         alignment=alignment,
         aligned=stack,

@@ -57,3 +57,10 @@ def test_gray_uses_luma_and_passes_mono() -> None:
 def test_unknown_measure_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown focus measure"):
         focus_volume(torch.zeros(2, 8, 8), "sobel")  # type: ignore[arg-type]
+
+
+def test_opencv_and_torch_backends_agree() -> None:
+    x = torch.rand(3, 40, 56)
+    a = focus_volume(x, "modified_laplacian", window=7, backend="opencv")
+    b = focus_volume(x, "modified_laplacian", window=7, backend="torch")
+    assert torch.allclose(a, b, atol=1e-5)
