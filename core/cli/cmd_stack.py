@@ -62,17 +62,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _import_engine() -> None:
+    import core.stacking.pipeline  # noqa: F401  (torch and the engine)
+
+
 def run(args: argparse.Namespace) -> int:
+    import threading
+
     import numpy as np
-    import torch
 
-    from core.optics import OpticsError
-    from core.stacking.fusion import FusionParams
     from core.stacking.io import StackIOError, from_float, load_stack, write_depth, write_image
-    from core.stacking.pipeline import synthesize_aif
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserFacingError(f"--device {args.device}: CUDA is not available on this machine")
+    # Importing torch takes ~1.4 s; decoding the frames (OpenCV, GIL released) overlaps it.
+    importer = threading.Thread(target=_import_engine, daemon=True)
+    importer.start()
     n = len(args.files)
     if args.d_mm is not None and len(args.d_mm) != n:
         raise UserFacingError(f"--d-mm has {len(args.d_mm)} values for {n} files")
@@ -83,6 +86,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserFacingError(f"--reference {args.reference} is outside 0..{n - 1}")
     try:
         frames, dtype = load_stack(args.files)
+    except StackIOError as exc:
+        raise UserFacingError(str(exc)) from None
+    importer.join()
+    import torch
+
+    from core.optics import OpticsError
+    from core.stacking.fusion import FusionParams
+    from core.stacking.pipeline import synthesize_aif
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserFacingError(f"--device {args.device}: CUDA is not available on this machine")
+    try:
         result = synthesize_aif(
             frames,
             align=not args.no_align,

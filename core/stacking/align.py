@@ -150,21 +150,19 @@ def estimate_alignment(
     warnings: list[str] = []
     gains = np.zeros(n)
     motion = cv2.MOTION_TRANSLATION if model == "translation" else cv2.MOTION_AFFINE
-    order = [i for i in range(ref + 1, n)] + [i for i in range(ref - 1, -1, -1)]
-    for i in order:
+    ecc = cv2.findTransformECC  # its stubs lack the gaussFiltSize overload with a None mask
+
+    def solve(i: int) -> None:
         guess = warps[i - 1] if i > ref else warps[i + 1]
         w = guess.copy()
         scale, tmpl, img = 1.0, grays[ref], grays[i]
         for level, ((scale, tmpl), (_, img)) in enumerate(zip(pyr[ref], pyr[i], strict=True)):
             ws = w.astype(np.float32).copy()
             ws[:, 2] *= scale
-            its = iterations if level == 0 else max(6, iterations // (4 * level))
+            its = iterations if level == 0 else max(5, iterations // (4 * level))
             crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, its, eps)
             blur = 5 if scale < 0.5 else 7
             try:
-                ecc = (
-                    cv2.findTransformECC
-                )  # its stubs lack the gaussFiltSize overload with a None mask
                 _, ws = ecc(tmpl, img, ws, motion, crit, None, blur)  # type: ignore[call-overload]
             except cv2.error as exc:
                 warnings.append(f"frame {i}: ECC did not converge at scale {scale:.3g} ({exc})")
@@ -177,7 +175,38 @@ def estimate_alignment(
         scaled[:, 2] *= scale
         gains[i] = _ecc_gain(tmpl, img, scaled)
         warps[i] = w if gains[i] >= min_gain else np.eye(2, 3)
+
+    def sweep(order: list[int]) -> None:
+        for i in order:
+            solve(i)
+
+    # the two halves of the sweep are independent chains: solve them side by side
+    # (OpenCV releases the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [
+            pool.submit(sweep, list(range(ref + 1, n))),
+            pool.submit(sweep, list(range(ref - 1, -1, -1))),
+        ]
+        for f in done:
+            f.result()
     return Alignment(warps=warps, reference=ref, warnings=warnings, gains=gains)
+
+
+def _coverage(warp: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Reference pixels x whose W x lands inside the frame: the frame's rectangle mapped back
+    by W^-1 is a convex quadrilateral, rasterised directly (no full-size warp of a mask)."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(warp)
+    rect = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], float)
+    quad = rect @ inv.T
+    mask = np.zeros((h, w), np.uint8)
+    shift = 4  # sub-pixel vertex precision (1/16 px)
+    pts = np.round(quad * (1 << shift)).astype(np.int32)
+    cv2.fillConvexPoly(mask, pts, 1, lineType=cv2.LINE_8, shift=shift)
+    return mask.astype(bool)
 
 
 def apply_alignment(
@@ -198,22 +227,23 @@ def apply_alignment(
     valid = np.ones((n, h, w), bool)
     moved = alignment.max_displacement((h, w))
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-    for i in range(n):
+
+    def one(i: int) -> None:
         if moved[i] < min_motion_px:
             out[i] = frames[i]
-            continue
+            return
         m = alignment.warps[i]
         for ch in range(c):
             out[i, ch] = cv2.warpAffine(
                 frames[i, ch], m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
             )
-        # inside the frame iff W x lands within it (analytic: no extra full-size warp)
-        xs = np.arange(w, dtype=np.float32)[None, :]
-        ys = np.arange(h, dtype=np.float32)[:, None]
-        fx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
-        fy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
-        valid[i] = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
-    np.clip(out, 0.0, 1.0, out=out)
+        valid[i] = _coverage(m, h, w)
+        np.clip(out[i], 0.0, 1.0, out=out[i])  # bicubic overshoot
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(one, range(n)))
     return out, valid
 
 

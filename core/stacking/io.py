@@ -67,8 +67,13 @@ def _scale(dtype: np.dtype) -> float:
 
 def to_float(img: np.ndarray) -> np.ndarray:
     """Native (H, W[, C]) -> (C, H, W) float32 in [0, 1]."""
-    f = img.astype(np.float32) / _scale(img.dtype)
-    return f[None] if f.ndim == 2 else np.ascontiguousarray(f.transpose(2, 0, 1))
+    k = np.float32(1.0 / _scale(img.dtype))
+    if img.ndim == 2:
+        return np.multiply(img, k, dtype=np.float32)[None]
+    out = np.empty((img.shape[2], img.shape[0], img.shape[1]), np.float32)
+    for c in range(img.shape[2]):  # one strided pass per channel: no float HWC temporary
+        np.multiply(img[..., c], k, out=out[c], dtype=np.float32)
+    return out
 
 
 def from_float(chw: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -95,6 +100,7 @@ def load_stack(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.dtype]:
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         images = list(pool.map(read_image, paths[1:]))
     for i, (path, img) in enumerate(zip(paths[1:], images, strict=True), start=1):
+        images[i - 1] = None  # type: ignore[call-overload]  # free each decoded frame early
         if img.shape != first.shape:
             raise StackIOError(
                 f"{path}: size/channels {img.shape} differ from {paths[0]} {first.shape}; "
