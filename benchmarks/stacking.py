@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -253,36 +254,27 @@ def bench_real(fs: str | None, ef: str | None, tmp: Path, repeats: int) -> dict:
             write_image(p, from_float(f, np.dtype(np.uint16)))
             aligned_files.append(str(p))
         row: dict[str, dict] = {}
-        times: list[float] = []
-        okk = True
-        for _ in range(repeats):
-            t, okk, err = run_ours(files, tmp / f"{name}_ours.png")
-            times.append(t)
-        if okk:
-            img = read_float(tmp / f"{name}_ours.png", 3)
-            row["psfbench"] = {"qabf": qabf(sources, img), "wall_s": min(times)}
-        else:
-            print(f"psfbench CLI failed on {name}: {err}")
+        runs = {
+            "psfbench": (partial(run_ours, files), tmp / f"{name}_ours.png"),
+        }
         if fs:
-            times = []
-            for _ in range(repeats):
-                t, okk, err = run_focus_stack(fs, files, tmp / f"{name}_fs.png")
-                times.append(t)
-            if okk:
-                img = read_float(tmp / f"{name}_fs.png", 3)
-                row["focus-stack"] = {"qabf": qabf(sources, img), "wall_s": min(times)}
-            else:
-                print(f"focus-stack failed on {name}: {err}")
+            runs["focus-stack"] = (partial(run_focus_stack, fs, files), tmp / f"{name}_fs.png")
         if ef:
-            times = []
-            for _ in range(repeats):
-                t, okk, err = run_enfuse(ef, aligned_files, tmp / f"{name}_enfuse.tif")
-                times.append(t)
-            if okk:
-                img = read_float(tmp / f"{name}_enfuse.tif", 3)
-                row["enfuse"] = {"qabf": qabf(sources, img), "wall_s": min(times)}
-            else:
-                print(f"enfuse failed on {name}: {err}")
+            runs["enfuse"] = (partial(run_enfuse, ef, aligned_files), tmp / f"{name}_ef.tif")
+        times: dict[str, list[float]] = {tool: [] for tool in runs}
+        failed: dict[str, str] = {}
+        for _ in range(repeats):  # interleaved, so a burst of load hits every tool alike
+            for tool, (run, out_path) in runs.items():
+                t, ok, err = run(out_path)
+                times[tool].append(t)
+                if not ok:
+                    failed[tool] = err
+        for tool, (_, out_path) in runs.items():
+            if tool in failed:
+                print(f"{tool} failed on {name}: {failed[tool]}")
+                continue
+            img = read_float(out_path, 3)
+            row[tool] = {"qabf": qabf(sources, img), "wall_s": min(times[tool])}
         h, w = frames.shape[2:]
         print(f"{name}: {len(paths)} frames {w}x{h}")
         for tool, r in row.items():
@@ -297,8 +289,9 @@ def bench_real(fs: str | None, ef: str | None, tmp: Path, repeats: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer, smaller synthetic cases")
-    ap.add_argument("--repeats", type=int, default=2, help="timed runs per real stack (min)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per real stack (min)")
     ap.add_argument("--no-real", action="store_true")
+    ap.add_argument("--no-synthetic", action="store_true")
     args = ap.parse_args()
     fs = find_peer("FOCUS_STACK", ["focus-stack"])
     ef = find_peer("ENFUSE", ["enfuse"])
@@ -312,7 +305,11 @@ def main() -> None:
     print(f"peers: focus-stack={fs or '-'}  enfuse={ef or '-'}  (timings noisy: shared CPU)")
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        syn = bench_synthetic(synthetic_cases(args.quick), fs, ef, tmp / "syn")
+        syn = (
+            {}
+            if args.no_synthetic
+            else bench_synthetic(synthetic_cases(args.quick), fs, ef, tmp / "syn")
+        )
         real = {} if args.no_real else bench_real(fs, ef, tmp, args.repeats)
 
     def get(tool: str, key: str) -> float | None:

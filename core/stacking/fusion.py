@@ -93,7 +93,7 @@ def soft_weights(fm: torch.Tensor, tie: float, floor: float) -> torch.Tensor:
     """
     best = fm.max(dim=0, keepdim=True).values
     scale = tie * best + floor * best.mean() + 1e-12
-    return torch.exp(-(best - fm) / scale)
+    return (fm - best).div_(scale).exp_()  # in place: one (N, H, W) temporary
 
 
 def weighted_sum(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -120,25 +120,24 @@ def fuse(
     window = p.window_for((gray.shape[-2], gray.shape[-1]))
     fm = focus_volume(gray, p.measure, window=window, presmooth=p.presmooth)
     if p.coarse_weight > 0:
-        fm = fm + p.coarse_weight * coarse_focus(fm, p.coarse_window)
+        fm = fm.add_(coarse_focus(fm, p.coarse_window), alpha=p.coarse_weight)
     vmask = None
-    if valid is not None:
+    if valid is not None and not bool(np.all(np.asarray(valid))):
         vmask = torch.as_tensor(valid, device=stack.device).to(torch.float32)
-        fm = fm * vmask
+        fm = fm.mul_(vmask)
     if n == 1:
         w = torch.ones_like(fm)
         return FusionResult(stack[0].clone(), w, fm.argmax(dim=0), fm)
     if p.guided_radius > 0:
         guide = torch.gather(gray, 0, fm.max(dim=0).indices[None])[0]
         fm = guided_filter(guide, fm, p.guided_radius, p.guided_eps).to(stack.device)
-        fm = fm.clamp_min(0)
+        fm = fm.clamp_min_(0)
         if vmask is not None:
-            fm = fm * vmask
+            fm = fm.mul_(vmask)
     index = fm.max(dim=0).indices
     w = soft_weights(fm, p.tie, p.floor)
-    if vmask is not None:
-        w = w * vmask
-    w = w + p.delta * (vmask if vmask is not None else 1.0)
-    w = w / w.sum(dim=0, keepdim=True)
-    image = weighted_sum(stack, w).clamp(0, 1)
+    # delta: every covered frame keeps a trace of weight, so no pixel divides by zero
+    w = w.mul_(vmask).add_(vmask, alpha=p.delta) if vmask is not None else w.add_(p.delta)
+    w = w.div_(w.sum(dim=0, keepdim=True))
+    image = weighted_sum(stack, w).clamp_(0, 1)
     return FusionResult(image, w, index, fm)
