@@ -28,9 +28,13 @@ def test_layered_matches_scatter_at_default_accuracy(references, kind):
 
 def test_backends_agree_and_mono_matches_rgb(references):
     img, sigma, _ = references["objects"]
-    cv = blur_layered(img, sigma, backend="opencv")
+    full = blur_layered(img, sigma, backend="opencv", downsample=False)
     fft = blur_layered(img, sigma, backend="fft")
-    assert float((cv - fft).abs().max()) < 2e-5
+    assert float((full - fft).abs().max()) < 2e-5
+    # Reduced-resolution blurring of the wide layers is an approximation of its own, well
+    # inside the accuracy budget.
+    cv = blur_layered(img, sigma, backend="opencv")
+    assert 0.0 < float((cv - fft).abs().max()) and psnr(cv, fft) >= 60.0
     mono = blur_layered(img[1], sigma, backend="opencv")
     assert mono.shape == img.shape[1:]
     torch.testing.assert_close(mono, cv[1], atol=1e-6, rtol=0)
@@ -52,7 +56,7 @@ def test_on_a_level_the_layered_blur_is_exact(size, level):
     sigma[:, : size // 2] = 0.0
     ref = blur_scatter(img, sigma)
     for backend in ("opencv", "fft"):
-        out = blur_layered(img, sigma, levels=[0.0, level], backend=backend)
+        out = blur_layered(img, sigma, levels=[0.0, level], backend=backend, downsample=False)
         torch.testing.assert_close(out, ref, atol=3e-6, rtol=0)
 
 
@@ -81,7 +85,9 @@ def test_rejects_bad_options():
 
 def test_cpu_and_device_agree(device):
     img, sigma = scene_sigma("steps", 96, sigma_max=12.0)
-    cpu = blur_layered(img, sigma)
-    dev = blur_layered(img.to(device), sigma.to(device))
+    cpu = blur_layered(img, sigma, backend="fft")
+    dev = blur_layered(img.to(device), sigma.to(device), backend="fft")
     assert dev.device.type == device
     assert float((dev.cpu() - cpu).abs().max()) < 1e-4
+    # The default backends (OpenCV with reduced-resolution layers on CPU, FFT elsewhere).
+    assert psnr(blur_layered(img.to(device), sigma.to(device)).cpu(), blur_layered(img, sigma)) > 60
