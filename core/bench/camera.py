@@ -341,7 +341,9 @@ class SimCamera:
         exposure = self._capture(count, t)
         if exposure[0] is _FAILED:
             self._dropped += 1
-            raise FrameLost(f"virtual camera: frame {exposure[1]} arrived as a failed buffer")
+            raise FrameLost(
+                f"virtual camera: frame {exposure[1]} arrived as a failed buffer", exposure[1]
+            )
         return self._develop(exposure)
 
     def start_streaming(
@@ -419,7 +421,7 @@ class SimCamera:
             item = self._out.popleft()
         if isinstance(item, tuple) and item and item[0] is _FAILED:
             self._dropped += 1
-            raise FrameLost(f"virtual camera: frame {item[1]} arrived as a failed buffer")
+            raise FrameLost(f"virtual camera: frame {item[1]} arrived as a failed buffer", item[1])
         if isinstance(item, Exception):
             raise DeviceError(f"virtual camera: rendering failed: {item}") from item
         assert isinstance(item, Frame)

@@ -404,7 +404,8 @@ class BaslerCamera:
                 self._last_block = block
                 raise FrameLost(
                     f"{self._name()}: frame {block} failed "
-                    f"(error {r.ErrorCode:#x}: {r.ErrorDescription.strip()})"
+                    f"(error {r.ErrorCode:#x}: {r.ErrorDescription.strip()})",
+                    block,
                 )
             gap = 0
             if self._last_block is not None:

@@ -68,7 +68,13 @@ class FrameLost(DeviceError):
     """A frame the camera owed us did not arrive intact (failed buffer, gap in frame ids).
 
     Sweeps treat this as a retryable step failure; it is never swallowed silently.
+    ``frame_id`` is the id the lost frame carried, when the driver knows it (a failed buffer),
+    so sequence checks can account for it instead of flagging the next good frame too.
     """
+
+    def __init__(self, message: str, frame_id: int | None = None) -> None:
+        super().__init__(message)
+        self.frame_id = frame_id
 
 
 class StaleFrameError(DeviceError):

@@ -45,4 +45,12 @@ class FrameSequencer:
         return frame
 
     def next_frame(self, timeout_s: float = 5.0) -> Frame:
-        return self.check(self.camera.retrieve(timeout_s))
+        """The next frame, checked; a failed buffer's id is recorded before re-raising so the
+        good frame after it is not reported lost as well."""
+        try:
+            frame = self.camera.retrieve(timeout_s)
+        except FrameLost as exc:
+            if exc.frame_id is not None and (self.last_id is None or exc.frame_id > self.last_id):
+                self.last_id = exc.frame_id
+            raise
+        return self.check(frame)

@@ -257,3 +257,26 @@ def test_hidden_parameters_explain_a_virtual_sweep_best() -> None:
     grid = {(A, e): loss(A, e) for A in (600.0, 800.0, 1000.0) for e in (23.2, 23.6, 24.0)}
     best = min(grid, key=grid.__getitem__)
     assert best == (s.true_A, s.true_e_mm)
+
+
+def test_sequencer_accounts_for_a_failed_buffer_once() -> None:
+    from core.devices import FrameLost
+    from core.devices.sequencing import FrameSequencer
+
+    w = world()
+    cam = SimCamera(w)
+    cam.open()
+    cam.start_streaming()
+    try:
+        seq = FrameSequencer(cam)
+        cam.trigger()
+        seq.next_frame(5.0)
+        w.faults.camera_failed_frames = 1
+        cam.trigger()
+        with pytest.raises(FrameLost):
+            seq.next_frame(5.0)
+        cam.trigger()
+        frame = seq.next_frame(5.0)
+        assert frame.frame_id == 2 and frame.dropped == 1
+    finally:
+        cam.stop_streaming()
