@@ -21,8 +21,10 @@ class ForwardModel(Protocol):
     name: str
 
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-        """(nA,) x (M, H, W) relative defocus -> (nA, M, C, H, W) simulated images, passed
-        through the problem's pre-filter (the noise is added by the caller)."""
+        """(nA,) x (M, H, W) relative defocus -> (nA, M, C, H, W) simulated images, clipped
+        to the sensor's full scale like the camera's own response (the scatter model adds
+        light at occlusion edges), then passed through the problem's pre-filter (the noise is
+        added by the caller)."""
         ...
 
 
@@ -40,7 +42,7 @@ class GatherModel:
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]  # (nA, M, H, W)
         n_a, m, h, w = sigma.shape
-        out = self.stack.sample(sigma.reshape(n_a * m, h, w))  # (nA*M, C, H, W)
+        out = self.stack.sample(sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
         return out.reshape(n_a, m, *out.shape[1:])
 
 
@@ -56,7 +58,8 @@ class LayeredModel:
 
         sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]
         n_a, m, h, w = sigma.shape
-        out = gaussian_smooth(blur_layered(self.aif, sigma.reshape(n_a * m, h, w)), self.presmooth)
+        out = blur_layered(self.aif, sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
+        out = gaussian_smooth(out, self.presmooth)
         return out.reshape(n_a, m, *out.shape[1:])
 
 
