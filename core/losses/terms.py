@@ -1,79 +1,27 @@
 """The four loss terms of eqs. 15-18 and their weighted sum (eq. 19), batched and chunked.
 
-The fitter compares G grid points x M sweep images against M real images. The real image's
-features (luminance, Laplacian, SSIM window moments) are computed once and broadcast; the
-simulated batch is processed in chunks of at most ``LossConfig.chunk_pixels`` pixels so memory
-stays bounded whatever G is.
+The fitter compares G grid points x M sweep images against M real images, thousands of pairs
+per fit, so this is its hot loop. Everything that depends on the real images alone (grey
+image, Laplacian, its histogram source and range, SSIM window moments) is computed once per
+call and broadcast; the simulated batch is processed in chunks of at most
+``LossConfig.chunk_pixels`` pixels so memory stays bounded whatever G is. On the CPU the
+window sums and Laplacians run through OpenCV (``cv_filters``); histograms are binned by a
+guess-and-correct index and ``bincount`` (``histogram_distance_fast``), which gives the same
+counts as the ``searchsorted`` formulation in ``reference.py``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
+from core.losses.common import TERM_NAMES, Reducer, check_inputs, chunks, weighted_total
 from core.losses.config import LossConfig
-from core.losses.filters import (
-    erode,
-    gaussian_taps,
-    laplacian,
-    laplacian_radius,
-    pad,
-    separable_valid,
-    to_gray,
-    window_mean,
-)
-from core.losses.histogram import histogram_distance
-
-TERM_NAMES = ("l2", "laplacian", "histogram", "ssim")
-
-
-def _chunks(lead: tuple[int, ...], per_item: int, budget: int) -> Iterator[tuple[Any, ...]]:
-    """Index tuples into ``lead`` covering it, each selecting at most budget/per_item items."""
-    n_max = max(1, budget // max(1, per_item))
-
-    def rec(prefix: tuple[Any, ...], dims: tuple[int, ...]) -> Iterator[tuple[Any, ...]]:
-        if not dims:
-            yield prefix
-            return
-        inner = math.prod(dims[1:])
-        if inner <= n_max:
-            step = max(1, n_max // max(1, inner))
-            for i in range(0, dims[0], step):
-                yield (*prefix, slice(i, min(i + step, dims[0])))
-        else:
-            for i in range(dims[0]):
-                yield from rec((*prefix, i), dims[1:])
-
-    yield from rec((), lead)
-
-
-def _as_tensor(x: Any, name: str) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if not (t.is_floating_point()):
-        raise TypeError(f"loss_terms: '{name}' must be a float image in [0, 1], got {t.dtype}")
-    if t.ndim < 3:
-        raise ValueError(f"loss_terms: '{name}' must be (..., C, H, W), got shape {tuple(t.shape)}")
-    return t
-
-
-class _Reducer:
-    """Masked reductions over (H, W): mean square or the reference code's ||d||_2 / N."""
-
-    def __init__(self, weight: torch.Tensor | None, n: float, mode: str) -> None:
-        self.weight, self.n, self.mode = weight, n, mode
-
-    def __call__(self, d: torch.Tensor) -> torch.Tensor:
-        sq = d * d
-        if self.weight is not None:
-            sq = sq * self.weight
-        s = sq.sum(dim=(-2, -1))
-        if self.mode == "mean_square":
-            return s / self.n
-        return torch.sqrt(s) / self.n
+from core.losses.cv_filters import cv_laplacian, cv_window_mean
+from core.losses.filters import gaussian_taps, laplacian, pad, separable_valid, to_gray, window_mean
+from core.losses.histogram import histogram_distance_fast, masked_range
 
 
 def loss_terms(
@@ -91,46 +39,27 @@ def loss_terms(
     ``config.total_scale``), each shaped like the broadcast leading dims.
     """
     cfg = config if config is not None else LossConfig.paper()
-    sim_t = _as_tensor(sim, "sim")
-    real_t = _as_tensor(real, "real").to(sim_t.device)
+    inp = check_inputs(real, sim, mask, cfg)
+    real_t, sim_t, lead, dtype = inp.real, inp.sim, inp.lead, inp.dtype
+    valid, has_mask = inp.valid, inp.has_mask
     dev = sim_t.device
-    dtype = torch.float64 if cfg.float64 else torch.float32
     h, w = sim_t.shape[-2:]
-    if tuple(real_t.shape[-2:]) != (h, w):
-        raise ValueError(
-            f"loss_terms: 'real' is {tuple(real_t.shape[-2:])} px but 'sim' is {(h, w)} px"
-        )
-    if cfg.color == "channels" and real_t.shape[-3] != sim_t.shape[-3]:
-        raise ValueError(
-            f"loss_terms: color='channels' needs equal channel counts, got real "
-            f"{real_t.shape[-3]} and sim {sim_t.shape[-3]}"
-        )
-    lead = tuple(torch.broadcast_shapes(real_t.shape[:-3], sim_t.shape[:-3]))
-
-    if mask is None:
-        valid = torch.ones(h, w, dtype=torch.bool, device=dev)
-        has_mask = False
-    else:
-        valid = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-        valid = valid.to(device=dev, dtype=torch.bool)
-        if tuple(valid.shape) != (h, w):
-            raise ValueError(f"loss_terms: 'mask' must be {(h, w)}, got {tuple(valid.shape)}")
-        has_mask = not bool(valid.all())
-    lap_valid = erode(valid, laplacian_radius(cfg.laplacian_kernel)) if has_mask else valid
-    n_valid = float(valid.sum())
-    n_lap = float(lap_valid.sum())
-    if n_valid == 0 or n_lap == 0:
-        raise ValueError("loss_terms: 'mask' leaves no valid pixel (after the Laplacian's border)")
+    n_valid = inp.n_valid
     vw = valid.to(dtype) if has_mask else None
-    lw = lap_valid.to(dtype) if has_mask else None
-    red_img = _Reducer(vw, n_valid, cfg.reduction)
-    red_lap = _Reducer(lw, n_lap, cfg.reduction)
+    lw = inp.lap_valid.to(dtype) if has_mask else None
+    red_img = Reducer(vw, n_valid, cfg.reduction)
+    red_lap = Reducer(lw, inp.n_lap, cfg.reduction)
+    hist_valid = inp.lap_valid.reshape(-1) if has_mask else None
+    hist_idx = torch.nonzero(hist_valid).reshape(-1) if hist_valid is not None else None
 
+    on_cpu = dev.type == "cpu"
+    lap_fn: Callable[[torch.Tensor, str], torch.Tensor] = cv_laplacian if on_cpu else laplacian
+    win_fn: Callable[[torch.Tensor, Sequence[float], str], torch.Tensor] = (
+        cv_window_mean if on_cpu else window_mean
+    )
     taps = gaussian_taps(cfg.ssim_window, cfg.ssim_sigma)
     r = cfg.ssim_window // 2
-    # Normalised (masked) windows: each window averages only valid pixels. Outside the image a
-    # 'zeros' window sees zeros that count (scipy convolve2d 'same'); 'reflect' sees mirrored
-    # pixels. Without a mask the window weights already sum to 1 and no division is needed.
+    # Normalised (masked) windows, as in reference.py: computed once, with the slice filter.
     if has_mask:
         if cfg.ssim_padding == "zeros":
             den = separable_valid(pad(valid.to(dtype), r, "constant", 1.0), taps, taps)
@@ -144,65 +73,93 @@ def loss_terms(
         g = to_gray(x, color=cfg.color, quantize_u8=cfg.quantize_u8, dtype=dtype)
         if has_mask:
             g = torch.where(valid, g, torch.zeros((), dtype=dtype, device=dev))
-        return g, laplacian(g, cfg.laplacian_kernel)
+        return g, lap_fn(g, cfg.laplacian_kernel)
 
     def wmean(x: torch.Tensor) -> torch.Tensor:
-        m = window_mean(x, taps, cfg.ssim_padding)
-        return m / den if den is not None else m
+        m = win_fn(x, taps, cfg.ssim_padding)
+        return m.div_(den) if den is not None else m
+
+    def lap_cmp(lap: torch.Tensor) -> torch.Tensor:
+        return lap.abs().round_().clamp_max_(255.0) if cfg.laplacian_abs_u8 else lap
+
+    def hist_src(lap: torch.Tensor) -> torch.Tensor:
+        return lap.abs() if cfg.hist_source == "abs" else lap
 
     # Features of the real images, computed once at their own batch shape.
     g_r, lap_r = prep(real_t)
-    mu_r = wmean(g_r)
-    var_r = wmean(g_r * g_r) - mu_r * mu_r
     k = g_r.shape[-3]
-    feats = [g_r, lap_r, mu_r, var_r]
+    mu_r = wmean(g_r)
+    mu_r2 = mu_r * mu_r
+    var_r = wmean(g_r * g_r) - mu_r2
+    cmp_r = lap_cmp(lap_r)
+    hsrc_r = hist_src(lap_r)
+    lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), hist_idx)
+    lo_r, hi_r = lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2])
+    feats = [g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r]
     feats_x = [f.expand(*lead, *f.shape[-3:]) for f in feats]
+    ranges_x = [f.expand(*lead, k) for f in (lo_r, hi_r)]
     sim_x = sim_t.expand(*lead, *sim_t.shape[-3:])
 
     out = {name: torch.zeros(lead, dtype=dtype, device=dev) for name in TERM_NAMES}
     per_item = max(k, sim_t.shape[-3]) * h * w
     c1, c2 = cfg.ssim_c1, cfg.ssim_c2
-    vflat = lap_valid.reshape(-1)
-    for idx in _chunks(lead, per_item, cfg.chunk_pixels):
+    for idx in chunks(lead, per_item, cfg.chunk_pixels):
         s = sim_x[idx]
         sub = s.shape[:-3]
         s = s.reshape(-1, *s.shape[-3:])
-        gr, lr, mr, vr = (f[idx].reshape(-1, *f.shape[-3:]) for f in feats_x)
+        gr, cr, hr, mr, mr2, vr = (f[idx].reshape(-1, *f.shape[-3:]) for f in feats_x)
+        lo_c, hi_c = (f[idx].reshape(-1) for f in ranges_x)
         gs, ls = prep(s)
         b = gs.shape[0]
         l2 = red_img(gr - gs).mean(dim=-1)
-        if cfg.laplacian_abs_u8:
-            lap_term = red_lap(
-                lr.abs().round().clamp_max(255.0) - ls.abs().round().clamp_max(255.0)
-            )
-        else:
-            lap_term = red_lap(lr - ls)
-        hr, hs = (lr.abs(), ls.abs()) if cfg.hist_source == "abs" else (lr, ls)
-        hist = histogram_distance(
+        lap_term = red_lap(cr - lap_cmp(ls)).mean(dim=-1)
+        hist = histogram_distance_fast(
             hr.reshape(b * k, -1),
-            hs.reshape(b * k, -1),
-            vflat,
+            hist_src(ls).reshape(b * k, -1),
+            hist_valid,
             bins=cfg.hist_bins,
             closed_edges=cfg.hist_closed_edges,
             squared=cfg.hist_reduction == "squared",
+            n_valid=inp.n_lap,
+            real_range=(lo_c, hi_c),
+            valid_idx=hist_idx,
         ).to(dtype)
-        mu_s = wmean(gs)
-        var_s = wmean(gs * gs) - mu_s * mu_s
-        cov = wmean(gr * gs) - mr * mu_s
-        ssim_map = ((2 * mr * mu_s + c1) * (2 * cov + c2)) / (
-            (mr * mr + mu_s * mu_s + c1) * (vr + var_s + c2)
-        )
-        dis = (1.0 - ssim_map) / 2.0
-        if vw is not None:
-            dis = dis * vw
-        ssim = dis.sum(dim=(-2, -1)) / n_valid
+        del ls
+        ssim = _ssim(gr, gs, mr, mr2, vr, wmean, c1, c2, vw) / n_valid
         out["l2"][idx] = l2.reshape(sub)
-        out["laplacian"][idx] = lap_term.mean(dim=-1).reshape(sub)
+        out["laplacian"][idx] = lap_term.reshape(sub)
         out["histogram"][idx] = hist.reshape(b, k).mean(dim=-1).reshape(sub)
         out["ssim"][idx] = ssim.mean(dim=-1).reshape(sub)
-    wts = cfg.weights
-    out["total"] = cfg.total_scale * sum(
-        (wt * out[name] for wt, name in zip(wts, TERM_NAMES, strict=True)),
-        torch.zeros(lead, dtype=dtype, device=dev),
-    )
+    out["total"] = weighted_total(out, cfg)
     return out
+
+
+def _ssim(
+    gr: torch.Tensor,
+    gs: torch.Tensor,
+    mr: torch.Tensor,
+    mr2: torch.Tensor,
+    vr: torch.Tensor,
+    wmean: Callable[[torch.Tensor], torch.Tensor],
+    c1: float,
+    c2: float,
+    vw: torch.Tensor | None,
+) -> torch.Tensor:
+    """Sum over pixels of (1 - SSIM map) / 2, in place where possible.
+
+    Same arithmetic as reference.py, rearranged only where it is exact (2ab = (2a)b), so
+    identical images still give exactly 0.
+    """
+    mu_s = wmean(gs)
+    e_ss = wmean(gs * gs)
+    e_rs = wmean(gr * gs)
+    mu_s2 = mu_s * mu_s
+    t = mr * mu_s
+    var_s = e_ss.sub_(mu_s2)
+    cov = e_rs.sub_(t)
+    num = t.mul_(2.0).add_(c1).mul_(cov.mul_(2.0).add_(c2))
+    den = mu_s2.add_(mr2).add_(c1).mul_(var_s.add_(vr).add_(c2))
+    dis = num.div_(den).neg_().add_(1.0).div_(2.0)
+    if vw is not None:
+        dis.mul_(vw)
+    return dis.sum(dim=(-2, -1))
