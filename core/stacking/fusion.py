@@ -122,9 +122,11 @@ def fuse(
     if p.coarse_weight > 0:
         fm = fm.add_(coarse_focus(fm, p.coarse_window), alpha=p.coarse_weight)
     vmask = None
-    if valid is not None and not bool(np.all(np.asarray(valid))):
-        vmask = torch.as_tensor(valid, device=stack.device).to(torch.float32)
-        fm = fm.mul_(vmask)
+    if valid is not None:
+        vt = torch.as_tensor(valid, device=stack.device)
+        if not bool(vt.all()):  # all-covered stacks skip the masking arithmetic
+            vmask = vt.to(torch.float32)
+            fm = fm.mul_(vmask)
     if n == 1:
         w = torch.ones_like(fm)
         return FusionResult(stack[0].clone(), w, fm.argmax(dim=0), fm)
