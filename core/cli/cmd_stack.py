@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from core.cli import UserFacingError
 
@@ -32,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Frames may be 8/16-bit, mono or colour, PNG/TIFF/JPEG/BMP."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILES", help="the stack's frames, in sweep order")
+    p.add_argument("files", nargs="*", metavar="FILES", help="the stack's frames, in sweep order")
+    p.add_argument(
+        "--session",
+        metavar="DIR",
+        help="use a psfbench session's sweep instead of FILES (its d and F; add the fitted "
+        "--e-mm for depth in mm and --A for diffusion removal)",
+    )
     p.add_argument("--out", required=True, metavar="AIF", help="output image (.tif/.png/.jpg)")
     p.add_argument(
         "--depth",
@@ -67,8 +74,6 @@ def _import_engine() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import threading
-
     import numpy as np
 
     from core.stacking.io import StackIOError, from_float, load_stack, write_depth, write_image
@@ -76,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     # Importing torch takes ~1.4 s; decoding the frames (OpenCV, GIL released) overlaps it.
     importer = threading.Thread(target=_import_engine, daemon=True)
     importer.start()
+    if args.session:
+        if args.files:
+            raise UserFacingError("give FILES or --session DIR, not both")
+        return _run_session(args, importer)
+    if not args.files:
+        raise UserFacingError("no input images: give FILES or --session DIR")
     n = len(args.files)
     if args.d_mm is not None and len(args.d_mm) != n:
         raise UserFacingError(f"--d-mm has {len(args.d_mm)} values for {n} files")
@@ -124,4 +135,52 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     t = result.timings
     print(f"wrote {args.out} ({n} frames, {t.get('total_s', 0.0):.2f} s)")
+    return 0
+
+
+def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
+    """Synthesise all-in-focus from this sweep: frames, d and F come from the session."""
+    import numpy as np
+
+    from core.dataset import DatasetError, Session
+    from core.stacking.io import StackIOError, from_float, write_depth, write_image
+
+    try:
+        session = Session.open(args.session)
+        first = session.frame(session.indices[0])
+    except DatasetError as exc:
+        raise UserFacingError(str(exc)) from None
+    if args.A is not None and args.e_mm is None and session.focus_depth_mm is None:
+        raise UserFacingError("--A with a session needs the fitted --e-mm")
+    bits = int(session.meta.camera.bit_depth)
+    dtype = first.dtype
+    top = float(2**bits - 1) if np.issubdtype(dtype, np.integer) else None
+    importer.join()
+    from core.optics import OpticsError
+    from core.stacking.fusion import FusionParams
+    from core.stacking.pipeline import synthesize_aif_from_session
+
+    try:
+        result = synthesize_aif_from_session(
+            session,
+            e_mm=args.e_mm,
+            A=args.A,
+            align=not args.no_align,
+            reference=args.reference,
+            params=FusionParams(measure=args.measure),
+            psf_sigma=args.psf_sigma,
+            device=args.device,
+        )
+        warnings = list(result.warnings)
+        warnings += write_image(args.out, from_float(result.aif, dtype, top))
+        if args.depth:
+            depth = result.depth_mm if result.depth_mm is not None else result.index
+            warnings += write_depth(args.depth, np.asarray(depth, np.float32))
+        if args.confidence:
+            warnings += write_depth(args.confidence, result.confidence)
+    except (DatasetError, StackIOError, OpticsError, ValueError) as exc:
+        raise UserFacingError(str(exc)) from None
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"wrote {args.out} ({len(session.indices)} frames of {args.session})")
     return 0

@@ -76,11 +76,16 @@ def to_float(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def from_float(chw: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> native (H, W[, C]) of ``dtype`` (rounded, clipped)."""
+def from_float(chw: np.ndarray, dtype: np.dtype, max_value: float | None = None) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> native (H, W[, C]) of ``dtype`` (rounded, clipped).
+
+    ``max_value`` maps 1.0 to less than the type's maximum, e.g. 4095 for 12-bit data stored
+    LSB-aligned in uint16 (psfbench sessions).
+    """
     x = np.clip(chw, 0.0, 1.0)
     if np.issubdtype(dtype, np.integer):
-        x = np.round(x * _scale(dtype)).astype(dtype)
+        top = _scale(dtype) if max_value is None else max_value
+        x = np.round(x * top).astype(dtype)
     else:
         x = x.astype(dtype)
     return x[0] if x.shape[0] == 1 else np.ascontiguousarray(x.transpose(1, 2, 0))

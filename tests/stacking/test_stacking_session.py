@@ -35,3 +35,30 @@ def test_session_sweep_gives_aif_and_depth_in_mm(tmp_path: Path) -> None:
     sure = res.confidence > 0.3
     err = np.abs(res.depth_mm[sure] - st.depth_mm[sure])
     assert np.median(err) < 10.0  # mm, planes 100 mm apart, frames 50 mm apart
+
+
+def test_cli_session_writes_aif_at_the_session_bit_depth(tmp_path: Path) -> None:
+    import tifffile
+
+    from core.cli import main
+
+    st = make_plane_stack(48, 64, channels=1, planes=2, frames=3, A=300.0, F_mm=F_MM, seed=6)
+    d = np.asarray(sensor_distance(st.focus_depths_mm, F_MM)) - E_MM
+    meta = SessionMeta(
+        camera=Camera(pixel_size_mm=0.00345, bit_depth=12, pixel_format="Mono12"),
+        lens=Lens(focal_length_mm=F_MM),
+        plan=SweepPlan(steps=[PlannedStep(index=i) for i in range(len(d))]),
+    )
+    with SessionWriter.create(tmp_path / "s", meta) as w:
+        for i, frame in enumerate(st.frames):
+            raw = np.round(frame[0] * 4095).astype(np.uint16)
+            w.write_frame(i, raw, {"d_mm": float(d[i])})
+    out, depth = tmp_path / "aif.tif", tmp_path / "depth.tif"
+    args = ["--session", str(tmp_path / "s"), "--e-mm", str(E_MM), "--no-align"]
+    assert main(["stack", *args, "--out", str(out), "--depth", str(depth)]) == 0
+    aif = tifffile.imread(out)
+    assert aif.dtype == np.uint16 and aif.shape == (48, 64) and aif.max() <= 4095
+    assert psnr(aif / 4095.0, st.aif[0]) > max(psnr(f[0], st.aif[0]) for f in st.frames)
+    dm = tifffile.imread(depth)
+    assert 390 < float(np.median(dm)) < 620  # mm
+    assert main(["stack", "x.png", "--session", str(tmp_path / "s"), "--out", str(out)]) == 2
