@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.losses.common import TERM_NAMES, Reducer, check_inputs, chunks, weighted_total
 from core.losses.config import LossConfig
+from core.losses.cpu_pairs import CpuPairKernel
 from core.losses.cv_filters import cv_laplacian, cv_window_mean
 from core.losses.filters import gaussian_taps, laplacian, pad, separable_valid, to_gray, window_mean
 from core.losses.histogram import histogram_distance_fast, masked_range
@@ -95,6 +97,12 @@ def loss_terms(
     hsrc_r = hist_src(lap_r)
     lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), hist_idx)
     lo_r, hi_r = lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2])
+    if on_cpu:
+        kernel = _cpu_kernel(
+            cfg, inp, g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r, lo_r, hi_r, den, taps
+        )
+        n_real = g_r.reshape(-1, h, w).shape[0]
+        ridx = torch.arange(n_real).reshape(*g_r.shape[:-2]).expand(*lead, k)
     feats = [g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r]
     feats_x = [f.expand(*lead, *f.shape[-3:]) for f in feats]
     ranges_x = [f.expand(*lead, k) for f in (lo_r, hi_r)]
@@ -107,6 +115,17 @@ def loss_terms(
         s = sim_x[idx]
         sub = s.shape[:-3]
         s = s.reshape(-1, *s.shape[-3:])
+        if on_cpu:
+            gs = to_gray(s, color=cfg.color, quantize_u8=cfg.quantize_u8, dtype=dtype)
+            if has_mask:
+                gs = torch.where(valid, gs, torch.zeros((), dtype=dtype))
+            planes = gs.contiguous().reshape(-1, h, w).numpy()
+            ri = ridx[idx].reshape(-1).tolist()
+            vals = np.array([kernel.terms(planes[i], ri[i]) for i in range(len(ri))])
+            per = torch.from_numpy(vals).to(dtype).reshape(-1, k, 4).mean(dim=1)
+            for j, name in enumerate(TERM_NAMES):
+                out[name][idx] = per[:, j].reshape(sub)
+            continue
         gr, cr, hr, mr, mr2, vr = (f[idx].reshape(-1, *f.shape[-3:]) for f in feats_x)
         lo_c, hi_c = (f[idx].reshape(-1) for f in ranges_x)
         gs, ls = prep(s)
@@ -132,6 +151,51 @@ def loss_terms(
         out["ssim"][idx] = ssim.mean(dim=-1).reshape(sub)
     out["total"] = weighted_total(out, cfg)
     return out
+
+
+def _cpu_kernel(
+    cfg: LossConfig,
+    inp: Any,
+    g_r: torch.Tensor,
+    cmp_r: torch.Tensor,
+    hsrc_r: torch.Tensor,
+    mu_r: torch.Tensor,
+    mu_r2: torch.Tensor,
+    var_r: torch.Tensor,
+    lo_r: torch.Tensor,
+    hi_r: torch.Tensor,
+    den: torch.Tensor | None,
+    taps: Sequence[float],
+) -> CpuPairKernel:
+    h, w = g_r.shape[-2:]
+
+    def planes(t: torch.Tensor) -> np.ndarray:
+        return t.contiguous().reshape(-1, h, w).numpy()
+
+    hsrc = planes(hsrc_r).reshape(-1, h * w)
+    lap_valid = inp.lap_valid.numpy() if inp.has_mask else None
+    if lap_valid is not None:
+        hsrc = np.ascontiguousarray(hsrc[:, lap_valid.reshape(-1)])
+    real = {
+        "g": planes(g_r),
+        "cmp": planes(cmp_r),
+        "hsrc": hsrc,
+        "mu": planes(mu_r),
+        "mu2": planes(mu_r2),
+        "var": planes(var_r),
+        "lo": lo_r.reshape(-1).numpy(),
+        "hi": hi_r.reshape(-1).numpy(),
+    }
+    return CpuPairKernel(
+        cfg,
+        real,
+        inp.valid.numpy() if inp.has_mask else None,
+        lap_valid,
+        den.numpy() if den is not None else None,
+        taps,
+        inp.n_valid,
+        inp.n_lap,
+    )
 
 
 def _ssim(

@@ -1,0 +1,236 @@
+"""The CPU hot loop: all four terms for one (real, simulated) image plane at a time.
+
+Batched torch ops over a chunk of 613x514 planes allocate a fresh multi-megabyte tensor per
+operation and stream it through memory; on a small shared CPU that costs more than the
+arithmetic. Here each plane is processed with OpenCV filters and in-place NumPy operations on
+a handful of preallocated plane-sized buffers that stay in cache, and everything that depends
+only on the real image (its Laplacian, histogram source and range, SSIM moments) is read from
+arrays computed once per ``loss_terms`` call. The formulas are those of ``reference.py``; the
+histogram counts are bit-identical to its ``searchsorted`` binning (``_Binner``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from core.losses.config import LossConfig
+from core.losses.histogram import histogram_distance
+
+_CV_DEPTH = {np.dtype(np.float32): cv2.CV_32F, np.dtype(np.float64): cv2.CV_64F}
+
+
+class _Binner:
+    """Histogram counts with ``histogram_distance``'s edges and edge rules, for 1-D arrays.
+
+    Edges are computed in float64 exactly as there, then rounded *up* to the values' dtype:
+    for a value v of that dtype, ``v >= edge`` exactly when ``v >= threshold``. The bin is
+    guessed from ``(v - lo) * bins / (hi - lo)`` in v's dtype (off by at most one: its
+    relative error is ~1e-7 on a number <= bins) and corrected by one comparison with each
+    neighbouring threshold, so the counts equal searchsorted's.
+    """
+
+    def __init__(self, bins: int, closed: bool, dtype: np.dtype, size: int) -> None:
+        self.bins, self.closed, self.dtype = bins, closed, dtype
+        self.f = np.empty(size, dtype)
+        self.t = np.empty(size, dtype)
+        self.g = np.empty(size, np.intp)
+        self.b = np.empty(size, np.bool_)
+        self.b2 = np.empty(size, np.bool_)
+        self.k = np.arange(bins + 1, dtype=np.float64)
+
+    def usable(self, lo: float, hi: float) -> bool:
+        """False where the guess cannot be trusted (NaN, or a range too narrow for float64
+        edges to be ordered to within a bin, impossible for float32 values)."""
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return False
+        return hi == lo or (hi - lo) / self.bins > 1e-12 * max(abs(lo), abs(hi))
+
+    def counts(self, v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        bins, n = self.bins, v.shape[0]
+        if hi == lo:
+            # Zero-width range: all edges equal lo, searchsorted puts every value in the last bin.
+            c = np.zeros(bins, np.int64)
+            c[-1] = n
+            return c
+        step = (hi - lo) / bins
+        edges = self.k * step + lo
+        edges[-1] = hi
+        thr = edges.astype(self.dtype)
+        up = thr.astype(np.float64) < edges
+        thr[up] = np.nextafter(thr[up], self.dtype.type(np.inf))
+        thr_ext = np.append(thr, self.dtype.type(np.inf))
+        f, t, g, b = self.f[:n], self.t[:n], self.g[:n], self.b[:n]
+        np.subtract(v, self.dtype.type(lo), out=f)
+        np.multiply(f, self.dtype.type(bins / (hi - lo)), out=f)
+        with np.errstate(invalid="ignore"):
+            np.copyto(g, f, casting="unsafe")
+        np.clip(g, 0, bins, out=g)
+        np.take(thr_ext, g, out=t)
+        np.less(v, t, out=b)
+        np.take(thr_ext[1:], g, out=t)
+        np.subtract(g, b, out=g)
+        np.greater_equal(v, t, out=b)
+        np.add(g, b, out=g)
+        extra = None
+        if self.closed:
+            # A value exactly on an inner edge also counts in the bin below.
+            exact = np.append(thr.astype(np.float64) == edges, False)
+            np.clip(g, 0, bins, out=g)
+            np.take(thr_ext, g, out=t)
+            np.equal(v, t, out=b)
+            b2 = self.b2[:n]
+            np.take(exact, g, out=b2)
+            b &= b2
+            np.greater_equal(g, 1, out=b2)
+            b &= b2
+            np.less_equal(g, bins - 1, out=b2)
+            b &= b2
+            extra = np.bincount(g[b] - 1, minlength=bins)
+        np.clip(g, 0, bins - 1, out=g)
+        c = np.bincount(g, minlength=bins)
+        return c if extra is None else c + extra
+
+
+class CpuPairKernel:
+    """Terms for planes of simulated grey images against precomputed real-image features.
+
+    ``real`` holds (R, H, W) arrays indexed by real plane: grey ``g``, Laplacian as compared
+    (``cmp``: signed, or ``min(round(|.|), 255)``), histogram source ``hsrc`` (restricted to
+    the histogram's valid pixels when masked, so (R, n)), ``mu``, ``mu2``, ``var`` and the
+    histogram source's range ``lo``/``hi`` (R,).
+    """
+
+    def __init__(
+        self,
+        cfg: LossConfig,
+        real: dict[str, np.ndarray],
+        valid: np.ndarray | None,
+        lap_valid: np.ndarray | None,
+        den: np.ndarray | None,
+        taps: Sequence[float],
+        n_valid: float,
+        n_lap: float,
+    ) -> None:
+        self.cfg, self.real = cfg, real
+        h, w = real["g"].shape[-2:]
+        self.dtype = real["g"].dtype
+        self.depth = _CV_DEPTH[self.dtype]
+        self.valid_u8 = None if valid is None else valid.astype(np.uint8)
+        self.lap_u8 = None if lap_valid is None else lap_valid.astype(np.uint8)
+        self.lap_flat = None if lap_valid is None else lap_valid.reshape(-1)
+        self.den = den
+        self.taps = np.asarray(taps, self.dtype)
+        self.border = (
+            cv2.BORDER_REFLECT_101 if cfg.ssim_padding == "reflect" else cv2.BORDER_CONSTANT
+        )
+        self.ksize = 5 if cfg.laplacian_kernel == "opencv5" else 1
+        self.n_valid, self.n_lap = n_valid, n_lap
+        self.buf = [np.empty((h, w), self.dtype) for _ in range(6)]
+        self.hbuf = np.empty(h * w, self.dtype)
+        self.binner = _Binner(cfg.hist_bins, cfg.hist_closed_edges, self.dtype, h * w)
+        self.real_counts: dict[tuple[int, float, float], np.ndarray] = {}
+        self.c1 = self.dtype.type(cfg.ssim_c1)
+        self.c2 = self.dtype.type(cfg.ssim_c2)
+        self.two = self.dtype.type(2.0)
+
+    def _reduce(self, s: float, n: float) -> float:
+        return s / n if self.cfg.reduction == "mean_square" else math.sqrt(s) / n
+
+    def terms(self, gs: np.ndarray, ri: int) -> tuple[float, float, float, float]:
+        """(l2, laplacian, histogram, ssim) of simulated grey plane ``gs`` vs real plane ri."""
+        cfg, real = self.cfg, self.real
+        b0, b1, b2, b3, b4, b5 = self.buf
+        gr = real["g"][ri]
+        l2 = self._reduce(cv2.norm(gr, gs, cv2.NORM_L2SQR, self.valid_u8), self.n_valid)
+        ls = cv2.Laplacian(
+            gs, self.depth, dst=b0, ksize=self.ksize, borderType=cv2.BORDER_REFLECT_101
+        )
+        if cfg.laplacian_abs_u8:
+            cmp_s = np.abs(ls, out=b1)
+            np.round(cmp_s, out=cmp_s)
+            np.minimum(cmp_s, self.dtype.type(255.0), out=cmp_s)
+        else:
+            cmp_s = ls
+        lap = self._reduce(
+            cv2.norm(real["cmp"][ri], cmp_s, cv2.NORM_L2SQR, self.lap_u8), self.n_lap
+        )
+        hist = self._hist(ls, ri)
+        ssim = self._ssim(gs, gr, real["mu"][ri], real["mu2"][ri], real["var"][ri])
+        return l2, lap, hist, ssim
+
+    def _hist(self, ls: np.ndarray, ri: int) -> float:
+        cfg, real = self.cfg, self.real
+        src = np.abs(ls, out=self.buf[1]) if cfg.hist_source == "abs" else ls
+        flat = src.reshape(-1)
+        if self.lap_flat is not None:
+            n = int(self.n_lap)
+            flat = np.compress(self.lap_flat, flat, out=self.hbuf[:n])
+        lo = min(float(real["lo"][ri]), float(flat.min()))
+        hi = max(float(real["hi"][ri]), float(flat.max()))
+        binner = self.binner
+        if not binner.usable(lo, hi):
+            return self._hist_reference(real["hsrc"][ri], flat)
+        key = (ri, lo, hi)
+        cr = self.real_counts.get(key)
+        if cr is None:
+            cr = binner.counts(real["hsrc"][ri], lo, hi)
+            self.real_counts[key] = cr
+        cs = binner.counts(flat, lo, hi)
+        d = (cr - cs).astype(np.float64) / self.n_lap
+        d2 = float(np.sum(d * d))
+        return d2 if cfg.hist_reduction == "squared" else math.sqrt(d2)
+
+    def _hist_reference(self, vr: np.ndarray, vs: np.ndarray) -> float:
+        cfg = self.cfg
+        t_r, t_s = torch.from_numpy(vr.copy())[None], torch.from_numpy(vs.copy())[None]
+        d = histogram_distance(
+            t_r,
+            t_s,
+            torch.ones(vs.shape[0], dtype=torch.bool),
+            bins=cfg.hist_bins,
+            closed_edges=cfg.hist_closed_edges,
+            squared=cfg.hist_reduction == "squared",
+        )
+        return float(d[0])
+
+    def _ssim(
+        self, gs: np.ndarray, gr: np.ndarray, mr: np.ndarray, mr2: np.ndarray, vr: np.ndarray
+    ) -> float:
+        """Mean over valid pixels of (1 - SSIM map) / 2, arithmetic as in reference.py
+        (rearranged only where exact, 2ab = (2a)b, so identical images give exactly 0)."""
+        _, b1, b2, b3, b4, b5 = self.buf
+        k, border = self.taps, self.border
+        mu = cv2.sepFilter2D(gs, -1, k, k, dst=b1, borderType=border)
+        np.multiply(gs, gs, out=b5)
+        e_ss = cv2.sepFilter2D(b5, -1, k, k, dst=b2, borderType=border)
+        np.multiply(gr, gs, out=b5)
+        e_rs = cv2.sepFilter2D(b5, -1, k, k, dst=b3, borderType=border)
+        if self.den is not None:
+            for m in (mu, e_ss, e_rs):
+                np.divide(m, self.den, out=m)
+        mu2 = np.multiply(mu, mu, out=b4)
+        t = np.multiply(mr, mu, out=b5)
+        np.subtract(e_ss, mu2, out=e_ss)  # var_s
+        np.subtract(e_rs, t, out=e_rs)  # cov
+        np.multiply(t, self.two, out=t)
+        np.add(t, self.c1, out=t)
+        np.multiply(e_rs, self.two, out=e_rs)
+        np.add(e_rs, self.c2, out=e_rs)
+        np.multiply(t, e_rs, out=t)  # numerator
+        np.add(mu2, mr2, out=mu2)
+        np.add(mu2, self.c1, out=mu2)
+        np.add(e_ss, vr, out=e_ss)
+        np.add(e_ss, self.c2, out=e_ss)
+        np.multiply(mu2, e_ss, out=mu2)  # denominator
+        np.divide(t, mu2, out=t)
+        np.subtract(self.dtype.type(1.0), t, out=t)
+        if self.valid_u8 is None:
+            s = cv2.sumElems(t)[0]
+        else:
+            s = cv2.mean(t, self.valid_u8)[0] * self.n_valid
+        return s / 2.0 / self.n_valid
