@@ -11,7 +11,7 @@ Backends, one result (within float32 rounding):
 * ``opencv`` (CPU): each layer is cropped to its support plus the kernel radius and blurred
   with ``cv2.sepFilter2D`` (BORDER_REFLECT). Mirroring a crop at an inner edge only reflects
   the crop's zero margin, so the crop is exact; the work follows each layer's area. Layers
-  with sigma >= 5 px are blurred on a grid 2-8x coarser (:mod:`core.render.reduced`) and
+  with sigma >= 3 px are blurred on a grid 2-8x coarser (:mod:`core.render.reduced`) and
   accumulated there, one bilinear upsampling per grid: this cuts the cost of the wide layers,
   which dominated, by ~f^3 at an error well below the level mixture's.
 * ``fft`` (any torch device): the image is mirror-padded once, every layer is transformed,
@@ -28,10 +28,10 @@ import numpy as np
 import scipy.fft as sp_fft
 import torch
 
+from core.render import reduced
 from core.render.inputs import RenderError, prepare
 from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
 from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels, split_weights
-from core.render.reduced import coarse_sigma, reduction_factor
 
 BACKENDS = ("auto", "opencv", "fft")
 
@@ -144,9 +144,12 @@ def _opencv_one(
         if rows is None or cols is None:
             continue
         s = levels[level]
-        fy = reduction_factor(s, h) if downsample else 1
-        fx = reduction_factor(s, w) if downsample else 1
-        ky, kx = _kernel32(coarse_sigma(s, fy), truncate), _kernel32(coarse_sigma(s, fx), truncate)
+        fy = reduced.reduction_factor(s, h) if downsample else 1
+        fx = reduced.reduction_factor(s, w) if downsample else 1
+        ky, kx = (
+            _kernel32(reduced.coarse_sigma(s, fy), truncate),
+            _kernel32(reduced.coarse_sigma(s, fx), truncate),
+        )
         ry, rx = len(ky) // 2, len(kx) // 2
         # Crop on the (possibly coarse) grid: the support's blocks plus the kernel radius, so
         # the crop's mirror border only reflects zeros.
@@ -159,15 +162,13 @@ def _opencv_one(
         if fy == fx == 1:
             out[y0:y1, x0:x1] += _filter(layer, ky, kx)
             continue
-        small = cv2.resize(
-            layer, ((x1 - x0) // fx, (y1 - y0) // fy), interpolation=cv2.INTER_AREA
-        ).reshape(((y1 - y0) // fy, (x1 - x0) // fx, *layer.shape[2:]))
+        small = reduced.downsample(layer, fy, fx)
         acc = coarse.get((fy, fx))
         if acc is None:
             acc = coarse[fy, fx] = np.zeros((h // fy, w // fx, *img_hwc.shape[2:]), np.float32)
         acc[y0 // fy : y1 // fy, x0 // fx : x1 // fx] += _filter(small, ky, kx)
     for acc in coarse.values():
-        out += cv2.resize(acc, (w, h), interpolation=cv2.INTER_LINEAR).reshape(out.shape)
+        out += reduced.upsample(acc, h, w)
     return out
 
 

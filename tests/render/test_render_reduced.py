@@ -4,14 +4,15 @@ import pytest
 import torch
 
 from core.render import blur_layered, blur_scatter
-from core.render.reduced import SIGMA_PER_FACTOR, coarse_sigma, reduction_factor
+from core.render.reduced import MIN_SIGMA, coarse_sigma, reduction_factor
 from tests.render.helpers import psnr
 
 
 def test_reduction_factor_needs_wide_blur_and_a_dividing_size():
-    assert reduction_factor(SIGMA_PER_FACTOR * 2 - 0.01, 512) == 1
-    assert reduction_factor(SIGMA_PER_FACTOR * 2, 512) == 2
-    assert reduction_factor(SIGMA_PER_FACTOR * 4, 512) == 4
+    assert reduction_factor(MIN_SIGMA[2] - 0.01, 512) == 1
+    assert reduction_factor(MIN_SIGMA[2], 512) == 2
+    assert reduction_factor(MIN_SIGMA[4], 512) == 4
+    assert reduction_factor(MIN_SIGMA[8], 512) == 8
     assert reduction_factor(100.0, 512) == 8
     assert reduction_factor(100.0, 50) == 2  # 50 = 2 * 25: blocks must tile the axis
     assert reduction_factor(100.0, 51) == 1
@@ -20,7 +21,7 @@ def test_reduction_factor_needs_wide_blur_and_a_dividing_size():
         coarse_sigma(0.5, 4)
 
 
-@pytest.mark.parametrize("sigma", [5.0, 10.0, 21.0])
+@pytest.mark.parametrize("sigma", [3.5, 10.0, 21.0])
 def test_reduced_chain_has_the_requested_variance(sigma):
     # Impulses at every phase of the block grid: box-down, blur, bilinear-up moves each by at
     # most half a block, by nothing on average, and spreads it by sigma^2 per axis on average
