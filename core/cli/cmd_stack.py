@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--psf-sigma",
         type=float,
-        help="Gaussian sigma (px) of a defocused foreground, for diffusion elimination",
+        help="Gaussian sigma (px) of a defocused foreground, for diffusion elimination "
+        "(without --d-mm the FILES must be ordered near to far)",
     )
     p.set_defaults(func=run)
 
