@@ -94,7 +94,7 @@ def fit(
     e_values: np.ndarray | None = None,
     *,
     coarse_to_fine: bool = True,
-    min_coarse_size: int = 96,
+    min_coarse_size: int = 64,
     max_zoom_iterations: int = 16,
     presmooth_sigma: float = 2.0,
     noise_sd: float | str = "auto",
