@@ -21,6 +21,7 @@ Backends, one result (within float32 rounding):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -48,16 +49,25 @@ def _layer_weights(k: torch.Tensor, t: torch.Tensor, level: int) -> torch.Tensor
 FFT_MIN_RADIUS = 96
 
 
-def _split_weights_np(sigma: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy twin of :func:`core.render.levels.split_weights` (float32, no torch overhead)."""
-    lv = np.asarray(levels, dtype=np.float64)
+def _level_coordinate(sigma: np.ndarray, levels: list[float]) -> np.ndarray:
+    """``k + t`` per pixel (float32): the lower level index plus the upper level's weight.
+
+    Same split as :func:`core.render.levels.split_weights` (variance interpolation), packed
+    into one array from which every level's weight is a hat function.
+    """
     if len(levels) == 1:
-        return np.zeros(sigma.shape, np.int64), np.zeros(sigma.shape, np.float32)
-    k = np.clip(np.searchsorted(lv, sigma, side="right") - 1, 0, len(levels) - 2)
-    v = (lv * lv).astype(np.float32)
-    v0, v1 = v[k], v[k + 1]
-    t = np.clip((sigma * sigma - v0) / (v1 - v0), 0.0, 1.0).astype(np.float32)
-    return k, t
+        return np.zeros(sigma.shape, np.float32)
+    v = np.asarray(levels, dtype=np.float64) ** 2
+    inv = np.append(1.0 / np.diff(v), 0.0).astype(np.float32)
+    v32 = v.astype(np.float32)
+    s2 = sigma * sigma
+    k = np.searchsorted(v32, s2, side="right") - 1
+    np.clip(k, 0, len(levels) - 2, out=k)
+    t = s2 - np.take(v32, k)
+    t *= np.take(inv, k)
+    np.clip(t, 0.0, 1.0, out=t)
+    t += k
+    return t
 
 
 def _fft_filter(layer: np.ndarray, kern: np.ndarray) -> np.ndarray:
@@ -103,8 +113,8 @@ def _weighted(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
 
 
 def _support(lo: np.ndarray, hi: np.ndarray, level: int) -> tuple[int, int] | None:
-    """First and last index whose [lo, hi] level range covers ``level`` (None if none)."""
-    idx = np.flatnonzero((lo <= level) & (hi >= level))
+    """First and last index whose open (lo, hi) level range holds ``level`` (None if none)."""
+    idx = np.flatnonzero((lo < level) & (hi > level))
     return (int(idx[0]), int(idx[-1])) if idx.size else None
 
 
@@ -124,22 +134,19 @@ def _kernel32(sigma: float, truncate: float) -> np.ndarray:
 
 def _opencv_one(
     img_hwc: np.ndarray,
-    k: np.ndarray,
-    t: np.ndarray,
+    pos: np.ndarray,
     levels: list[float],
     truncate: float,
     downsample: bool = True,
 ) -> np.ndarray:
-    h, w = k.shape
+    h, w = pos.shape
     out = np.zeros_like(img_hwc)
-    pos = k.astype(np.float32) + t
     coarse: dict[tuple[int, int], np.ndarray] = {}  # (fy, fx) -> accumulator on that grid
-    k_up = k + (t > 0)
-    # A level's support lies within rows/cols whose [min k, max k_up] range covers it: a
-    # superset bounding box is still exact (the crop only needs to contain the support).
-    r_lo, r_hi = k.min(axis=1), k_up.max(axis=1)
-    c_lo, c_hi = k.min(axis=0), k_up.max(axis=0)
-    for level in range(int(k.min()), int(k_up.max()) + 1):
+    # Level L has weight where |pos - L| < 1, i.e. in rows/cols whose [min pos - 1, max pos + 1]
+    # range holds it: a superset bounding box, still exact (a crop only needs the support).
+    r_lo, r_hi = pos.min(axis=1) - 1.0, pos.max(axis=1) + 1.0
+    c_lo, c_hi = pos.min(axis=0) - 1.0, pos.max(axis=0) + 1.0
+    for level in range(math.floor(pos.min()), math.ceil(pos.max()) + 1):
         rows, cols = _support(r_lo, r_hi, level), _support(c_lo, c_hi, level)
         if rows is None or cols is None:
             continue
@@ -182,10 +189,10 @@ def _blur_opencv(
     sig_np = sig.detach().to("cpu", torch.float32).numpy()
     out = np.empty((sig.shape[0], *host.shape), np.float32)
     for b, s in enumerate(sig_np):
-        kn, tn = _split_weights_np(s, levels)
+        pos = _level_coordinate(s, levels)
         for i, g in enumerate(hwc):
             src = g[..., 0] if g.shape[2] == 1 else g
-            o = _opencv_one(src, kn, tn, levels, truncate, downsample)
+            o = _opencv_one(src, pos, levels, truncate, downsample)
             out[b, 4 * i : 4 * i + g.shape[2]] = o.reshape(g.shape).transpose(2, 0, 1)
     return torch.from_numpy(out).to(device=img.device, dtype=img.dtype)
 
