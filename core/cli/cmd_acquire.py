@@ -58,6 +58,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     _ui_args(aif)
     aif.set_defaults(func=run_aif)
 
+    fr = asub.add_parser(
+        "fringe",
+        help="fringe-projection scan to a depth map (3 frequencies x 4 steps by default)",
+        description="Project phase-shifted fringes, store each frame as it arrives, decode "
+        "(heterodyne unwrapping, triangulation) to depth.tif (float32 mm, NaN invalid) and "
+        "points.ply. Take it stopped down, like the all-in-focus shot.",
+    )
+    _bench_args(fr)
+    fr.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    fr.add_argument("--calibration", help="ProcamCalibration JSON (psfbench calibrate procam)")
+    fr.add_argument("--counts", type=float, nargs="+", help="fringe counts (default 70 64.2 59.2)")
+    fr.add_argument("--phase-steps", type=int, default=4, help="phase shifts per frequency")
+    fr.add_argument("--axis", choices=("x", "y"), help="fringe direction (default: x)")
+    fr.add_argument("--settle", type=float, default=0.05, help="settle time per pattern, s")
+    fr.add_argument("--exposure", type=float, help="exposure time, us")
+    fr.add_argument("--session", help="also store the depth map into this session")
+    fr.set_defaults(func=run_fringe)
+
     rs = asub.add_parser("resume", help="continue an interrupted sweep (no gaps, no duplicates)")
     rs.add_argument("dir", metavar="DIR", help="session folder of the interrupted sweep")
     _ui_args(rs)
@@ -217,6 +235,53 @@ def run_resume(args: argparse.Namespace) -> int:
             _close(bench)
     finally:
         writer.close()
+
+
+def run_fringe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.acquisition.fringe_scan import run_fringe_scan
+    from core.cli import UserFacingError
+    from core.dataset import DatasetError
+
+    cal = None
+    if args.calibration:
+        from core.fringe.calibrate import ProcamCalibration
+
+        path = Path(args.calibration)
+        try:
+            cal = ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserFacingError(f"{path}: not a procam calibration ({exc})") from None
+    params: dict[str, Any] = {"steps": args.phase_steps}
+    if args.counts:
+        params["counts"] = list(args.counts)
+    if args.axis:
+        params["axis"] = args.axis
+    bench = _open(args.profile, _overrides(args.virtual))
+    try:
+        res = run_fringe_scan(
+            bench,
+            Path(args.out),
+            params=params,
+            calibration=cal,
+            settle_s=args.settle,
+            exposure_us=args.exposure,
+            session=args.session,
+        )
+    except (ValueError, DatasetError) as exc:
+        raise UserFacingError(str(exc)) from None
+    finally:
+        bench.close()
+    if res.status != "ok":
+        print(f"fringe scan {res.status}: {res.frames} frames kept in {res.out_dir / 'frames'}")
+        return 1
+    extra = "" if res.rmse_vs_truth_mm is None else f", RMSE vs truth {res.rmse_vs_truth_mm:.3f} mm"
+    print(
+        f"fringe scan: {res.frames} frames, {100 * res.valid_fraction:.1f}% valid{extra} -> "
+        f"{res.out_dir / 'depth.tif'}, {res.out_dir / 'points.ply'}"
+    )
+    return 0
 
 
 def run_aif(args: argparse.Namespace) -> int:
