@@ -137,8 +137,10 @@ def _opencv_one(
     pos: np.ndarray,
     levels: list[float],
     truncate: float,
-    downsample: bool = True,
+    reduce_for_db: float | None = 50.0,
 ) -> np.ndarray:
+    """One image (H, W[, C<=4]) blurred by level coordinate ``pos``; ``reduce_for_db``: the
+    accuracy target the reduced-resolution thresholds follow (None: all full resolution)."""
     h, w = pos.shape
     out = np.zeros_like(img_hwc)
     coarse: dict[tuple[int, int], np.ndarray] = {}  # (fy, fx) -> accumulator on that grid
@@ -151,8 +153,8 @@ def _opencv_one(
         if rows is None or cols is None:
             continue
         s = levels[level]
-        fy = reduced.reduction_factor(s, h) if downsample else 1
-        fx = reduced.reduction_factor(s, w) if downsample else 1
+        fy = reduced.reduction_factor(s, h, reduce_for_db) if reduce_for_db is not None else 1
+        fx = reduced.reduction_factor(s, w, reduce_for_db) if reduce_for_db is not None else 1
         ky, kx = (
             _kernel32(reduced.coarse_sigma(s, fy), truncate),
             _kernel32(reduced.coarse_sigma(s, fx), truncate),
@@ -180,7 +182,11 @@ def _opencv_one(
 
 
 def _blur_opencv(
-    img: torch.Tensor, sig: torch.Tensor, levels: list[float], truncate: float, downsample: bool
+    img: torch.Tensor,
+    sig: torch.Tensor,
+    levels: list[float],
+    truncate: float,
+    reduce_for_db: float | None,
 ) -> torch.Tensor:
     c = img.shape[0]
     # cv2 filters channels-last images with up to 4 channels in one pass; split beyond that.
@@ -192,7 +198,7 @@ def _blur_opencv(
         pos = _level_coordinate(s, levels)
         for i, g in enumerate(hwc):
             src = g[..., 0] if g.shape[2] == 1 else g
-            o = _opencv_one(src, pos, levels, truncate, downsample)
+            o = _opencv_one(src, pos, levels, truncate, reduce_for_db)
             out[b, 4 * i : 4 * i + g.shape[2]] = o.reshape(g.shape).transpose(2, 0, 1)
     return torch.from_numpy(out).to(device=img.device, dtype=img.dtype)
 
@@ -279,8 +285,9 @@ def blur_layered(
 
     Levels come from ``accuracy_db`` (target PSNR vs the exact scatter) unless given. Backend
     ``auto`` uses OpenCV on CPU and FFT on other devices. ``downsample`` (OpenCV backend) blurs
-    wide layers on a coarser grid (:mod:`core.render.reduced`); False keeps every layer at full
-    resolution, exact up to the level mixture.
+    wide layers on a coarser grid (:mod:`core.render.reduced`, thresholds rising with
+    ``accuracy_db`` above 50 dB); False keeps every layer at full resolution, exact up to the
+    level mixture.
     """
     img, sig, layout = prepare(image, sigma, device=device)
     if backend not in BACKENDS:
@@ -297,7 +304,8 @@ def blur_layered(
     if backend == "auto":
         backend = "opencv" if img.device.type == "cpu" else "fft"
     if backend == "opencv":
-        out = _blur_opencv(img, sig, levels, truncate, downsample)
+        reduce_for_db = float(accuracy_db) if downsample else None
+        out = _blur_opencv(img, sig, levels, truncate, reduce_for_db)
     else:
         out = _blur_fft(img, sig, levels, truncate)
     return layout.restore(out)

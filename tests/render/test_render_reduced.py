@@ -16,6 +16,10 @@ def test_reduction_factor_needs_wide_blur_and_a_dividing_size():
     assert reduction_factor(100.0, 512) == 8
     assert reduction_factor(100.0, 50) == 2  # 50 = 2 * 25: blocks must tile the axis
     assert reduction_factor(100.0, 51) == 1
+    # A higher accuracy target raises the thresholds (x1.4 at 60 dB).
+    assert reduction_factor(MIN_SIGMA[4], 512, accuracy_db=60.0) == 2
+    assert reduction_factor(MIN_SIGMA[4] * 1.4, 512, accuracy_db=60.0) == 4
+    assert reduction_factor(MIN_SIGMA[2], 512, accuracy_db=40.0) == 2
     assert coarse_sigma(3.0, 1) == 3.0
     with pytest.raises(ValueError, match="too small"):
         coarse_sigma(0.5, 4)
