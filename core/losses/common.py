@@ -104,8 +104,8 @@ def check_inputs(real: Any, sim: Any, mask: Any, cfg: LossConfig) -> Inputs:
             raise ValueError(f"loss_terms: 'mask' must be {(h, w)}, got {tuple(valid.shape)}")
         has_mask = not bool(valid.all())
     lap_valid = erode(valid, laplacian_radius(cfg.laplacian_kernel)) if has_mask else valid
-    n_valid = float(valid.sum())
-    n_lap = float(lap_valid.sum())
+    n_valid = float(valid.sum()) if has_mask else float(h * w)
+    n_lap = float(lap_valid.sum()) if has_mask else float(h * w)
     if n_valid == 0 or n_lap == 0:
         raise ValueError("loss_terms: 'mask' leaves no valid pixel (after the Laplacian's border)")
     return Inputs(

@@ -50,19 +50,48 @@ class _Binner:
             return False
         return hi == lo or (hi - lo) / self.bins > 1e-12 * max(abs(lo), abs(hi))
 
-    def counts(self, v: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        bins, n = self.bins, v.shape[0]
-        if hi == lo:
-            # Zero-width range: all edges equal lo, searchsorted puts every value in the last bin.
-            c = np.zeros(bins, np.int64)
-            c[-1] = n
-            return c
-        step = (hi - lo) / bins
+    def thresholds(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """(edges in float64, the same rounded up to the values' dtype)."""
+        step = (hi - lo) / self.bins
         edges = self.k * step + lo
         edges[-1] = hi
         thr = edges.astype(self.dtype)
         up = thr.astype(np.float64) < edges
         thr[up] = np.nextafter(thr[up], self.dtype.type(np.inf))
+        return edges, thr
+
+    def counts_sorted(self, s: np.ndarray, lo: float, hi: float) -> np.ndarray | None:
+        """Counts of ascending values ``s`` by binary search of the edges (no pass over the
+        values); None when rounded edges coincide, where ``counts`` must be used."""
+        bins, n = self.bins, s.shape[0]
+        if hi == lo:
+            return self._degenerate(n)
+        edges, thr = self.thresholds(lo, hi)
+        if not bool(np.all(thr[1:] > thr[:-1])):
+            return None
+        below = np.searchsorted(s, thr, side="left")  # values < each edge
+        c = np.empty(bins, np.int64)
+        c[:-1] = below[1:-1] - below[:-2]
+        c[-1] = n - below[-2]  # last bin closed: everything from its lower edge up
+        c[0] += below[0]  # values below lo (none when the range covers them) clamp to bin 0
+        if self.closed:
+            # Inner edges held exactly by the dtype: values on them also count one bin down.
+            inner = slice(1, bins)
+            on = np.searchsorted(s, thr[inner], side="right") - below[inner]
+            c[: bins - 1] += np.where(thr[inner].astype(np.float64) == edges[inner], on, 0)
+        return c
+
+    def _degenerate(self, n: int) -> np.ndarray:
+        # Zero-width range: all edges equal lo, searchsorted puts every value in the last bin.
+        c = np.zeros(self.bins, np.int64)
+        c[-1] = n
+        return c
+
+    def counts(self, v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        bins, n = self.bins, v.shape[0]
+        if hi == lo:
+            return self._degenerate(n)
+        edges, thr = self.thresholds(lo, hi)
         thr_ext = np.append(thr, self.dtype.type(np.inf))
         f, t, g, b = self.f[:n], self.t[:n], self.g[:n], self.b[:n]
         np.subtract(v, self.dtype.type(lo), out=f)
@@ -101,8 +130,7 @@ class CpuPairKernel:
 
     ``real`` holds (R, H, W) arrays indexed by real plane: grey ``g``, Laplacian as compared
     (``cmp``: signed, or ``min(round(|.|), 255)``), histogram source ``hsrc`` (restricted to
-    the histogram's valid pixels when masked, so (R, n)), ``mu``, ``mu2``, ``var`` and the
-    histogram source's range ``lo``/``hi`` (R,).
+    the histogram's valid pixels when masked, so (R, n)), ``mu``, ``mu2`` and ``var``.
     """
 
     def __init__(
@@ -133,7 +161,7 @@ class CpuPairKernel:
         self.buf = [np.empty((h, w), self.dtype) for _ in range(6)]
         self.hbuf = np.empty(h * w, self.dtype)
         self.binner = _Binner(cfg.hist_bins, cfg.hist_closed_edges, self.dtype, h * w)
-        self.real_counts: dict[tuple[int, float, float], np.ndarray] = {}
+        self.real_sorted: dict[int, np.ndarray] = {}
         self.c1 = self.dtype.type(cfg.ssim_c1)
         self.c2 = self.dtype.type(cfg.ssim_c2)
         self.two = self.dtype.type(2.0)
@@ -164,23 +192,28 @@ class CpuPairKernel:
         return l2, lap, hist, ssim
 
     def _hist(self, ls: np.ndarray, ri: int) -> float:
-        cfg, real = self.cfg, self.real
+        """Histogram distance from sorted values: one SIMD sort of the simulated plane (in
+        place: its buffer is not needed afterwards) and a sort of each real plane once per
+        call, then the counts of both for this pair's edges by binary search."""
+        cfg = self.cfg
         src = np.abs(ls, out=self.buf[1]) if cfg.hist_source == "abs" else ls
         flat = src.reshape(-1)
         if self.lap_flat is not None:
-            n = int(self.n_lap)
-            flat = np.compress(self.lap_flat, flat, out=self.hbuf[:n])
-        lo = min(float(real["lo"][ri]), float(flat.min()))
-        hi = max(float(real["hi"][ri]), float(flat.max()))
+            flat = np.compress(self.lap_flat, flat, out=self.hbuf[: int(self.n_lap)])
+        flat.sort()
+        real = self.real_sorted.get(ri)
+        if real is None:
+            real = np.sort(self.real["hsrc"][ri])
+            self.real_sorted[ri] = real
+        lo = min(float(real[0]), float(flat[0]))
+        hi = max(float(real[-1]), float(flat[-1]))
         binner = self.binner
         if not binner.usable(lo, hi):
-            return self._hist_reference(real["hsrc"][ri], flat)
-        key = (ri, lo, hi)
-        cr = self.real_counts.get(key)
-        if cr is None:
-            cr = binner.counts(real["hsrc"][ri], lo, hi)
-            self.real_counts[key] = cr
-        cs = binner.counts(flat, lo, hi)
+            return self._hist_reference(real, flat)
+        cr = binner.counts_sorted(real, lo, hi)
+        cs = binner.counts_sorted(flat, lo, hi)
+        if cr is None or cs is None:
+            cr, cs = binner.counts(real, lo, hi), binner.counts(flat, lo, hi)
         d = (cr - cs).astype(np.float64) / self.n_lap
         d2 = float(np.sum(d * d))
         return d2 if cfg.hist_reduction == "squared" else math.sqrt(d2)

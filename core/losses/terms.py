@@ -95,14 +95,15 @@ def loss_terms(
     var_r = wmean(g_r * g_r) - mu_r2
     cmp_r = lap_cmp(lap_r)
     hsrc_r = hist_src(lap_r)
-    lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), hist_idx)
-    lo_r, hi_r = lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2])
     if on_cpu:
-        kernel = _cpu_kernel(
-            cfg, inp, g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r, lo_r, hi_r, den, taps
-        )
+        kernel = _cpu_kernel(cfg, inp, g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r, den, taps)
         n_real = g_r.reshape(-1, h, w).shape[0]
         ridx = torch.arange(n_real).reshape(*g_r.shape[:-2]).expand(*lead, k)
+        # The kernel takes the real histograms' ranges from their sorted values.
+        lo_r = hi_r = torch.zeros(g_r.shape[:-2], dtype=dtype)
+    else:
+        lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), hist_idx)
+        lo_r, hi_r = lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2])
     feats = [g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r]
     feats_x = [f.expand(*lead, *f.shape[-3:]) for f in feats]
     ranges_x = [f.expand(*lead, k) for f in (lo_r, hi_r)]
@@ -162,8 +163,6 @@ def _cpu_kernel(
     mu_r: torch.Tensor,
     mu_r2: torch.Tensor,
     var_r: torch.Tensor,
-    lo_r: torch.Tensor,
-    hi_r: torch.Tensor,
     den: torch.Tensor | None,
     taps: Sequence[float],
 ) -> CpuPairKernel:
@@ -183,8 +182,6 @@ def _cpu_kernel(
         "mu": planes(mu_r),
         "mu2": planes(mu_r2),
         "var": planes(var_r),
-        "lo": lo_r.reshape(-1).numpy(),
-        "hi": hi_r.reshape(-1).numpy(),
     }
     return CpuPairKernel(
         cfg,

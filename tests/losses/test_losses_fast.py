@@ -178,5 +178,9 @@ def test_fast_histograms_equal_searchsorted_counts(
                 a, b = vr[row][mask].numpy(), vs[row][mask].numpy()
                 lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
                 ca, cb = binner.counts(a, lo, hi), binner.counts(b, lo, hi)
+                # ... and its binary search over sorted values (the CPU kernel's usual path).
+                for v, c in ((a, ca), (b, cb)):
+                    cs = binner.counts_sorted(np.sort(v), lo, hi)
+                    assert cs is not None and np.array_equal(cs, c)
                 d = (ca - cb).astype(np.float64) / float(mask.sum())
                 assert float(np.sum(d * d)) == pytest.approx(float(ref[row]), rel=1e-12, abs=0)
