@@ -86,18 +86,11 @@ def test_fit_recovers_hidden_A_within_1pct_and_e_within_50um(tmp_path, scene, se
     """Issue 3's must-show: 1 % sensor noise, 0.1 mm depth noise, several scenes and seeds."""
     A, e = hidden_parameters(seed)
     spec = SimulationSpec(
-        A=A,
-        e_mm=e,
-        scene=scene,
-        frames=16,
-        height=129,
-        width=161,
-        noise=0.01,
-        depth_noise_mm=0.1,
-        seed=seed,
-    )
+        A=A, e_mm=e, scene=scene, frames=20, height=161, width=193, noise=0.01,
+        depth_noise_mm=0.1, seed=seed,
+    )  # fmt: skip
     simulate_session(tmp_path / "s", spec)
-    problem, _ = problem_from_session(tmp_path / "s", max_frames=16)
+    problem, _ = problem_from_session(tmp_path / "s", max_frames=20)
     result = fit(problem, PAPER_A, PAPER_E, bootstrap_n=100)
     assert abs(result.A - A) / A <= 0.01, (result.A, A)
     assert abs(result.e - e) <= 0.05, (result.e, e)
