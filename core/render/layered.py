@@ -153,6 +153,13 @@ def _filter(layer: np.ndarray, kern_y: np.ndarray, kern_x: np.ndarray) -> np.nda
     return out.reshape(layer.shape)
 
 
+def _block_span(span: tuple[int, int], f: int, n: int) -> tuple[int, int]:
+    """[first - 1, last + 1] widened to whole blocks of f and clipped to 0..n (n % f == 0)."""
+    lo = max(span[0] - 1, 0) // f * f
+    hi = min(-(-(span[1] + 2) // f) * f, n)
+    return lo, hi
+
+
 def _kernel32(sigma: float, truncate: float) -> np.ndarray:
     return gaussian_kernel_1d(sigma, truncate).astype(np.float32)
 
@@ -185,22 +192,36 @@ def _opencv_one(
             _kernel32(reduced.coarse_sigma(s, fx), truncate),
         )
         ry, rx = len(ky) // 2, len(kx) // 2
-        # Crop on the (possibly coarse) grid: the support's blocks plus the kernel radius, so
-        # the crop's mirror border only reflects zeros.
-        y0, y1 = max(rows[0] // fy - ry, 0) * fy, min(rows[1] // fy + ry + 1, h // fy) * fy
-        x0, x1 = max(cols[0] // fx - rx, 0) * fx, min(cols[1] // fx + rx + 1, w // fx) * fx
+        # The layer is formed (and downsampled) on its support's bounding box with a guard of
+        # one zero pixel for the binomial pre-filter, aligned to the blocks; it is then padded
+        # with zeros by the kernel radius on the (possibly coarse) grid, so the blur's mirror
+        # border at an inner edge only reflects zeros, and the margin costs no full-res work.
+        y0, y1 = _block_span(rows, fy, h)
+        x0, x1 = _block_span(cols, fx, w)
         wc = _level_weights(pos[y0:y1, x0:x1], level)
         if not wc.any():
             continue
         layer = _weighted(img_hwc[y0:y1, x0:x1], wc)
+        if fy > 1 or fx > 1:
+            layer = reduced.downsample(layer, fy, fx)
+        cy0, cx0 = y0 // fy, x0 // fx
+        cy1, cx1 = cy0 + layer.shape[0], cx0 + layer.shape[1]
+        top, left = min(ry, cy0), min(rx, cx0)
+        bottom, right = min(ry, h // fy - cy1), min(rx, w // fx - cx1)
+        if top or bottom or left or right:
+            layer = cv2.copyMakeBorder(
+                layer, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0.0
+            ).reshape(
+                (layer.shape[0] + top + bottom, layer.shape[1] + left + right, *layer.shape[2:])
+            )
+        blurred = _filter(layer, ky, kx)
         if fy == fx == 1:
-            out[y0:y1, x0:x1] += _filter(layer, ky, kx)
+            out[cy0 - top : cy1 + bottom, cx0 - left : cx1 + right] += blurred
             continue
-        small = reduced.downsample(layer, fy, fx)
         acc = coarse.get((fy, fx))
         if acc is None:
             acc = coarse[fy, fx] = np.zeros((h // fy, w // fx, *img_hwc.shape[2:]), np.float32)
-        acc[y0 // fy : y1 // fy, x0 // fx : x1 // fx] += _filter(small, ky, kx)
+        acc[cy0 - top : cy1 + bottom, cx0 - left : cx1 + right] += blurred
     for acc in coarse.values():
         out += reduced.upsample(acc, h, w)
     return out
