@@ -10,6 +10,9 @@ import pytest
 
 # Must be set before any Qt import anywhere in the suite.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# pylon reads this once per process, when its transport layer first starts: give every test
+# module the same two emulated Basler cameras whatever order they run in.
+os.environ.setdefault("PYLON_CAMEMU", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PSFBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))

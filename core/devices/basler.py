@@ -51,8 +51,17 @@ def _pylon() -> Any:
 
 
 def enable_emulation(count: int) -> None:
-    """Make pylon list ``count`` emulated cameras (read when devices are enumerated)."""
-    os.environ["PYLON_CAMEMU"] = str(int(count))
+    """Make pylon list at least ``count`` emulated cameras.
+
+    pylon reads ``PYLON_CAMEMU`` once, when its transport-layer factory first starts, so the
+    count is only ever raised here: lowering it later in the same process would change
+    nothing in pylon but mislead every later reader of the variable.
+    """
+    try:
+        current = int(os.environ.get("PYLON_CAMEMU", "0"))
+    except ValueError:
+        current = 0
+    os.environ["PYLON_CAMEMU"] = str(max(int(count), current))
 
 
 def enumerate_cameras() -> list[dict[str, str]]:

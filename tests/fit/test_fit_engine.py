@@ -17,11 +17,13 @@ from core.simulation import SimulationSpec, hidden_parameters, simulate_session
 def test_grid_keeps_every_term_and_image(small_session) -> None:
     path, spec = small_session
     problem, _ = problem_from_session(path)
-    ls = evaluate_grid(problem, [600, 800, 1000], [23.4, 23.6, 23.8])
+    problem = problem.with_observation(2.0, "auto")
+    ls = evaluate_grid(problem, [600, 800, 1000], [23.4, 23.6, 23.8], model="layered")
     for term in ("l2", "laplacian", "histogram", "ssim", "total"):
         assert ls.per_image[term].shape == (3, 3, spec.frames)
         assert np.isfinite(ls.per_image[term]).all()
-    assert ls.argmin() == (1, 1)  # the truth is on this grid
+        best = np.unravel_index(int(np.argmin(ls.terms[term])), (3, 3))
+        assert tuple(int(b) for b in best) == (1, 1), term  # the truth is on this grid
 
 
 def test_progress_reports_eta_and_cancel_stops_the_fit(small_session) -> None:
