@@ -150,7 +150,8 @@ class CpuPairKernel:
         self.depth = _CV_DEPTH[self.dtype]
         self.valid_u8 = None if valid is None else valid.astype(np.uint8)
         self.lap_u8 = None if lap_valid is None else lap_valid.astype(np.uint8)
-        self.lap_flat = None if lap_valid is None else lap_valid.reshape(-1)
+        # Indices, not a boolean mask: np.take is ~2x faster than np.compress here.
+        self.lap_idx = None if lap_valid is None else np.flatnonzero(lap_valid)
         self.den = den
         self.taps = np.asarray(taps, self.dtype)
         self.border = (
@@ -198,8 +199,8 @@ class CpuPairKernel:
         cfg = self.cfg
         src = np.abs(ls, out=self.buf[1]) if cfg.hist_source == "abs" else ls
         flat = src.reshape(-1)
-        if self.lap_flat is not None:
-            flat = np.compress(self.lap_flat, flat, out=self.hbuf[: int(self.n_lap)])
+        if self.lap_idx is not None:
+            flat = np.take(flat, self.lap_idx, out=self.hbuf[: self.lap_idx.shape[0]])
         flat.sort()
         real = self.real_sorted.get(ri)
         if real is None:
