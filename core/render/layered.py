@@ -22,6 +22,7 @@ Backends, one result (within float32 rounding):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -160,8 +161,12 @@ def _block_span(span: tuple[int, int], f: int, n: int) -> tuple[int, int]:
     return lo, hi
 
 
+@lru_cache(maxsize=512)
 def _kernel32(sigma: float, truncate: float) -> np.ndarray:
-    return gaussian_kernel_1d(sigma, truncate).astype(np.float32)
+    """float32 kernel, cached (levels repeat across calls); read-only since it is shared."""
+    k = gaussian_kernel_1d(sigma, truncate).astype(np.float32)
+    k.setflags(write=False)
+    return k
 
 
 def _opencv_one(
