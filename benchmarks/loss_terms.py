@@ -50,12 +50,20 @@ def sharpness(A: np.ndarray, surf: np.ndarray, j: int, A_opt: float) -> float:
 
 
 def run_case(
-    name: str, spec: SimulationSpec, A_grid: np.ndarray, e_grid: np.ndarray, dev: str
+    name: str,
+    spec: SimulationSpec,
+    A_grid: np.ndarray,
+    e_grid: np.ndarray,
+    dev: str,
+    observe: bool,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         simulate_session(Path(tmp) / "s", spec, device=dev)
         problem, _ = problem_from_session(Path(tmp) / "s", device=dev)
-    ls = evaluate_grid(problem, A_grid, e_grid, model="gather")
+    if observe:
+        problem = problem.with_observation(2.0, "auto")
+    ls = evaluate_grid(problem, A_grid, e_grid, model="layered")
+    name = f"{name}, {'observation model' if observe else 'plain (paper)'}"
     out = {
         "case": name,
         "A_true": spec.A,
