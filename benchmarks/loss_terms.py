@@ -152,7 +152,7 @@ def main() -> None:
             ax.set_xlabel("e (mm)")
             ax.set_ylabel("A")
     fig.suptitle("Fig. 6 on the virtual bench: o truth, x argmin (loss / min loss)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)
     print(f"figure: {args.out}")
