@@ -93,9 +93,15 @@ static void timer_start(uint16_t first) {
   TIMSK1 |= _BV(OCIE1A);
 }
 
+// Time the motion ended, taken in the ISR: the main loop may notice the end of a move up to
+// a command-parse later, and a sweep step's settle time and reported t_move_done must start
+// at the motor's last step, not at that notice.
+static volatile uint32_t g_t_stop_us = 0;
+
 static void motion_finished(uint8_t reason) {
   timer_stop();
   ramp.abort();
+  g_t_stop_us = micros();
   g_stop_reason = reason;
   g_mode = M_IDLE;
 }
@@ -342,7 +348,12 @@ static void sweep_poll() {
       if (g_stop_reason == SR_LIMIT) return sweep_fail(E_LIMIT, 0);
       if (g_stop_reason == SR_ESTOP || g_estop) return sweep_fail(E_ESTOP, 0);
       if (g_stop_reason == SR_STOP) return sweep_fail(E_BUSY, "STOPPED");
-      sw_t_done = micros();
+      {
+        uint8_t sreg = SREG;
+        cli();
+        sw_t_done = g_t_stop_us;  // 32-bit read must not tear against the ISR
+        SREG = sreg;
+      }
       sw_state = SW_SETTLE;
       return;
     case SW_SETTLE:
