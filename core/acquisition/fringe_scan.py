@@ -46,28 +46,32 @@ class _FolderSink:
         self.frames[index] = arr
 
 
-def world_calibration(bench: Any) -> Any:
-    """The virtual bench's exact geometry as a ProcamCalibration (no lens distortion)."""
+def calibration_from_world(world: Any, projector_size: tuple[int, int]) -> Any:
+    """A virtual bench world's exact geometry as a ProcamCalibration (no lens distortion)."""
     from core.fringe.calibrate import ProcamCalibration
 
-    world = getattr(bench.info, "world", None)
-    if world is None:
-        return None
     R, t = world.projector_pose()
-    proj = bench.projector
     return ProcamCalibration(
         world.camera_matrix(),
         np.zeros(5),
         (world.width, world.height),
         world.projector_matrix(),
         np.zeros(5),
-        (int(proj.width), int(proj.height)),
+        (int(projector_size[0]), int(projector_size[1])),
         R,
         np.asarray(t),
         0,
         0,
         0,
     )
+
+
+def world_calibration(bench: Any) -> Any:
+    """The bench's exact calibration if it is the virtual bench, else None."""
+    world = getattr(bench.info, "world", None)
+    if world is None:
+        return None
+    return calibration_from_world(world, (bench.projector.width, bench.projector.height))
 
 
 def run_fringe_scan(

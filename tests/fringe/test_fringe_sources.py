@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.fringe.calibrate import ProcamCalibration
+from core.acquisition.fringe_scan import calibration_from_world
 from core.fringe.scan import decode_scan
 from core.fringe.sources import fringe_scan_from_params, register_sources
 
@@ -64,20 +64,7 @@ def test_engine_fringe_scan_on_virtual_bench() -> None:
         result = AcquisitionEngine(bench).run(plan, sink)
         assert result.status == "completed", result.message
         world = bench.info.world
-        R, t = world.projector_pose()
-        cal = ProcamCalibration(
-            world.camera_matrix(),
-            np.zeros(5),
-            (world.width, world.height),
-            world.projector_matrix(),
-            np.zeros(5),
-            (512, 384),
-            R,
-            np.asarray(t),
-            0,
-            0,
-            0,
-        )
+        cal = calibration_from_world(world, (512, 384))
         stack = np.stack([sink.frames[i] for i in range(plan.total_steps())]).astype(np.float32)
         res = decode_scan(stack, cal, fringe_scan_from_params(plan.params, 512, 384))
         truth = np.asarray(world.scene.depth_mm, np.float32)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fringe.calibrate import ProcamCalibration
+from core.acquisition.fringe_scan import calibration_from_world
 from core.fringe.scan import decode_scan, fringe_scan_patterns
 
 bench = pytest.importorskip("core.bench.world")
@@ -40,20 +40,7 @@ def _scan_bench(kind: str, aperture: float):
     steps = BenchWorld(VirtualBenchSettings(**base)).steps_for_focus_depth(WD)
     world = BenchWorld(VirtualBenchSettings(**base, power_on_position_steps=steps))
     world.set_aperture_scale(aperture)
-    R, t = world.projector_pose()
-    cal = ProcamCalibration(
-        world.camera_matrix(),
-        np.zeros(5),
-        (world.width, world.height),
-        world.projector_matrix(),
-        np.zeros(5),
-        (1024, 768),
-        R,
-        np.asarray(t),
-        0.0,
-        0.0,
-        0.0,
-    )
+    cal = calibration_from_world(world, (1024, 768))
     pats, scan = fringe_scan_patterns(1024, 768)
     cam = SimCamera(world, pixel_format="Mono12", exposure_us=4500.0)  # no clipping
     proj = SimProjector(world)
@@ -124,20 +111,7 @@ def test_fringe_depth_feeds_the_fit() -> None:
     cam.open()
     proj = SimProjector(w)
     w.set_aperture_scale(0.0)  # fringe scan and AIF stopped down
-    R, t = w.projector_pose()
-    cal = ProcamCalibration(
-        w.camera_matrix(),
-        np.zeros(5),
-        (w.width, w.height),
-        w.projector_matrix(),
-        np.zeros(5),
-        (1024, 768),
-        R,
-        np.asarray(t),
-        0.0,
-        0.0,
-        0.0,
-    )
+    cal = calibration_from_world(w, (1024, 768))
     # 128 camera pixels see ~680 projector columns: coarser fringes than the default
     pats, scan = fringe_scan_patterns(1024, 768, counts=(24.0, 21.6, 19.6))
     frames = []
