@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         noise_sd="auto",
         presmooth=2.0,
         datasheet_A=None,
+        aif="captured",
         quiet=args.quiet,
         device=args.device,
     )

@@ -40,6 +40,14 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--presmooth", type=float, default=2.0, help="Gaussian pre-filter of both sides, px"
     )
+    p.add_argument(
+        "--aif",
+        default="auto",
+        metavar="SOURCE",
+        help="all-in-focus image: 'captured' (the session's aif.tif), 'synthesised' (fuse the "
+        "sweep; stored as results/aif_synthesised.tif), 'auto' (captured if present, else "
+        "synthesised; default) or an image file on the frames' pixel grid",
+    )
     p.add_argument("--datasheet-A", type=float, default=None, help="A to compare against")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     device_arg(p)
@@ -53,7 +61,7 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     from core.cli.progress_bar import StageBars
     from core.dataset import DatasetError
     from core.fit import fit
-    from core.fit.session_io import problem_from_session, session_truth
+    from core.fit.session_io import load_fit_inputs, session_truth
     from core.losses import LossConfig
 
     device = resolve_device(args.device)
@@ -62,8 +70,8 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     if args.e_range[1] < args.e_range[0]:
         raise UserFacingError("--e-range: need MIN <= MAX")
     try:
-        problem, session = problem_from_session(
-            args.session, max_frames=args.frames, device=device, gray=not args.rgb
+        problem, session, aif = load_fit_inputs(
+            args.session, max_frames=args.frames, device=device, gray=not args.rgb, aif=args.aif
         )
         problem.focus_depths(args.e_range[0])  # Df > F over the whole e range?
         problem.focus_depths(args.e_range[1])
@@ -87,6 +95,10 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
             ) from None
     A_values = np.linspace(args.A_range[0], args.A_range[1], args.grid[0])
     e_values = np.linspace(args.e_range[0], args.e_range[1], args.grid[1])
+    if not args.quiet or aif.kind != "captured":
+        print(f"all-in-focus image: {aif.describe()}")
+    for w in aif.warnings:
+        print(f"warning: all-in-focus: {w}")
     bars = StageBars(enabled=not args.quiet)
     cfg = LossConfig.paper() if args.preset == "paper" else LossConfig.refcode()
     if args.rgb:
@@ -105,6 +117,7 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
         )
     finally:
         bars.close()
+    result.settings["aif"] = aif.to_json()
     return result, session, session_truth(session)
 
 

@@ -23,16 +23,37 @@ def problem_from_session(
     max_frames: int | None = None,
     device: str = "cpu",
     gray: bool = True,
+    aif: str = "captured",
 ) -> tuple[FitProblem, Any]:
-    """Returns (problem, session). ``gray``: losses on luminance, as the paper's loss1 names."""
+    """Returns (problem, session); see :func:`load_fit_inputs`."""
+    problem, session, _ = load_fit_inputs(
+        path, max_frames=max_frames, device=device, gray=gray, aif=aif
+    )
+    return problem, session
+
+
+def load_fit_inputs(
+    path: str | Path,
+    *,
+    max_frames: int | None = None,
+    device: str = "cpu",
+    gray: bool = True,
+    aif: str = "captured",
+) -> tuple[FitProblem, Any, Any]:
+    """Returns (problem, session, AifSource). ``gray``: losses on luminance (the paper's loss1).
+
+    ``aif``: ``captured`` (the session's aif.tif), ``synthesised`` (fused from the whole sweep
+    and stored in results/), ``auto`` (captured when present) or an image path.
+    """
     from core.dataset import Session
+    from core.stacking.session_aif import resolve_aif
 
     session = Session.open(Path(path))
     records = session.records
     chosen = select_frames(len(records), max_frames)
     recs = [records[i] for i in chosen]
     frames = session.frames_array([r.index for r in recs])  # (M, C, H, W) float [0, 1]
-    aif = session.aif()  # (C, H, W) float [0, 1]
+    source = resolve_aif(session, aif, device=device)
     depth = np.asarray(session.depth(), dtype=np.float32)
     F = float(session.meta.lens.focal_length_mm)
     d = np.array([np.nan if r.d_mm is None else r.d_mm for r in recs], dtype=np.float64)
@@ -45,7 +66,7 @@ def problem_from_session(
         fd = np.array([r.focus_depth_mm for r in recs], dtype=np.float64)
         d = np.zeros_like(fd)
     problem = FitProblem.from_arrays(
-        aif,
+        source.image,
         depth,
         frames,
         d,
@@ -55,7 +76,7 @@ def problem_from_session(
         device=device,
         gray=gray,
     )
-    return problem, session
+    return problem, session, source
 
 
 def session_truth(session: Any) -> tuple[float, float] | None:

@@ -164,8 +164,13 @@ def estimate_alignment(
             blur = 5 if scale < 0.5 else 7
             try:
                 _, ws = ecc(tmpl, img, ws, motion, crit, None, blur)  # type: ignore[call-overload]
-            except cv2.error as exc:
-                warnings.append(f"frame {i}: ECC did not converge at scale {scale:.3g} ({exc})")
+            except cv2.error:
+                # Typical of frames far out of focus: too little texture to register. The
+                # coarser level's warp stands, and the gain test below still vets it.
+                warnings.append(
+                    f"frame {i}: alignment did not converge at scale {scale:.3g} (frame too "
+                    "blurred to register?); kept the coarser estimate"
+                )
                 break
             w = ws.astype(np.float64)
             w[:, 2] /= scale
