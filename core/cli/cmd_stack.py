@@ -60,7 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--d-mm", type=_floats, help="measured sensor reading d per frame, comma list")
     p.add_argument("--e-mm", type=float, help="fitted mechanical offset e (mm)")
     p.add_argument("--focal-length-mm", type=float, help="focal length F (mm)")
-    p.add_argument("--A", type=float, dest="A", help="fitted optical parameter A (needs d, e, F)")
+    p.add_argument(
+        "--A",
+        type=float,
+        dest="A",
+        help="fitted optical parameter A (needs d, e, F): with --session and its depth map the "
+        "image is refined by inverting the fitted PSF over the whole sweep, otherwise "
+        "transition-region haze is removed",
+    )
+    p.add_argument(
+        "--no-deconvolution",
+        action="store_true",
+        help="with --session and --A: diffusion elimination only, even when the session has a "
+        "depth map",
+    )
     p.add_argument(
         "--psf-sigma",
         type=float,
@@ -166,6 +179,7 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
             session,
             e_mm=args.e_mm,
             A=args.A,
+            deconvolution=not args.no_deconvolution,
             align=not args.no_align,
             reference=args.reference,
             params=FusionParams(measure=args.measure),
@@ -183,5 +197,6 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
         raise UserFacingError(str(exc)) from None
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(f"wrote {args.out} ({len(session.indices)} frames of {args.session})")
+    how = " (fitted PSF inverted over the sweep)" if "deconvolution_s" in result.timings else ""
+    print(f"wrote {args.out} ({len(session.indices)} frames of {args.session}){how}")
     return 0

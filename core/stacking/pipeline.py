@@ -152,13 +152,17 @@ def synthesize_aif_from_session(
     *,
     e_mm: float | None = None,
     A: float | None = None,
+    deconvolution: bool = True,
+    iterations: int = 20,
     **kwargs: Any,
 ) -> StackResult:
     """Synthesise all-in-focus from this sweep: a session's frames, measured d and the fit.
 
-    With the fitted ``e_mm`` the depth map is in mm and frames are ordered near to far; with
-    ``A`` too, transition-region haze is removed with the fitted PSF. Sessions that store Df
-    directly (no d) use those focus depths.
+    With the fitted ``e_mm`` the depth map is in mm and frames are ordered near to far. With
+    ``A`` too, the fitted PSF cleans the fused image: by inverting the scatter model over the
+    whole sweep (:mod:`core.stacking.deconvolve`) when the session has a depth map and
+    ``deconvolution`` is on, else by transition-region diffusion elimination on the depth from
+    focus. Sessions that store Df directly (no d) use those focus depths.
     """
     frames = session.frames_array()
     F = float(session.focal_length_mm)
@@ -166,8 +170,42 @@ def synthesize_aif_from_session(
     calib: dict[str, Any] = {"F_mm": F}
     if e_mm is not None and np.isfinite(d).all():
         calib.update(d_mm=d, e_mm=e_mm)
+        from core.optics import focus_depth
+
+        focus = np.asarray(focus_depth(d, e_mm, F), dtype=float)
     else:
         given = getattr(session, "focus_depth_mm", None)
+        focus = None
         if given is not None and np.isfinite(np.asarray(given, float)).all():
-            calib["focus_depths_mm"] = np.asarray(given, float)
-    return synthesize_aif(frames, A=A, **calib, **kwargs)
+            focus = np.asarray(given, float)
+            calib["focus_depths_mm"] = focus
+    depth_map = _session_depth(session) if deconvolution and A is not None else None
+    if depth_map is None or focus is None or len(frames) < 2:
+        return synthesize_aif(frames, A=A, **calib, **kwargs)
+    res = synthesize_aif(frames, **calib, **kwargs)
+    from core.optics import sigma_map
+    from core.stacking.deconvolve import deconvolve_sweep
+
+    t0 = time.perf_counter()
+    assert A is not None
+    sigma = np.asarray(sigma_map(depth_map, focus[:, None, None], A, F), dtype=np.float32)
+    dec = deconvolve_sweep(
+        res.aligned, sigma, res.aif, iterations=iterations, device=kwargs.get("device")
+    )
+    res.aif = dec.image
+    res.timings["deconvolution_s"] = time.perf_counter() - t0
+    res.timings["total_s"] = res.timings.get("total_s", 0.0) + res.timings["deconvolution_s"]
+    if dec.saturated_fraction > 0.2:
+        res.warnings.append(
+            f"{100 * dec.saturated_fraction:.0f}% of the sweep's samples are saturated and were "
+            "left out of the deconvolution; lower the exposure"
+        )
+    return res
+
+
+def _session_depth(session: SweepSession) -> np.ndarray | None:
+    """The session's measured depth map (mm), or None when it has none."""
+    if not getattr(session, "has_depth", False):
+        return None
+    depth = getattr(session, "depth", None)
+    return None if depth is None else np.asarray(depth(), dtype=np.float32)

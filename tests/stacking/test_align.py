@@ -57,3 +57,15 @@ def test_tiny_motion_passes_frames_through_untouched() -> None:
     al = estimate_alignment(np.stack([ref, ref]), reference=0)
     out, valid = apply_alignment(np.stack([ref, ref]), al)
     assert np.array_equal(out[1], ref) and valid.all()
+
+
+def test_a_warp_breathing_cannot_make_is_refused_however_well_it_matches() -> None:
+    """A 15 degree turn is no focus breathing: refused with a warning, kept when allowed."""
+    ref = texture(160, 200, 1, np.random.default_rng(1))[0]
+    turn = cv2.getRotationMatrix2D((100.0, 80.0), 15.0, 1.0)
+    frames = np.stack([ref, _warp(ref, turn)])
+    al = estimate_alignment(frames, reference=0)
+    assert np.allclose(al.warps[1], np.eye(2, 3))
+    assert any("frame 1: alignment refused (rotation" in w for w in al.warnings)
+    free = estimate_alignment(frames, reference=0, max_rotation_deg=30.0)
+    assert not np.allclose(free.warps[1], np.eye(2, 3)) and not free.warnings

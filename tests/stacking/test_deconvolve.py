@@ -1,0 +1,76 @@
+"""All-in-focus by inverting the fitted PSF over a virtual-bench sweep (stacking/deconvolve)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from core.cli import main
+from core.dataset import Session
+from core.stacking.deconvolve import deconvolve_sweep
+from core.stacking.pipeline import synthesize_aif_from_session
+from core.stacking.quality import psnr
+
+
+@pytest.fixture(scope="module")
+def objects_sweep(tmp_path_factory) -> Path:
+    """Objects scene: foreground objects over a far background, the case fusion gets wrong."""
+    out = tmp_path_factory.mktemp("deconv") / "sweep"
+    rc = main([
+        "acquire", "sweep", "--profile", "virtual", "--steps", "12", "--out", str(out),
+        "--yes", "--quiet", "--virtual", "width=112", "--virtual", "height=96",
+        "--virtual", "scene=objects", "--virtual", "time_scale=0.001",
+    ])  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def _truth(path: Path) -> dict:
+    return json.loads((path / "session.json").read_text())["provenance"]["simulated_truth"]
+
+
+def test_inverting_the_fitted_psf_beats_fusion_by_far(objects_sweep: Path) -> None:
+    session = Session.open(objects_sweep)
+    truth = _truth(objects_sweep)
+    captured = session.aif()
+    fused = synthesize_aif_from_session(session, e_mm=truth["e_mm"], depth=False)
+    refined = synthesize_aif_from_session(session, e_mm=truth["e_mm"], A=truth["A"], depth=False)
+    assert "deconvolution_s" in refined.timings
+    before, after = psnr(fused.aif, captured), psnr(refined.aif, captured)
+    # measured: 16.3 -> 28.7 dB
+    assert after > before + 8, (before, after)
+    no_deconv = synthesize_aif_from_session(
+        session, e_mm=truth["e_mm"], A=truth["A"], depth=False, deconvolution=False
+    )
+    assert "deconvolution_s" not in no_deconv.timings
+
+
+def test_a_wrong_psf_does_worse_than_the_fitted_one(objects_sweep: Path) -> None:
+    """The gain comes from the PSF model, not from generic sharpening."""
+    session = Session.open(objects_sweep)
+    truth = _truth(objects_sweep)
+    captured = session.aif()
+    right = synthesize_aif_from_session(session, e_mm=truth["e_mm"], A=truth["A"], depth=False)
+    wrong = synthesize_aif_from_session(
+        session, e_mm=truth["e_mm"], A=0.6 * truth["A"], depth=False
+    )
+    assert psnr(right.aif, captured) > psnr(wrong.aif, captured) + 2
+
+
+def test_cli_stack_session_with_the_fit_inverts_the_psf(objects_sweep: Path, tmp_path, capsys):
+    truth = _truth(objects_sweep)
+    out = tmp_path / "aif.tif"
+    args = ["stack", "--session", str(objects_sweep), "--e-mm", str(truth["e_mm"])]
+    assert main([*args, "--A", str(truth["A"]), "--out", str(out)]) == 0
+    assert "fitted PSF inverted over the sweep" in capsys.readouterr().out
+    img = tifffile.imread(out)
+    assert img.dtype == np.uint16 and img.shape == (96, 112) and img.max() <= 4095
+
+
+def test_shapes_are_checked() -> None:
+    with pytest.raises(ValueError, match="sigma"):
+        deconvolve_sweep(np.zeros((3, 1, 8, 9)), np.zeros((3, 8, 8)), np.zeros((1, 8, 9)))
