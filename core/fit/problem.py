@@ -83,13 +83,15 @@ class FitProblem:
         self, presmooth_sigma: float, noise_sd: float | str, seed: int = 0
     ) -> FitProblem:
         """Set the observation model; ``noise_sd="auto"`` estimates it from the frames."""
-        from core.fit.observation import estimate_noise_sd, gaussian_smooth, noise_field
+        from core.fit.observation import clipped, estimate_noise_sd, gaussian_smooth, noise_field
 
         sd = estimate_noise_sd(self.frames) if noise_sd == "auto" else float(noise_sd)
         obs = gaussian_smooth(self.frames, presmooth_sigma)
         noise = None
         if sd > 0:
             z = noise_field(tuple(self.frames.shape), sd, seed, self.device, self.frames.dtype)
+            # where the camera clipped, its frame has no noise: nor may the simulation
+            z = z.masked_fill(clipped(self.frames), 0.0)
             noise = gaussian_smooth(z, presmooth_sigma)
         return replace(
             self,

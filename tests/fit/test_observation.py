@@ -1,0 +1,39 @@
+"""The fit's observation model treats clipped samples as the camera makes them: noise-free."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from core.fit.observation import estimate_noise_sd
+from core.fit.problem import FitProblem
+
+
+def _frames(sd: float, saturated: float, seed: int = 0) -> torch.Tensor:
+    """(2, 1, 96, 128) smooth ramps plus noise, with the left ``saturated`` part clipped."""
+    rng = np.random.default_rng(seed)
+    h, w = 96, 128
+    ramp = np.linspace(0.3, 0.7, w)[None, :].repeat(h, 0)
+    frames = ramp[None, None] + rng.normal(0.0, sd, (2, 1, h, w))
+    frames[..., : int(saturated * w)] = 1.5  # far over full scale, as a bright blob
+    return torch.as_tensor(np.clip(frames, 0.0, 1.0), dtype=torch.float32)
+
+
+def test_noise_estimate_ignores_saturated_areas() -> None:
+    clean = estimate_noise_sd(_frames(0.01, 0.0))
+    sat = estimate_noise_sd(_frames(0.01, 0.4))
+    assert abs(clean - 0.01) < 0.001
+    # counting the noise-free 40 % would give ~0.006
+    assert abs(sat - 0.01) < 0.001, sat
+
+
+def test_simulation_noise_is_absent_where_the_frames_are_clipped() -> None:
+    frames = _frames(0.01, 0.4)
+    depth = np.full((96, 128), 500.0, np.float32)
+    p = FitProblem.from_arrays(frames[0], depth, frames, np.array([30.0, 31.0]), 50.0)
+    q = p.with_observation(presmooth_sigma=1.0, noise_sd="auto")
+    assert q.sim_noise is not None
+    inner_clipped = q.sim_noise[..., 8:-8, 4 : int(0.4 * 128) - 6]
+    free = q.sim_noise[..., 8:-8, int(0.4 * 128) + 6 : -4]
+    assert float(inner_clipped.abs().max()) == 0.0
+    assert float(free.std()) > 0.002
