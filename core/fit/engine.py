@@ -32,6 +32,9 @@ from core.losses import LossConfig
 
 #: The paper's grid as used in the authors' code: A 400..1150 step 50, e 23.0..24.8 step 0.2.
 PAPER_A = np.arange(400.0, 1150.0 + 1e-9, 50.0)
+#: Above this fraction of clipped samples the fit warns. Measured (docs/fitting.md): 5-7 %
+#: clipped biased A 1-3 % low; the virtual steps scene's ~2 % left it within 0.4 %.
+CLIP_WARN_FRACTION = 0.03
 PAPER_E = np.round(np.arange(23.0, 24.8 + 1e-9, 0.2), 6)
 
 
@@ -117,6 +120,15 @@ def fit(
         warnings.append(
             "the session gives focus depths Df directly (e.g. All-in-3D import): e does not "
             "enter the model, only A is fitted"
+        )
+    from core.fit.observation import clipped
+
+    clip_fraction = float(clipped(problem.frames).float().mean())
+    if clip_fraction > CLIP_WARN_FRACTION:
+        warnings.append(
+            f"{100 * clip_fraction:.1f}% of the sweep's samples are clipped (saturated or "
+            "black): the fit may be biased (A 1-3% low on the virtual bench at 5-7%); lower "
+            "the exposure so that the sweep does not saturate"
         )
     kw: dict[str, Any] = dict(
         loss_config=loss_config, memory_budget_mb=memory_budget_mb, cancel=cancel

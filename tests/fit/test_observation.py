@@ -37,3 +37,13 @@ def test_simulation_noise_is_absent_where_the_frames_are_clipped() -> None:
     free = q.sim_noise[..., 8:-8, int(0.4 * 128) + 6 : -4]
     assert float(inner_clipped.abs().max()) == 0.0
     assert float(free.std()) > 0.002
+
+
+def test_a_saturated_sweep_is_reported_in_the_fit_warnings() -> None:
+    from core.fit import fit
+
+    frames = _frames(0.01, 0.2)
+    depth = np.full((96, 128), 500.0, np.float32)
+    p = FitProblem.from_arrays(frames[0], depth, frames, np.array([30.0, 31.0]), 50.0)
+    res = fit(p, np.array([600.0, 800.0, 1000.0]), np.array([23.4, 23.6, 23.8]))
+    assert any("clipped" in w and "exposure" in w for w in res.warnings), res.warnings
