@@ -16,7 +16,8 @@ uses every frame at once, so light a frame mixes is unmixed by the others. ``M_n
 saturated samples, which the linear model cannot explain (the scatter pedestal pushes bright
 objects past full scale). The solver is CGLS started from the fused image: R_n is the fast
 layered scatter renderer, its adjoint the gather blur with the *source's* sigma
-(:class:`core.render.gather.GatherStack`; the pair agrees to float precision in the tests).
+(:class:`core.render.gather.GatherStack`; measured: <R x, u> and <x, R^T u> agree to 1e-7
+relative on a virtual sweep).
 Stopping after ~20 iterations is the regulariser: the smooth pedestal converges first, while
 the frequencies every frame blurs away (pixels never in focus) would need many more
 iterations and would mostly amplify noise.

@@ -8,39 +8,19 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.dataset import (
-    Camera,
-    DatasetError,
-    Lens,
-    PlannedStep,
-    Session,
-    SessionMeta,
-    SessionWriter,
-    SweepPlan,
-)
-from core.optics import sensor_distance
+from core.dataset import DatasetError, Session
 from core.stacking.io import from_float
 from core.stacking.quality import psnr
 from core.stacking.session_aif import SYNTH_NAME, resolve_aif
 from core.stacking.synthetic import make_plane_stack
-
-E_MM, F_MM = 23.6, 50.0
+from tests.stacking.sweep_session import F_MM, write_sweep_session
 
 
 @pytest.fixture
 def sweep(tmp_path: Path):
     """A 12-bit session with a sweep and no captured all-in-focus shot, and its truth."""
     st = make_plane_stack(48, 64, channels=1, planes=3, frames=5, A=300.0, F_mm=F_MM, seed=7)
-    d = np.asarray(sensor_distance(st.focus_depths_mm, F_MM)) - E_MM
-    meta = SessionMeta(
-        camera=Camera(pixel_size_mm=0.00345, bit_depth=12, pixel_format="Mono12"),
-        lens=Lens(focal_length_mm=F_MM),
-        plan=SweepPlan(steps=[PlannedStep(index=i) for i in range(len(d))]),
-    )
-    with SessionWriter.create(tmp_path / "s", meta) as w:
-        for i, frame in enumerate(st.frames):
-            w.write_frame(i, from_float(frame, np.dtype(np.uint16), 4095), {"d_mm": float(d[i])})
-    return Session.open(tmp_path / "s"), st
+    return Session.open(write_sweep_session(tmp_path / "s", st, bit_depth=12)), st
 
 
 def test_auto_synthesises_and_stores_it_when_no_shot_was_taken(sweep) -> None:

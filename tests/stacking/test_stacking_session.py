@@ -6,28 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dataset import Camera, Lens, PlannedStep, Session, SessionMeta, SessionWriter, SweepPlan
-from core.optics import sensor_distance
-from core.stacking.io import from_float
+from core.dataset import Session
 from core.stacking.pipeline import synthesize_aif_from_session
 from core.stacking.quality import psnr
 from core.stacking.synthetic import make_plane_stack
-
-E_MM, F_MM = 23.6, 50.0
+from tests.stacking.sweep_session import E_MM, F_MM, write_sweep_session
 
 
 def test_session_sweep_gives_aif_and_depth_in_mm(tmp_path: Path) -> None:
     st = make_plane_stack(64, 80, channels=1, planes=3, frames=5, A=300.0, F_mm=F_MM, seed=5)
-    d = np.asarray(sensor_distance(st.focus_depths_mm, F_MM)) - E_MM  # what the sensor reads
-    meta = SessionMeta(
-        camera=Camera(pixel_size_mm=0.00345, bit_depth=16, pixel_format="Mono16"),
-        lens=Lens(focal_length_mm=F_MM),
-        plan=SweepPlan(steps=[PlannedStep(index=i) for i in range(len(d))]),
-    )
-    with SessionWriter.create(tmp_path / "s", meta) as w:
-        for i, frame in enumerate(st.frames):
-            w.write_frame(i, from_float(frame, np.dtype(np.uint16)), {"d_mm": float(d[i])})
-    session = Session.open(tmp_path / "s")
+    session = Session.open(write_sweep_session(tmp_path / "s", st, bit_depth=16))
     res = synthesize_aif_from_session(session, e_mm=E_MM, A=st.A, align=False)
     assert res.aif.shape == (1, 64, 80)
     assert psnr(res.aif, st.aif) > max(psnr(f, st.aif) for f in st.frames) + 5
@@ -43,16 +31,7 @@ def test_cli_session_writes_aif_at_the_session_bit_depth(tmp_path: Path) -> None
     from core.cli import main
 
     st = make_plane_stack(48, 64, channels=1, planes=2, frames=3, A=300.0, F_mm=F_MM, seed=6)
-    d = np.asarray(sensor_distance(st.focus_depths_mm, F_MM)) - E_MM
-    meta = SessionMeta(
-        camera=Camera(pixel_size_mm=0.00345, bit_depth=12, pixel_format="Mono12"),
-        lens=Lens(focal_length_mm=F_MM),
-        plan=SweepPlan(steps=[PlannedStep(index=i) for i in range(len(d))]),
-    )
-    with SessionWriter.create(tmp_path / "s", meta) as w:
-        for i, frame in enumerate(st.frames):
-            raw = np.round(frame[0] * 4095).astype(np.uint16)
-            w.write_frame(i, raw, {"d_mm": float(d[i])})
+    write_sweep_session(tmp_path / "s", st, bit_depth=12)
     out, depth = tmp_path / "aif.tif", tmp_path / "depth.tif"
     args = ["--session", str(tmp_path / "s"), "--e-mm", str(E_MM), "--no-align"]
     assert main(["stack", *args, "--out", str(out), "--depth", str(depth)]) == 0
