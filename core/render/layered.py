@@ -30,11 +30,11 @@ import numpy as np
 import scipy.fft as sp_fft
 import torch
 
+from core.parallel import map_images
 from core.render import reduced
 from core.render.inputs import RenderError, prepare
 from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
 from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels, split_weights
-from core.render.threads import map_images
 
 BACKENDS = ("auto", "opencv", "fft")
 
