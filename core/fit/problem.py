@@ -1,7 +1,13 @@
-"""The data a fit needs, on one torch device, plus the image pyramid used for coarse passes."""
+"""The data a fit needs, on one torch device, plus the image pyramid used for coarse passes.
+
+Depth-map holes (NaN) are filled from their far rim for rendering and their reach is left out
+of each frame's losses (:mod:`core.fit.depth_holes`); per-frame loss masks come from
+:meth:`FitProblem.with_loss_masks`.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,6 +16,7 @@ import torch
 import torch.nn.functional as F_nn
 
 from core import optics
+from core.fit.depth_holes import HoleFill, fill_holes, hole_band_masks
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,11 @@ class FitProblem:
     noise_seed: int = 0
     obs_frames: torch.Tensor | None = None  # pre-smoothed frames
     sim_noise: torch.Tensor | None = None  # pre-smoothed noise added to every simulation
+    #: Holes of the depth map filled for rendering (None: the map has no hole).
+    hole_fill: HoleFill | None = None
+    #: (M, H, W) bool, pixels left out of each frame's losses (hole reach, clipped samples);
+    #: None: only invalid depth pixels are left out. Set by :meth:`with_loss_masks`.
+    exclude: torch.Tensor | None = None
 
     @staticmethod
     def from_arrays(
@@ -77,7 +89,9 @@ class FitProblem:
             raise ValueError("depth map has no valid pixel")
         fd = None if focus_depths_mm is None else np.asarray(focus_depths_mm, dtype=np.float64)
         idx = tuple(range(len(d))) if frame_indices is None else tuple(frame_indices)
-        return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd)
+        valid = optics.valid_depth_mask(depth_t) & (torch.nan_to_num(depth_t, nan=1.0) > 0)
+        fill = None if bool(valid.all()) else fill_holes(depth_t)
+        return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd, hole_fill=fill)
 
     def with_observation(
         self, presmooth_sigma: float, noise_sd: float | str, seed: int = 0
@@ -115,7 +129,63 @@ class FitProblem:
 
     @property
     def mask(self) -> torch.Tensor:
+        """(H, W) bool: pixels with a measured depth."""
         return optics.valid_depth_mask(self.depth_mm)
+
+    @property
+    def render_depth_mm(self) -> torch.Tensor:
+        """(H, W) depth the renderers use: measured, holes filled from their far rim."""
+        return self.depth_mm if self.hole_fill is None else self.hole_fill.far
+
+    def loss_masks(self) -> torch.Tensor:
+        """(M, H, W) bool, True = the pixel takes part in that frame's losses."""
+        keep = self.mask.expand(self.n_images, *self.mask.shape)
+        if self.exclude is not None:
+            keep = keep & ~self.exclude
+        return keep
+
+    def frame_usage(self) -> np.ndarray:
+        """(M,) fraction of each frame's pixels the losses use."""
+        return self.loss_masks().float().mean(dim=(1, 2)).cpu().numpy().astype(np.float64)
+
+    def with_loss_masks(
+        self,
+        A_ref: float,
+        e_ref: float,
+        *,
+        reach_sigmas: float = 2.0,
+        exclude_clipped: bool = False,
+    ) -> FitProblem:
+        """Per-frame loss masks for candidates up to ``A_ref`` (around ``e_ref``).
+
+        Around each depth-map hole, every pixel that light from the hole can reach in that
+        frame is left out: ``reach_sigmas`` times the larger blur of the hole's far and near
+        fill at ``A_ref``, plus the pre-filter's 3-sigma reach (:mod:`core.fit.depth_holes`).
+        ``exclude_clipped`` also leaves out the samples the camera clipped, with the same
+        pre-filter margin. The masks stay fixed while a stage's candidates are compared, so
+        choose ``A_ref`` at the top of the stage's A range.
+        """
+        m = self.n_images
+        h, w = self.depth_mm.shape
+        excl = torch.zeros((m, h, w), dtype=torch.bool, device=self.device)
+        margin = math.ceil(3.0 * self.presmooth_sigma)
+        fill = self.hole_fill
+        if fill is not None and bool(fill.holes.any()):
+            df = torch.as_tensor(self.focus_depths(e_ref), dtype=torch.float32, device=self.device)
+            rel = [
+                optics.sigma_map(d, df.view(-1, 1, 1), 1.0, self.F_mm) / self.pixel_scale
+                for d in (fill.far, fill.near)
+            ]
+            reach = reach_sigmas * float(A_ref) * torch.maximum(rel[0], rel[1]) + margin
+            excl |= hole_band_masks(fill.holes, reach)
+        if exclude_clipped:
+            from core.fit.observation import clipped
+
+            cl = clipped(self.frames).any(dim=1).float()[:, None]  # (M, 1, H, W)
+            if margin:
+                cl = F_nn.max_pool2d(cl, 2 * margin + 1, stride=1, padding=margin)
+            excl |= cl[:, 0] > 0
+        return replace(self, exclude=excl)
 
     def focus_depths(self, e_mm: float) -> np.ndarray:
         if self.focus_depths_mm is not None:
@@ -125,7 +195,7 @@ class FitProblem:
     def rel_defocus(self, e_mm: float) -> torch.Tensor:
         """|Dgt - Df| / Dgt * F / (Df - F) / pixel_scale per image: sigma = A * this."""
         df = torch.as_tensor(self.focus_depths(e_mm), dtype=torch.float32, device=self.device)
-        rel = optics.sigma_map(self.depth_mm, df.view(-1, 1, 1), 1.0, self.F_mm)
+        rel = optics.sigma_map(self.render_depth_mm, df.view(-1, 1, 1), 1.0, self.F_mm)
         return rel / self.pixel_scale
 
     def subset(self, indices: list[int] | np.ndarray) -> FitProblem:
@@ -133,10 +203,12 @@ class FitProblem:
         fd = None if self.focus_depths_mm is None else self.focus_depths_mm[idx]
         noise = None if self.sim_noise is None else self.sim_noise[idx]
         obs = None if self.obs_frames is None else self.obs_frames[idx]
+        excl = None if self.exclude is None else self.exclude[idx]
         return replace(
             self,
             obs_frames=obs,
             sim_noise=noise,
+            exclude=excl,
             frames=self.frames[idx],
             d_mm=self.d_mm[idx],
             frame_indices=tuple(self.frame_indices[i] for i in idx),
@@ -155,6 +227,15 @@ class FitProblem:
         num = F_nn.avg_pool2d(depth0[None, None], k)[0, 0]
         den = F_nn.avg_pool2d(valid[None, None], k)[0, 0]
         depth = torch.where(den > 0.5, num / den.clamp_min(1e-6), torch.full_like(num, np.nan))
+        fill = self.hole_fill
+        if fill is not None:
+            # holes of the level: any hole pixel in the block (its depth is a guess there)
+            pooled = [
+                F_nn.avg_pool2d(t[None, None].float(), k)[0, 0]
+                for t in (fill.holes, fill.far, fill.near)
+            ]
+            fill = HoleFill(pooled[0] > 0, pooled[1], pooled[2])
+            depth = torch.where(fill.holes, torch.full_like(depth, np.nan), depth)
         level = replace(
             self,
             aif=aif,
@@ -163,6 +244,8 @@ class FitProblem:
             pixel_scale=self.pixel_scale * k,
             obs_frames=None,
             sim_noise=None,
+            hole_fill=fill,
+            exclude=None,
         )
         if self.obs_frames is None and self.sim_noise is None:
             return level
@@ -179,6 +262,14 @@ class FitProblem:
             depth_mm=self.depth_mm.to(dev),
             obs_frames=None if self.obs_frames is None else self.obs_frames.to(dev),
             sim_noise=None if self.sim_noise is None else self.sim_noise.to(dev),
+            hole_fill=None
+            if self.hole_fill is None
+            else HoleFill(
+                self.hole_fill.holes.to(dev),
+                self.hole_fill.far.to(dev),
+                self.hole_fill.near.to(dev),
+            ),
+            exclude=None if self.exclude is None else self.exclude.to(dev),
         )
 
 
