@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from core.losses.config import LossConfig
+from core.losses.cv_filters import cv_erode
 from core.losses.filters import erode, laplacian_radius
 
 TERM_NAMES = ("l2", "laplacian", "histogram", "ssim")
@@ -63,6 +64,46 @@ class Reducer:
 
 
 @dataclass(frozen=True)
+class MaskInfo:
+    """One image's checked mask and the pixel sets every term needs."""
+
+    #: (H, W) bool valid pixels, and those whose whole Laplacian stencil is valid.
+    valid: torch.Tensor
+    lap_valid: torch.Tensor
+    #: False when the mask is absent or all True: then no masking work is done at all.
+    has_mask: bool
+    #: Pixel counts of ``valid`` and ``lap_valid``.
+    n_valid: float
+    n_lap: float
+
+
+def mask_info(
+    mask: Any, h: int, w: int, device: torch.device, cfg: LossConfig, who: str = "loss_terms"
+) -> MaskInfo:
+    """Check an (H, W) mask (True = valid; None = all valid) and derive its pixel sets.
+
+    Raises ValueError (messages start with ``who``) for another shape, or when no pixel is
+    left after eroding by the Laplacian's radius.
+    """
+    if mask is None:
+        valid = torch.ones(h, w, dtype=torch.bool, device=device)
+        has_mask = False
+    else:
+        valid = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        valid = valid.to(device=device, dtype=torch.bool)
+        if tuple(valid.shape) != (h, w):
+            raise ValueError(f"{who}: 'mask' must be {(h, w)}, got {tuple(valid.shape)}")
+        has_mask = not bool(valid.all())
+    eroder = cv_erode if valid.device.type == "cpu" else erode
+    lap_valid = eroder(valid, laplacian_radius(cfg.laplacian_kernel)) if has_mask else valid
+    n_valid = float(valid.sum()) if has_mask else float(h * w)
+    n_lap = float(lap_valid.sum()) if has_mask else float(h * w)
+    if n_valid == 0 or n_lap == 0:
+        raise ValueError(f"{who}: 'mask' leaves no valid pixel (after the Laplacian's border)")
+    return MaskInfo(valid, lap_valid, has_mask, n_valid, n_lap)
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Checked, device-placed inputs and the masks every term needs."""
 
@@ -70,19 +111,37 @@ class Inputs:
     sim: torch.Tensor
     lead: tuple[int, ...]
     dtype: torch.dtype
-    #: (H, W) valid pixels, and those whose whole Laplacian stencil is valid.
-    valid: torch.Tensor
-    lap_valid: torch.Tensor
-    #: False when the mask is absent or all True: then no masking work is done at all.
-    has_mask: bool
-    n_valid: float
-    n_lap: float
+    mask: MaskInfo
+
+    @property
+    def valid(self) -> torch.Tensor:
+        return self.mask.valid
+
+    @property
+    def lap_valid(self) -> torch.Tensor:
+        return self.mask.lap_valid
+
+    @property
+    def has_mask(self) -> bool:
+        return self.mask.has_mask
+
+    @property
+    def n_valid(self) -> float:
+        return self.mask.n_valid
+
+    @property
+    def n_lap(self) -> float:
+        return self.mask.n_lap
+
+
+def compute_dtype(cfg: LossConfig) -> torch.dtype:
+    """float64 for ``cfg.float64`` (the refcode preset), else float32."""
+    return torch.float64 if cfg.float64 else torch.float32
 
 
 def check_inputs(real: Any, sim: Any, mask: Any, cfg: LossConfig) -> Inputs:
     sim_t = as_tensor(sim, "sim")
     real_t = as_tensor(real, "real").to(sim_t.device)
-    dev = sim_t.device
     h, w = sim_t.shape[-2:]
     if tuple(real_t.shape[-2:]) != (h, w):
         raise ValueError(
@@ -94,30 +153,12 @@ def check_inputs(real: Any, sim: Any, mask: Any, cfg: LossConfig) -> Inputs:
             f"{real_t.shape[-3]} and sim {sim_t.shape[-3]}"
         )
     lead = tuple(torch.broadcast_shapes(real_t.shape[:-3], sim_t.shape[:-3]))
-    if mask is None:
-        valid = torch.ones(h, w, dtype=torch.bool, device=dev)
-        has_mask = False
-    else:
-        valid = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-        valid = valid.to(device=dev, dtype=torch.bool)
-        if tuple(valid.shape) != (h, w):
-            raise ValueError(f"loss_terms: 'mask' must be {(h, w)}, got {tuple(valid.shape)}")
-        has_mask = not bool(valid.all())
-    lap_valid = erode(valid, laplacian_radius(cfg.laplacian_kernel)) if has_mask else valid
-    n_valid = float(valid.sum()) if has_mask else float(h * w)
-    n_lap = float(lap_valid.sum()) if has_mask else float(h * w)
-    if n_valid == 0 or n_lap == 0:
-        raise ValueError("loss_terms: 'mask' leaves no valid pixel (after the Laplacian's border)")
     return Inputs(
         real=real_t,
         sim=sim_t,
         lead=lead,
-        dtype=torch.float64 if cfg.float64 else torch.float32,
-        valid=valid,
-        lap_valid=lap_valid,
-        has_mask=has_mask,
-        n_valid=n_valid,
-        n_lap=n_lap,
+        dtype=compute_dtype(cfg),
+        mask=mask_info(mask, h, w, sim_t.device, cfg),
     )
 
 

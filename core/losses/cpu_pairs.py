@@ -3,16 +3,20 @@
 Batched torch ops over a chunk of 613x514 planes allocate a fresh multi-megabyte tensor per
 operation and stream it through memory; on a small shared CPU that costs more than the
 arithmetic. Here each plane is processed with OpenCV filters and in-place NumPy operations on
-a handful of preallocated plane-sized buffers that stay in cache, and everything that depends
-only on the real image (its Laplacian, histogram source and range, SSIM moments) is read from
-arrays computed once per ``loss_terms`` call. The formulas are those of ``reference.py``; the
-histogram counts are bit-identical to its ``searchsorted`` binning (``_Binner``).
+a handful of plane-sized scratch buffers that stay in cache, and everything that depends only
+on the real image (its Laplacian, sorted histogram source, SSIM moments) is read from arrays
+computed once when the kernel is built. The scratch buffers belong to the thread, not to the
+kernel (``_workspace``): a sweep's 20 per-frame kernels used on one thread share one set. The
+formulas are those of ``reference.py``; the histogram counts are bit-identical to its
+``searchsorted`` binning (``_Binner``).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -125,12 +129,47 @@ class _Binner:
         return c if extra is None else c + extra
 
 
+@dataclass(frozen=True)
+class _Workspace:
+    """Scratch memory of one thread for (H, W) planes: six planes, the masked histogram
+    values, and the binner's arrays (about 11 planes' worth in all)."""
+
+    buf: tuple[np.ndarray, ...]
+    hbuf: np.ndarray
+    binner: _Binner
+
+
+_local = threading.local()
+#: Workspaces kept per thread (distinct shapes/dtypes/bin settings); the oldest goes first.
+_MAX_WORKSPACES = 4
+
+
+def _workspace(h: int, w: int, dtype: np.dtype, bins: int, closed: bool) -> _Workspace:
+    """This thread's workspace for (H, W) planes of ``dtype`` and these histogram bins,
+    allocated on first use and then reused by every kernel that runs on the thread."""
+    cache: dict[tuple[object, ...], _Workspace] | None = getattr(_local, "workspaces", None)
+    if cache is None:
+        cache = _local.workspaces = {}
+    key = (h, w, dtype, bins, closed)
+    ws = cache.get(key)
+    if ws is None:
+        if len(cache) >= _MAX_WORKSPACES:
+            del cache[next(iter(cache))]
+        buf = tuple(np.empty((h, w), dtype) for _ in range(6))
+        ws = _Workspace(buf, np.empty(h * w, dtype), _Binner(bins, closed, dtype, h * w))
+        cache[key] = ws
+    return ws
+
+
 class CpuPairKernel:
     """Terms for planes of simulated grey images against precomputed real-image features.
 
     ``real`` holds (R, H, W) arrays indexed by real plane: grey ``g``, Laplacian as compared
     (``cmp``: signed, or ``min(round(|.|), 255)``), histogram source ``hsrc`` (restricted to
-    the histogram's valid pixels when masked, so (R, n)), ``mu``, ``mu2`` and ``var``.
+    the histogram's valid pixels when masked, so (R, n)), ``mu``, ``mu2`` and ``var``. The
+    histogram source is sorted here, once. Nothing of the kernel is written afterwards and
+    each ``terms`` call works in the calling thread's scratch buffers (``_workspace``), so
+    kernels may be used from any thread.
     """
 
     def __init__(
@@ -144,8 +183,9 @@ class CpuPairKernel:
         n_valid: float,
         n_lap: float,
     ) -> None:
-        self.cfg, self.real = cfg, real
-        h, w = real["g"].shape[-2:]
+        self.cfg = cfg
+        self.real = {k: v for k, v in real.items() if k != "hsrc"}
+        self.shape = real["g"].shape[-2:]
         self.dtype = real["g"].dtype
         self.depth = _CV_DEPTH[self.dtype]
         self.valid_u8 = None if valid is None else valid.astype(np.uint8)
@@ -159,10 +199,8 @@ class CpuPairKernel:
         )
         self.ksize = 5 if cfg.laplacian_kernel == "opencv5" else 1
         self.n_valid, self.n_lap = n_valid, n_lap
-        self.buf = [np.empty((h, w), self.dtype) for _ in range(6)]
-        self.hbuf = np.empty(h * w, self.dtype)
-        self.binner = _Binner(cfg.hist_bins, cfg.hist_closed_edges, self.dtype, h * w)
-        self.real_sorted: dict[int, np.ndarray] = {}
+        #: (R, n) ascending histogram source of each real plane.
+        self.real_sorted = np.sort(real["hsrc"], axis=-1)
         self.c1 = self.dtype.type(cfg.ssim_c1)
         self.c2 = self.dtype.type(cfg.ssim_c2)
         self.two = self.dtype.type(2.0)
@@ -173,7 +211,9 @@ class CpuPairKernel:
     def terms(self, gs: np.ndarray, ri: int) -> tuple[float, float, float, float]:
         """(l2, laplacian, histogram, ssim) of simulated grey plane ``gs`` vs real plane ri."""
         cfg, real = self.cfg, self.real
-        b0, b1, b2, b3, b4, b5 = self.buf
+        h, w = self.shape
+        ws = _workspace(h, w, self.dtype, cfg.hist_bins, cfg.hist_closed_edges)
+        b0, b1 = ws.buf[0], ws.buf[1]
         gr = real["g"][ri]
         l2 = self._reduce(cv2.norm(gr, gs, cv2.NORM_L2SQR, self.valid_u8), self.n_valid)
         ls = cv2.Laplacian(
@@ -188,27 +228,25 @@ class CpuPairKernel:
         lap = self._reduce(
             cv2.norm(real["cmp"][ri], cmp_s, cv2.NORM_L2SQR, self.lap_u8), self.n_lap
         )
-        hist = self._hist(ls, ri)
-        ssim = self._ssim(gs, gr, real["mu"][ri], real["mu2"][ri], real["var"][ri])
+        hist = self._hist(ls, ri, ws)
+        ssim = self._ssim(gs, gr, real["mu"][ri], real["mu2"][ri], real["var"][ri], ws.buf)
         return l2, lap, hist, ssim
 
-    def _hist(self, ls: np.ndarray, ri: int) -> float:
+    def _hist(self, ls: np.ndarray, ri: int, ws: _Workspace) -> float:
         """Histogram distance from sorted values: one SIMD sort of the simulated plane (in
-        place: its buffer is not needed afterwards) and a sort of each real plane once per
-        call, then the counts of both for this pair's edges by binary search."""
+        place: its buffer is not needed afterwards) against the real plane's values sorted
+        when the kernel was built, then the counts of both for this pair's edges by binary
+        search."""
         cfg = self.cfg
-        src = np.abs(ls, out=self.buf[1]) if cfg.hist_source == "abs" else ls
+        src = np.abs(ls, out=ws.buf[1]) if cfg.hist_source == "abs" else ls
         flat = src.reshape(-1)
         if self.lap_idx is not None:
-            flat = np.take(flat, self.lap_idx, out=self.hbuf[: self.lap_idx.shape[0]])
+            flat = np.take(flat, self.lap_idx, out=ws.hbuf[: self.lap_idx.shape[0]])
         flat.sort()
-        real = self.real_sorted.get(ri)
-        if real is None:
-            real = np.sort(self.real["hsrc"][ri])
-            self.real_sorted[ri] = real
+        real = self.real_sorted[ri]
         lo = min(float(real[0]), float(flat[0]))
         hi = max(float(real[-1]), float(flat[-1]))
-        binner = self.binner
+        binner = ws.binner
         if not binner.usable(lo, hi):
             return self._hist_reference(real, flat)
         cr = binner.counts_sorted(real, lo, hi)
@@ -233,11 +271,17 @@ class CpuPairKernel:
         return float(d[0])
 
     def _ssim(
-        self, gs: np.ndarray, gr: np.ndarray, mr: np.ndarray, mr2: np.ndarray, vr: np.ndarray
+        self,
+        gs: np.ndarray,
+        gr: np.ndarray,
+        mr: np.ndarray,
+        mr2: np.ndarray,
+        vr: np.ndarray,
+        buf: tuple[np.ndarray, ...],
     ) -> float:
         """Mean over valid pixels of (1 - SSIM map) / 2, arithmetic as in reference.py
         (rearranged only where exact, 2ab = (2a)b, so identical images give exactly 0)."""
-        _, b1, b2, b3, b4, b5 = self.buf
+        _, b1, b2, b3, b4, b5 = buf
         k, border = self.taps, self.border
         mu = cv2.sepFilter2D(gs, -1, k, k, dst=b1, borderType=border)
         np.multiply(gs, gs, out=b5)

@@ -53,3 +53,17 @@ def cv_laplacian(x: torch.Tensor, kernel: str) -> torch.Tensor:
     for i in range(a.shape[0]):
         cv2.Laplacian(a[i], depth, dst=o[i], ksize=ksize, borderType=cv2.BORDER_REFLECT_101)
     return out
+
+
+def cv_erode(valid: torch.Tensor, radius: int) -> torch.Tensor:
+    """Same as ``filters.erode`` for an (H, W) bool CPU tensor (outside the image counts as
+    valid): a 514x613 mask takes under 1 ms here, ~16 ms with the max-pool. Raises ValueError
+    for anything else."""
+    if valid.device.type != "cpu" or valid.dtype != torch.bool or valid.ndim != 2:
+        raise ValueError(
+            f"cv_erode needs an (H, W) bool CPU tensor, got {valid.dtype} {valid.shape}"
+        )
+    src = valid.contiguous().numpy().view(np.uint8)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    out = cv2.erode(src, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    return torch.from_numpy(out.view(np.bool_))

@@ -2,10 +2,12 @@
 
 The fitter compares G grid points x M sweep images against M real images, thousands of pairs
 per fit, so this is its hot loop. Everything that depends on the real images alone (grey
-image, Laplacian, its histogram source and range, SSIM window moments) is computed once per
-call and broadcast; the simulated batch is processed in chunks of at most
-``LossConfig.chunk_pixels`` pixels so memory stays bounded whatever G is. On the CPU the
-window sums and Laplacians run through OpenCV (``cv_filters``); histograms are binned by a
+image, Laplacian, its histogram source and range, SSIM window moments) is computed once, by
+:class:`RealFeatures`, and broadcast; ``loss_terms`` builds one per call, and
+``core.losses.frames.FrameLosses`` one per sweep frame, kept across calls. The simulated batch
+is processed in chunks of at most ``LossConfig.chunk_pixels`` pixels so memory stays bounded
+whatever G is. On the CPU the window sums and Laplacians run through OpenCV (``cv_filters``)
+and the pairs through ``cpu_pairs.CpuPairKernel``; elsewhere histograms are binned by a
 guess-and-correct index and ``bincount`` (``histogram_distance_fast``), which gives the same
 counts as the ``searchsorted`` formulation in ``reference.py``.
 """
@@ -18,7 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.losses.common import TERM_NAMES, Reducer, check_inputs, chunks, weighted_total
+from core.losses.common import (
+    TERM_NAMES,
+    MaskInfo,
+    Reducer,
+    check_inputs,
+    chunks,
+    compute_dtype,
+    weighted_total,
+)
 from core.losses.config import LossConfig
 from core.losses.cpu_pairs import CpuPairKernel
 from core.losses.cv_filters import cv_laplacian, cv_window_mean
@@ -42,121 +52,162 @@ def loss_terms(
     """
     cfg = config if config is not None else LossConfig.paper()
     inp = check_inputs(real, sim, mask, cfg)
-    real_t, sim_t, lead, dtype = inp.real, inp.sim, inp.lead, inp.dtype
-    valid, has_mask = inp.valid, inp.has_mask
-    dev = sim_t.device
-    h, w = sim_t.shape[-2:]
-    n_valid = inp.n_valid
-    vw = valid.to(dtype) if has_mask else None
-    lw = inp.lap_valid.to(dtype) if has_mask else None
-    red_img = Reducer(vw, n_valid, cfg.reduction)
-    red_lap = Reducer(lw, inp.n_lap, cfg.reduction)
-    hist_valid = inp.lap_valid.reshape(-1) if has_mask else None
-    hist_idx = torch.nonzero(hist_valid).reshape(-1) if hist_valid is not None else None
-
-    on_cpu = dev.type == "cpu"
-    lap_fn: Callable[[torch.Tensor, str], torch.Tensor] = cv_laplacian if on_cpu else laplacian
-    win_fn: Callable[[torch.Tensor, Sequence[float], str], torch.Tensor] = (
-        cv_window_mean if on_cpu else window_mean
-    )
-    taps = gaussian_taps(cfg.ssim_window, cfg.ssim_sigma)
-    r = cfg.ssim_window // 2
-    # Normalised (masked) windows, as in reference.py: computed once, with the slice filter.
-    if has_mask:
-        if cfg.ssim_padding == "zeros":
-            den = separable_valid(pad(valid.to(dtype), r, "constant", 1.0), taps, taps)
-        else:
-            den = window_mean(valid.to(dtype), taps, "reflect")
-        den = den.clamp_min(1e-12)
-    else:
-        den = None
-
-    def prep(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        g = to_gray(x, color=cfg.color, quantize_u8=cfg.quantize_u8, dtype=dtype)
-        if has_mask:
-            g = torch.where(valid, g, torch.zeros((), dtype=dtype, device=dev))
-        return g, lap_fn(g, cfg.laplacian_kernel)
-
-    def wmean(x: torch.Tensor) -> torch.Tensor:
-        m = win_fn(x, taps, cfg.ssim_padding)
-        return m.div_(den) if den is not None else m
-
-    def lap_cmp(lap: torch.Tensor) -> torch.Tensor:
-        return lap.abs().round_().clamp_max_(255.0) if cfg.laplacian_abs_u8 else lap
-
-    def hist_src(lap: torch.Tensor) -> torch.Tensor:
-        return lap.abs() if cfg.hist_source == "abs" else lap
-
-    # Features of the real images, computed once at their own batch shape.
-    g_r, lap_r = prep(real_t)
-    k = g_r.shape[-3]
-    mu_r = wmean(g_r)
-    mu_r2 = mu_r * mu_r
-    var_r = wmean(g_r * g_r) - mu_r2
-    cmp_r = lap_cmp(lap_r)
-    hsrc_r = hist_src(lap_r)
-    if on_cpu:
-        kernel = _cpu_kernel(cfg, inp, g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r, den, taps)
-        n_real = g_r.reshape(-1, h, w).shape[0]
-        ridx = torch.arange(n_real).reshape(*g_r.shape[:-2]).expand(*lead, k)
-        # The kernel takes the real histograms' ranges from their sorted values.
-        lo_r = hi_r = torch.zeros(g_r.shape[:-2], dtype=dtype)
-    else:
-        lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), hist_idx)
-        lo_r, hi_r = lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2])
-    feats = [g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r]
-    feats_x = [f.expand(*lead, *f.shape[-3:]) for f in feats]
-    ranges_x = [f.expand(*lead, k) for f in (lo_r, hi_r)]
-    sim_x = sim_t.expand(*lead, *sim_t.shape[-3:])
-
-    out = {name: torch.zeros(lead, dtype=dtype, device=dev) for name in TERM_NAMES}
-    per_item = max(k, sim_t.shape[-3]) * h * w
-    c1, c2 = cfg.ssim_c1, cfg.ssim_c2
-    for idx in chunks(lead, per_item, cfg.chunk_pixels):
-        s = sim_x[idx]
-        sub = s.shape[:-3]
-        s = s.reshape(-1, *s.shape[-3:])
-        if on_cpu:
-            gs = to_gray(s, color=cfg.color, quantize_u8=cfg.quantize_u8, dtype=dtype)
-            if has_mask:
-                gs = torch.where(valid, gs, torch.zeros((), dtype=dtype))
-            planes = gs.contiguous().reshape(-1, h, w).numpy()
-            ri = ridx[idx].reshape(-1).tolist()
-            vals = np.array([kernel.terms(planes[i], ri[i]) for i in range(len(ri))])
-            per = torch.from_numpy(vals).to(dtype).reshape(-1, k, 4).mean(dim=1)
-            for j, name in enumerate(TERM_NAMES):
-                out[name][idx] = per[:, j].reshape(sub)
-            continue
-        gr, cr, hr, mr, mr2, vr = (f[idx].reshape(-1, *f.shape[-3:]) for f in feats_x)
-        lo_c, hi_c = (f[idx].reshape(-1) for f in ranges_x)
-        gs, ls = prep(s)
-        b = gs.shape[0]
-        l2 = red_img(gr - gs).mean(dim=-1)
-        lap_term = red_lap(cr - lap_cmp(ls)).mean(dim=-1)
-        hist = histogram_distance_fast(
-            hr.reshape(b * k, -1),
-            hist_src(ls).reshape(b * k, -1),
-            hist_valid,
-            bins=cfg.hist_bins,
-            closed_edges=cfg.hist_closed_edges,
-            squared=cfg.hist_reduction == "squared",
-            n_valid=inp.n_lap,
-            real_range=(lo_c, hi_c),
-            valid_idx=hist_idx,
-        ).to(dtype)
-        del ls
-        ssim = _ssim(gr, gs, mr, mr2, vr, wmean, c1, c2, vw) / n_valid
-        out["l2"][idx] = l2.reshape(sub)
-        out["laplacian"][idx] = lap_term.reshape(sub)
-        out["histogram"][idx] = hist.reshape(b, k).mean(dim=-1).reshape(sub)
-        out["ssim"][idx] = ssim.mean(dim=-1).reshape(sub)
+    feats = RealFeatures(inp.real, inp.mask, cfg, cpu_kernel=inp.sim.device.type == "cpu")
+    out = feats.terms(inp.sim, inp.lead)
     out["total"] = weighted_total(out, cfg)
     return out
 
 
+class RealFeatures:
+    """What the loss terms need from fixed real images and one mask, computed once.
+
+    ``real`` (..., C, H, W) float in [0, 1], on the device the terms will run on; ``mask``
+    its (H, W) :class:`MaskInfo` on that device. With ``cpu_kernel`` (``real`` must then be
+    on the CPU) the features go into a :class:`CpuPairKernel` (OpenCV filters, sorted real
+    histogram values); otherwise they stay tensors for the batched torch path (shifted-slice
+    filters, ``bincount`` histograms), which runs on any device. Raises ValueError for an
+    image smaller than the SSIM window (reflect padding) or a colour layout ``to_gray``
+    rejects.
+    """
+
+    def __init__(
+        self, real: torch.Tensor, mask: MaskInfo, cfg: LossConfig, *, cpu_kernel: bool
+    ) -> None:
+        self.cfg, self.mask, self.dtype = cfg, mask, compute_dtype(cfg)
+        dtype = self.dtype
+        self.taps = gaussian_taps(cfg.ssim_window, cfg.ssim_sigma)
+        self.lap_fn: Callable[[torch.Tensor, str], torch.Tensor] = (
+            cv_laplacian if cpu_kernel else laplacian
+        )
+        self.win_fn: Callable[[torch.Tensor, Sequence[float], str], torch.Tensor] = (
+            cv_window_mean if cpu_kernel else window_mean
+        )
+        r = cfg.ssim_window // 2
+        # Normalised (masked) windows, as in reference.py: computed once, with the slice filter.
+        self.den: torch.Tensor | None = None
+        if mask.has_mask:
+            vf = mask.valid.to(dtype)
+            if cfg.ssim_padding == "zeros":
+                den = separable_valid(pad(vf, r, "constant", 1.0), self.taps, self.taps)
+            else:
+                den = window_mean(vf, self.taps, "reflect")
+            self.den = den.clamp_min(1e-12)
+        g_r, lap_r = self._prep(real)
+        #: Grey planes per image (1 for luma, C for per-channel terms).
+        self.k = g_r.shape[-3]
+        mu_r = self._wmean(g_r)
+        mu_r2 = mu_r * mu_r
+        var_r = self._wmean(g_r * g_r) - mu_r2
+        cmp_r = self._lap_cmp(lap_r)
+        hsrc_r = self._hist_src(lap_r)
+        h, w = g_r.shape[-2:]
+        if cpu_kernel:
+            self.kernel: CpuPairKernel | None = _cpu_kernel(
+                cfg, mask, g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r, self.den, self.taps
+            )
+            n_real = g_r.reshape(-1, h, w).shape[0]
+            self.ridx = torch.arange(n_real).reshape(*g_r.shape[:-2])
+            return
+        self.kernel = None
+        self.feats = (g_r, cmp_r, hsrc_r, mu_r, mu_r2, var_r)
+        vw = mask.valid.to(dtype) if mask.has_mask else None
+        lw = mask.lap_valid.to(dtype) if mask.has_mask else None
+        self.vw = vw
+        self.red_img = Reducer(vw, mask.n_valid, cfg.reduction)
+        self.red_lap = Reducer(lw, mask.n_lap, cfg.reduction)
+        self.hist_valid = mask.lap_valid.reshape(-1) if mask.has_mask else None
+        hv = self.hist_valid
+        self.hist_idx = torch.nonzero(hv).reshape(-1) if hv is not None else None
+        lo_r, hi_r = masked_range(hsrc_r.reshape(-1, h * w), self.hist_idx)
+        self.ranges = (lo_r.reshape(hsrc_r.shape[:-2]), hi_r.reshape(hsrc_r.shape[:-2]))
+
+    def _prep(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(grey, Laplacian) of (..., C, H, W) images, invalid pixels zeroed."""
+        g = self._grey(x)
+        return g, self.lap_fn(g, self.cfg.laplacian_kernel)
+
+    def _grey(self, x: torch.Tensor) -> torch.Tensor:
+        cfg, dtype = self.cfg, self.dtype
+        g = to_gray(x, color=cfg.color, quantize_u8=cfg.quantize_u8, dtype=dtype)
+        if self.mask.has_mask:
+            g = torch.where(self.mask.valid, g, torch.zeros((), dtype=dtype, device=g.device))
+        return g
+
+    def _wmean(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.win_fn(x, self.taps, self.cfg.ssim_padding)
+        return m.div_(self.den) if self.den is not None else m
+
+    def _lap_cmp(self, lap: torch.Tensor) -> torch.Tensor:
+        return lap.abs().round_().clamp_max_(255.0) if self.cfg.laplacian_abs_u8 else lap
+
+    def _hist_src(self, lap: torch.Tensor) -> torch.Tensor:
+        return lap.abs() if self.cfg.hist_source == "abs" else lap
+
+    def terms(self, sim: torch.Tensor, lead: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        """Unweighted terms (no ``total``) of ``sim`` (..., C, H, W) on the features' device.
+
+        ``sim``'s and the real images' leading dims broadcast to ``lead``; each term comes
+        back shaped ``lead``, in the compute dtype.
+        """
+        cfg = self.cfg
+        h, w = sim.shape[-2:]
+        sim_x = sim.expand(*lead, *sim.shape[-3:])
+        out = {name: torch.zeros(lead, dtype=self.dtype, device=sim.device) for name in TERM_NAMES}
+        per_item = max(self.k, sim.shape[-3]) * h * w
+        for idx in chunks(lead, per_item, cfg.chunk_pixels):
+            s = sim_x[idx]
+            sub = s.shape[:-3]
+            s = s.reshape(-1, *s.shape[-3:])
+            if self.kernel is not None:
+                per = self._cpu_chunk(self.kernel, s, self.ridx.expand(*lead, self.k)[idx])
+            else:
+                per = self._torch_chunk(s, idx, lead)
+            for name, v in zip(TERM_NAMES, per, strict=True):
+                out[name][idx] = v.reshape(sub)
+        return out
+
+    def _cpu_chunk(
+        self, kernel: CpuPairKernel, s: torch.Tensor, ridx: torch.Tensor
+    ) -> list[torch.Tensor]:
+        h, w = s.shape[-2:]
+        planes = self._grey(s).contiguous().reshape(-1, h, w).numpy()
+        ri = ridx.reshape(-1).tolist()
+        vals = np.array([kernel.terms(planes[i], ri[i]) for i in range(len(ri))])
+        per = torch.from_numpy(vals).to(self.dtype).reshape(-1, self.k, 4).mean(dim=1)
+        return [per[:, j] for j in range(4)]
+
+    def _torch_chunk(
+        self, s: torch.Tensor, idx: tuple[Any, ...], lead: tuple[int, ...]
+    ) -> list[torch.Tensor]:
+        cfg, k = self.cfg, self.k
+        gr, cr, hr, mr, mr2, vr = (
+            f.expand(*lead, *f.shape[-3:])[idx].reshape(-1, *f.shape[-3:]) for f in self.feats
+        )
+        lo_c, hi_c = (f.expand(*lead, k)[idx].reshape(-1) for f in self.ranges)
+        gs, ls = self._prep(s)
+        b = gs.shape[0]
+        l2 = self.red_img(gr - gs).mean(dim=-1)
+        lap_term = self.red_lap(cr - self._lap_cmp(ls)).mean(dim=-1)
+        hist = histogram_distance_fast(
+            hr.reshape(b * k, -1),
+            self._hist_src(ls).reshape(b * k, -1),
+            self.hist_valid,
+            bins=cfg.hist_bins,
+            closed_edges=cfg.hist_closed_edges,
+            squared=cfg.hist_reduction == "squared",
+            n_valid=self.mask.n_lap,
+            real_range=(lo_c, hi_c),
+            valid_idx=self.hist_idx,
+        ).to(self.dtype)
+        del ls
+        ssim = _ssim(gr, gs, mr, mr2, vr, self._wmean, cfg.ssim_c1, cfg.ssim_c2, self.vw)
+        ssim = ssim / self.mask.n_valid
+        return [l2, lap_term, hist.reshape(b, k).mean(dim=-1), ssim.mean(dim=-1)]
+
+
 def _cpu_kernel(
     cfg: LossConfig,
-    inp: Any,
+    mask: MaskInfo,
     g_r: torch.Tensor,
     cmp_r: torch.Tensor,
     hsrc_r: torch.Tensor,
@@ -172,7 +223,7 @@ def _cpu_kernel(
         return t.contiguous().reshape(-1, h, w).numpy()
 
     hsrc = planes(hsrc_r).reshape(-1, h * w)
-    lap_valid = inp.lap_valid.numpy() if inp.has_mask else None
+    lap_valid = mask.lap_valid.numpy() if mask.has_mask else None
     if lap_valid is not None:
         hsrc = np.ascontiguousarray(hsrc[:, lap_valid.reshape(-1)])
     real = {
@@ -186,12 +237,12 @@ def _cpu_kernel(
     return CpuPairKernel(
         cfg,
         real,
-        inp.valid.numpy() if inp.has_mask else None,
+        mask.valid.numpy() if mask.has_mask else None,
         lap_valid,
         den.numpy() if den is not None else None,
         taps,
-        inp.n_valid,
-        inp.n_lap,
+        mask.n_valid,
+        mask.n_lap,
     )
 
 
