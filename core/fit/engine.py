@@ -3,15 +3,17 @@
 1. **Landscape**: the user's (A, e) grid (the paper's Algorithm 1 by default) with the gather
    model, on a pyramid level small enough to be quick (``coarse_to_fine``) or at full
    resolution. Every term and every image is kept, for plots and for the bootstrap.
-2. **Zoom** with the scatter model (layered renderer, eq. 8): a pattern search of 3x3 grids
-   from the landscape's best point, coarse steps on a half-resolution level, fine steps at
-   full resolution, then a 5x5 grid at the final steps; a quadratic fit to it gives the
-   optimum below the grid step.
-3. **Uncertainty**: bootstrap over sweep images on the final 5x5 grid, and its curvature.
+2. **Zoom** with the scatter model (layered renderer, eq. 8), from the landscape's quadratic
+   optimum: Newton steps on quadratic models of 3 x 3 designs, first on a half-resolution
+   level, then at full resolution (:mod:`core.fit.zoom`); the final design's quadratic gives
+   the optimum below the grid step.
+3. **Uncertainty**: bootstrap over sweep images on the final design, and its curvature.
 
 Before all of this the observation model (core/fit/observation.py) is applied: simulations get
 the frames' noise level and both sides a small pre-filter, without which sensor noise biases
-the paper's Laplacian and histogram terms (docs/fitting.md).
+the paper's Laplacian and histogram terms (docs/fitting.md). Depth-map holes are rendered
+through a far-side fill and each frame's losses leave out the pixels a hole's light can reach
+(core/fit/depth_holes.py); the fraction of pixels each frame uses is reported.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.fit.grid import TERMS, Landscape, evaluate_grid
+from core.fit.grid import TERMS, BlockCallback, Landscape, evaluate_grid, frame_losses
 from core.fit.problem import FitProblem
 from core.fit.progress import CancelToken, ProgressCallback
-from core.fit.refine import bootstrap, quadratic_optimum, refine
+from core.fit.refine import bootstrap, refine
+from core.fit.zoom import ZoomResult, newton_zoom, pattern_zoom
 from core.losses import LossConfig
 
 #: The paper's grid as used in the authors' code: A 400..1150 step 50, e 23.0..24.8 step 0.2.
@@ -36,6 +39,12 @@ PAPER_A = np.arange(400.0, 1150.0 + 1e-9, 50.0)
 #: clipped biased A 1-3 % low; the virtual steps scene's ~2 % left it within 0.4 %.
 CLIP_WARN_FRACTION = 0.03
 PAPER_E = np.round(np.arange(23.0, 24.8 + 1e-9, 0.2), 6)
+#: Frames whose losses keep less than this fraction of pixels (hole reach, clipping) are left
+#: out of the fit; below ``LOW_USAGE`` on average the fit warns.
+MIN_FRAME_USAGE = 0.02
+LOW_USAGE = 0.3
+#: Loss masks are fixed per stage for candidates up to this multiple of the stage's start A.
+MASK_A_MARGIN = 1.25
 
 
 @dataclass
@@ -48,6 +57,8 @@ class FitResult:
     terms: dict[str, float]
     landscape: Landscape
     zoom: Landscape | None = None
+    zoom_path: list[Landscape] = field(default_factory=list)  # every zoom design, in order
+    frame_usage: list[float] = field(default_factory=list)  # per fitted frame, final stage
     at_boundary: bool = False
     hessian: list[list[float]] | None = None
     datasheet: dict[str, Any] | None = None
@@ -68,6 +79,7 @@ class FitResult:
             "at_boundary": self.at_boundary,
             "hessian": self.hessian,
             "datasheet": self.datasheet,
+            "frame_usage": self.frame_usage,
             "timings_s": self.timings_s,
             "warnings": self.warnings,
             "settings": self.settings,
@@ -84,10 +96,17 @@ def pyramid_factor(shape: tuple[int, ...], min_size: int) -> int:
 
 
 def evaluate_point(
-    problem: FitProblem, A: float, e: float, *, loss_config: LossConfig | None = None
+    problem: FitProblem,
+    A: float,
+    e: float,
+    *,
+    loss_config: LossConfig | None = None,
+    losses: Any = None,
 ) -> dict[str, float]:
     """Loss terms (mean over images) of one (A, e) with the scatter model."""
-    ls = evaluate_grid(problem, [A], [e], model="layered", loss_config=loss_config, stage="point")
+    ls = evaluate_grid(
+        problem, [A], [e], model="layered", loss_config=loss_config, losses=losses, stage="point"
+    )
     return {t: float(v[0, 0]) for t, v in ls.terms.items()}
 
 
@@ -98,17 +117,33 @@ def fit(
     *,
     coarse_to_fine: bool = True,
     min_coarse_size: int = 64,
+    zoom: str = "newton",
     max_zoom_iterations: int = 16,
     presmooth_sigma: float = 2.0,
     noise_sd: float | str = "auto",
     loss_config: LossConfig | None = None,
+    hole_reach_sigmas: float = 2.0,
+    exclude_clipped: bool = False,
     datasheet_A: float | None = None,
     bootstrap_n: int = 200,
     seed: int = 0,
     memory_budget_mb: float = 384.0,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    on_block: BlockCallback | None = None,
 ) -> FitResult:
+    """Fit (A, e) to a focus sweep; see the module docstring for the stages.
+
+    ``A_values``/``e_values``: the landscape grid (default: the paper's). ``zoom``: "newton"
+    (default) or "pattern" (the previous search, for comparison). ``hole_reach_sigmas``: how
+    many sigmas of a hole's blur are left out around it in each frame. ``exclude_clipped``:
+    also leave clipped samples out of the losses. ``on_block`` receives every finished block
+    of the landscape and of each zoom design (:class:`core.fit.grid.GridBlock`). Raises
+    ValueError for bad grids or a problem without usable frames, and
+    :class:`core.fit.progress.Cancelled` when ``cancel`` is set.
+    """
+    if zoom not in ("newton", "pattern"):
+        raise ValueError(f"zoom: unknown {zoom!r}, use 'newton' or 'pattern'")
     A_grid = PAPER_A if A_values is None else np.asarray(A_values, dtype=np.float64)
     e_grid = PAPER_E if e_values is None else np.asarray(e_values, dtype=np.float64)
     torch.manual_seed(seed)
@@ -130,15 +165,26 @@ def fit(
             "black): the fit may be biased (A 1-3% low on the virtual bench at 5-7%); lower "
             "the exposure so that the sweep does not saturate"
         )
+    mask_kw: dict[str, Any] = dict(reach_sigmas=hole_reach_sigmas, exclude_clipped=exclude_clipped)
+    e_mid = float(e_grid[len(e_grid) // 2])
+    problem = _drop_unusable_frames(
+        problem.with_loss_masks(float(A_grid.max()), e_mid, **mask_kw), warnings
+    )
     kw: dict[str, Any] = dict(
-        loss_config=loss_config, memory_budget_mb=memory_budget_mb, cancel=cancel
+        loss_config=loss_config,
+        memory_budget_mb=memory_budget_mb,
+        cancel=cancel,
+        progress=progress,
+        on_block=on_block,
     )
 
     t0 = time.perf_counter()
     factor = pyramid_factor(tuple(problem.aif.shape), min_coarse_size) if coarse_to_fine else 1
-    coarse_problem = problem.downscale(factor)
+    coarse_problem = problem.downscale(factor).with_loss_masks(
+        float(A_grid.max()), e_mid, **mask_kw
+    )
     landscape = evaluate_grid(
-        coarse_problem, A_grid, e_grid, model="gather", progress=progress, stage="landscape", **kw
+        coarse_problem, A_grid, e_grid, model="gather", stage="landscape", **kw
     )
     landscape.meta["pyramid_factor"] = factor
     timings["landscape"] = time.perf_counter() - t0
@@ -151,65 +197,55 @@ def fit(
 
     # Zoom with the scatter model (layered renderer): the gather model that made the
     # landscape is biased wherever sigma varies within a kernel footprint (depth edges and
-    # slopes; measured in docs/fitting.md), so the optimum is located with eq. 8 itself, by a
-    # pattern search: a 3x3 grid re-centred on its best point, steps halved (per axis, down
-    # to the target resolution) whenever the centre is best. e is typically determined ~100x
-    # more sharply than A relative to the paper's grid steps, hence separate step floors.
-    zoom = None
+    # slopes; measured in docs/fitting.md), so the optimum is located with eq. 8 itself.
+    zoom_result: ZoomResult | None = None
     opt = coarse
+    final_problem = problem.with_loss_masks(
+        MASK_A_MARGIN * max(coarse.A, 1e-6), coarse.e, **mask_kw
+    )
+    final_losses = None
     if len(A_grid) > 1 or len(e_grid) > 1:
         t0 = time.perf_counter()
-        ia, ie = landscape.argmin()
         dA = float(A_grid[1] - A_grid[0]) if len(A_grid) > 1 else 0.05 * float(A_grid[0])
         de = float(e_grid[1] - e_grid[0]) if len(e_grid) > 1 else 0.0
-        cA, ce = float(A_grid[ia]), float(e_grid[ie])
-        sA, se = dA, de
-        floor_A, floor_e = dA / 16.0, de / 32.0
         level = problem.downscale(pyramid_factor(tuple(problem.aif.shape), 2 * min_coarse_size))
-        for _it in range(max_zoom_iterations):
-            fine = sA <= dA / 4.0
-            zA = cA + sA * np.array([-1.0, 0.0, 1.0])
-            zA = zA[zA > 0]
-            ze = ce + se * np.array([-1.0, 0.0, 1.0]) if se else np.array([ce])
-            zoom = evaluate_grid(
-                problem if fine else level,
-                zA,
-                ze,
-                model="layered",
-                progress=progress,
-                stage="zoom" if fine else "zoom-coarse",
-                **kw,
-            )
-            i, j = zoom.argmin()
-            if (float(zA[i]), float(ze[j])) != (cA, ce):
-                cA, ce = float(zA[i]), float(ze[j])
-                continue
-            if sA <= floor_A and se <= floor_e:
-                break
-            sA = sA / 2 if sA > floor_A else sA
-            se = se / 2 if se > floor_e else se
+        level = level.with_loss_masks(MASK_A_MARGIN * max(coarse.A, 1e-6), coarse.e, **mask_kw)
+        stages = {"coarse": (level, frame_losses(level, loss_config)), "full": None}
+
+        def evaluate(which: str, za: np.ndarray, ze: np.ndarray, stage: str) -> Landscape:
+            nonlocal final_losses
+            if stages.get(which) is None:
+                final_losses = frame_losses(final_problem, loss_config)
+                stages[which] = (final_problem, final_losses)
+            prob, losses = stages[which]  # type: ignore[misc]
+            return evaluate_grid(prob, za, ze, model="layered", losses=losses, stage=stage, **kw)
+
+        if zoom == "newton":
+            zoom_result = newton_zoom(evaluate, coarse.A, coarse.e, dA, de)
         else:
-            warnings.append("zoom did not converge within max_zoom_iterations")
-        # the final grid: 5x5 at the last steps, for the quadratic optimum and the bootstrap
-        zA = cA + sA * np.arange(-2.0, 3.0)
-        zA = zA[zA > 0]
-        ze = ce + se * np.arange(-2.0, 3.0) if se else np.array([ce])
-        zoom = evaluate_grid(
-            problem, zA, ze, model="layered", progress=progress, stage="zoom-final", **kw
-        )
+            zoom_result = pattern_zoom(
+                evaluate, coarse.A, coarse.e, dA, de, max_iterations=max_zoom_iterations
+            )
+        warnings.extend(zoom_result.warnings)
+        opt = zoom_result.optimum
         timings["zoom"] = time.perf_counter() - t0
-        opt = quadratic_optimum(zoom.A_values, zoom.e_values, zoom.total, radius=2)
 
     t0 = time.perf_counter()
-    unc_source = zoom if zoom is not None else landscape
+    unc_source = zoom_result.design if zoom_result is not None else landscape
     A_std, e_std, _ = bootstrap(unc_source, n=bootstrap_n, seed=seed, radius=2)
     timings["bootstrap"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    terms = evaluate_point(problem, opt.A, opt.e, loss_config=loss_config)
+    if final_losses is None:
+        final_losses = frame_losses(final_problem, loss_config)
+    terms = evaluate_point(
+        final_problem, opt.A, opt.e, loss_config=loss_config, losses=final_losses
+    )
     datasheet = None
     if datasheet_A is not None and math.isfinite(datasheet_A):
-        ds_terms = evaluate_point(problem, float(datasheet_A), opt.e, loss_config=loss_config)
+        ds_terms = evaluate_point(
+            final_problem, float(datasheet_A), opt.e, loss_config=loss_config, losses=final_losses
+        )
         datasheet = {
             "A": float(datasheet_A),
             "e": opt.e,
@@ -221,6 +257,14 @@ def fit(
             else 0.0,
         }
     timings["final"] = time.perf_counter() - t0
+    usage = final_problem.frame_usage()
+    if float(usage.mean()) < LOW_USAGE:
+        warnings.append(
+            f"the losses use only {100 * float(usage.mean()):.0f}% of the pixels on average "
+            f"(least: {100 * float(usage.min()):.0f}% in frame "
+            f"{final_problem.frame_indices[int(usage.argmin())]}): depth-map holes and their "
+            "blur cover most of the image; the estimate rests on few pixels"
+        )
 
     return FitResult(
         A=opt.A,
@@ -230,7 +274,9 @@ def fit(
         loss=terms["total"],
         terms={t: terms[t] for t in TERMS},
         landscape=landscape,
-        zoom=zoom,
+        zoom=zoom_result.design if zoom_result is not None else None,
+        zoom_path=zoom_result.evaluations if zoom_result is not None else [],
+        frame_usage=[float(u) for u in usage],
         at_boundary=coarse.at_boundary,
         hessian=None if opt.hessian is None else opt.hessian.tolist(),
         datasheet=datasheet,
@@ -241,12 +287,37 @@ def fit(
             "e_grid": [float(e_grid[0]), float(e_grid[-1]), len(e_grid)],
             "coarse_to_fine": coarse_to_fine,
             "pyramid_factor": factor,
+            "zoom": zoom,
+            "zoom_evaluations": None if zoom_result is None else zoom_result.n_evaluations,
             "presmooth_sigma": presmooth_sigma,
             "noise_sd": problem.noise_sd,
             "noise_sd_source": "estimated" if noise_sd == "auto" else "given",
-            "images": problem.n_images,
+            "hole_fraction": 0.0 if problem.hole_fill is None else problem.hole_fill.fraction,
+            "hole_reach_sigmas": hole_reach_sigmas,
+            "exclude_clipped": exclude_clipped,
+            "images": final_problem.n_images,
             "image_shape": list(problem.aif.shape),
             "device": str(problem.device),
             "seed": seed,
         },
     )
+
+
+def _drop_unusable_frames(problem: FitProblem, warnings: list[str]) -> FitProblem:
+    """Leave out frames whose losses would keep (almost) no pixel, with a warning."""
+    usage = problem.frame_usage()
+    keep = [i for i, u in enumerate(usage) if u >= MIN_FRAME_USAGE]
+    if not keep:
+        raise ValueError(
+            "no frame keeps a usable part of the image: the depth map's holes (and their blur "
+            f"at A up to the grid's maximum) cover {100 * float(1 - usage.max()):.0f}% or more "
+            "of every frame"
+        )
+    if len(keep) < len(usage):
+        dropped = [problem.frame_indices[i] for i in range(len(usage)) if i not in keep]
+        warnings.append(
+            f"frames {dropped} left out: less than {100 * MIN_FRAME_USAGE:.0f}% of their pixels "
+            "are clear of depth-map holes and their blur"
+        )
+        problem = problem.subset(keep)
+    return problem

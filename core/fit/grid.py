@@ -1,13 +1,20 @@
 """Exhaustive (A, e) grid: eq. 20 for every grid point, with every loss term and image kept.
 
 Memory is bounded: for each e the relative-defocus maps of the M images are computed once,
-then A values are processed in chunks sized to ``memory_budget_mb``.
+then A values are processed in blocks sized to ``memory_budget_mb``. Each finished block is
+handed to ``on_block`` (values of every term, per image), so a view can fill the landscape
+while it is computed; unfinished points are NaN in the landscape meanwhile.
+
+Every frame is compared with its own loss mask (``FitProblem.loss_masks``: depth-map holes and
+their reach, optionally clipped samples), and everything that depends on the real frames only
+is computed once per call (:class:`core.losses.frames.FrameLosses`), or once per fit stage when
+the caller passes ``losses``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,15 +91,32 @@ class Landscape:
             )
 
 
-def _loss_fn(loss_config: LossConfig | None) -> Any:
-    from core.losses import loss_terms
+@dataclass(frozen=True)
+class GridBlock:
+    """One finished block of a landscape: A rows ``A_index`` at column ``e_index``.
+
+    ``per_image[term]`` is (n_A_block, M); ``landscape`` is the landscape being filled (NaN
+    where not yet evaluated), the same object :func:`evaluate_grid` returns.
+    """
+
+    stage: str
+    A_index: slice
+    e_index: int
+    A_values: np.ndarray
+    e_value: float
+    per_image: dict[str, np.ndarray]
+    landscape: Landscape
+
+
+BlockCallback = Callable[[GridBlock], None]
+
+
+def frame_losses(problem: FitProblem, loss_config: LossConfig | None = None) -> Any:
+    """The loss evaluator of a problem's observed frames with their own masks, built once."""
+    from core.losses.frames import FrameLosses
 
     cfg = loss_config if loss_config is not None else LossConfig.paper()
-
-    def fn(real: torch.Tensor, sim: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return loss_terms(real, sim, mask=mask, config=cfg)
-
-    return fn
+    return FrameLosses(problem.observed(), problem.loss_masks(), cfg)
 
 
 def evaluate_grid(
@@ -102,11 +126,20 @@ def evaluate_grid(
     *,
     model: str | ForwardModel = "gather",
     loss_config: LossConfig | None = None,
+    losses: Any = None,
     memory_budget_mb: float = 384.0,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     stage: str = "grid",
+    on_block: BlockCallback | None = None,
 ) -> Landscape:
+    """Every loss term of every image at every (A, e) of the grid A_values x e_values.
+
+    ``model``: "gather" (blur stack, fast, biased at depth edges), "layered" (eq. 8, fast
+    renderer), "scatter" (eq. 8, exact renderer, slow) or a :class:`ForwardModel`. ``losses``:
+    a :func:`frame_losses` evaluator of this problem to reuse (else built here). Raises
+    ValueError for empty grids, :class:`core.fit.progress.Cancelled` when ``cancel`` is set.
+    """
     A_arr = np.asarray(A_values, dtype=np.float64)
     e_arr = np.asarray(e_values, dtype=np.float64)
     if A_arr.ndim != 1 or e_arr.ndim != 1 or not len(A_arr) or not len(e_arr):
@@ -117,13 +150,19 @@ def evaluate_grid(
         fwd = make_model(model, problem, sigma_max)
     else:
         fwd = model
-    loss = _loss_fn(loss_config)
-    mask = problem.mask
-    observed = problem.observed()
+    loss = losses if losses is not None else frame_losses(problem, loss_config)
     c, h, w = problem.aif.shape
     bytes_per_a = m * c * h * w * 4 * 6  # sim + loss intermediates, generous
     chunk = max(1, min(len(A_arr), int(memory_budget_mb * 2**20 // bytes_per_a)))
-    out = {t: np.zeros((len(A_arr), len(e_arr), m), dtype=np.float64) for t in TERMS}
+    out = {t: np.full((len(A_arr), len(e_arr), m), np.nan, dtype=np.float64) for t in TERMS}
+    landscape = Landscape(
+        A_arr,
+        e_arr,
+        out,
+        model=fwd.name,
+        pixel_scale=problem.pixel_scale,
+        frame_indices=problem.frame_indices,
+    )
     timer = StageTimer(stage, len(A_arr) * len(e_arr), progress)
     A_t = torch.as_tensor(A_arr, dtype=torch.float32, device=problem.device)
     with torch.no_grad():
@@ -136,15 +175,22 @@ def evaluate_grid(
                 sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
                 if problem.sim_noise is not None:
                     sims = sims + problem.sim_noise
-                terms = loss(observed, sims, mask)
+                terms = loss(sims)
+                block = {}
                 for t in TERMS:
-                    out[t][start:stop, j, :] = terms[t].double().cpu().numpy().reshape(-1, m)
+                    block[t] = terms[t].double().cpu().numpy().reshape(-1, m)
+                    out[t][start:stop, j, :] = block[t]
                 timer.advance(stop - start)
-    return Landscape(
-        A_arr,
-        e_arr,
-        out,
-        model=fwd.name,
-        pixel_scale=problem.pixel_scale,
-        frame_indices=problem.frame_indices,
-    )
+                if on_block is not None:
+                    on_block(
+                        GridBlock(
+                            stage,
+                            slice(start, stop),
+                            j,
+                            A_arr[start:stop],
+                            float(e),
+                            block,
+                            landscape,
+                        )
+                    )
+    return landscape

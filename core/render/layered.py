@@ -156,9 +156,11 @@ def _filter(layer: np.ndarray, kern_y: np.ndarray, kern_x: np.ndarray) -> np.nda
 
 
 def _block_span(span: tuple[int, int], f: int, n: int) -> tuple[int, int]:
-    """[first - 1, last + 1] widened to whole blocks of f and clipped to 0..n (n % f == 0)."""
-    lo = max(span[0] - 1, 0) // f * f
-    hi = min(-(-(span[1] + 2) // f) * f, n)
+    """[first - g, last + g] (g: the chain's zero guard, 1 at full resolution) widened to
+    whole blocks of f and clipped to 0..n (n % f == 0)."""
+    g = reduced.guard(f) if f > 1 else 1
+    lo = max(span[0] - g, 0) // f * f
+    hi = min(-(-(span[1] + 1 + g) // f) * f, n)
     return lo, hi
 
 
