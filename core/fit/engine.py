@@ -208,20 +208,27 @@ def fit(
         t0 = time.perf_counter()
         dA = float(A_grid[1] - A_grid[0]) if len(A_grid) > 1 else 0.05 * float(A_grid[0])
         de = float(e_grid[1] - e_grid[0]) if len(e_grid) > 1 else 0.0
-        level = problem.downscale(pyramid_factor(tuple(problem.aif.shape), 2 * min_coarse_size))
-        level = level.with_loss_masks(MASK_A_MARGIN * max(coarse.A, 1e-6), coarse.e, **mask_kw)
-        stages = {"coarse": (level, frame_losses(level, loss_config)), "full": None}
+        level_factor = pyramid_factor(tuple(problem.aif.shape), 2 * min_coarse_size)
+        stages: dict[str, Any] = {"full": None}
+        if level_factor > 1:
+            level = problem.downscale(level_factor).with_loss_masks(
+                MASK_A_MARGIN * max(coarse.A, 1e-6), coarse.e, **mask_kw
+            )
+            stages["coarse"] = (level, frame_losses(level, loss_config))
 
         def evaluate(which: str, za: np.ndarray, ze: np.ndarray, stage: str) -> Landscape:
             nonlocal final_losses
-            if stages.get(which) is None:
+            if which not in stages:
+                which = "full"  # pattern search asks for "coarse" even at factor 1
+            if stages[which] is None:
                 final_losses = frame_losses(final_problem, loss_config)
                 stages[which] = (final_problem, final_losses)
-            prob, losses = stages[which]  # type: ignore[misc]
+            prob, losses = stages[which]
             return evaluate_grid(prob, za, ze, model="layered", losses=losses, stage=stage, **kw)
 
         if zoom == "newton":
-            zoom_result = newton_zoom(evaluate, coarse.A, coarse.e, dA, de)
+            levels = ("coarse", "full") if "coarse" in stages else ("full",)
+            zoom_result = newton_zoom(evaluate, coarse.A, coarse.e, dA, de, levels=levels)
         else:
             zoom_result = pattern_zoom(
                 evaluate, coarse.A, coarse.e, dA, de, max_iterations=max_zoom_iterations

@@ -7,11 +7,11 @@ returns a :class:`~core.fit.grid.Landscape` on the "coarse" (half-resolution) or
 
 * :func:`newton_zoom` (default): Newton steps on a quadratic model. A 3 x 3 design around the
   current point is fitted with a quadratic in (A, e) (6 coefficients, 9 points, least squares)
-  and the point moves to the model's minimum, within a trust region of 1.5 steps. On the
-  half-resolution level the steps start at half the grid step and halve whenever the minimum
-  lies inside the design; at full resolution a design of steps dA/8, de/16 is accepted once
-  its model's minimum lies within half a step of its centre. Typically 2-3 coarse and 1-2 full
-  designs: 9-18 full-resolution evaluations.
+  and the point moves to the model's minimum, within a trust region of 2 steps. On the
+  half-resolution level the steps start at half the grid step and drop to a quarter whenever
+  the minimum lies within half a step of the centre; at full resolution a design of steps
+  dA/8, de/16 is accepted once its model's minimum lies inside it.
+  Typically 2 coarse and 1-2 full designs: 9-18 full-resolution evaluations.
 * :func:`pattern_zoom` (the previous default, kept to measure against): a pattern search of
   3 x 3 grids re-centred on their best point, steps halved when the centre is best, down to
   dA/16 and de/32, then a 5 x 5 grid for the quadratic optimum: ~12 rounds, ~100-140
@@ -33,9 +33,12 @@ from core.fit.refine import Optimum, quadratic_optimum
 Evaluate = Callable[[str, np.ndarray, np.ndarray, str], Landscape]
 
 #: Trust region of a Newton step, in design steps.
-TRUST = 1.5
-#: A full-resolution design is final when its model's minimum is this close to its centre.
+TRUST = 2.0
+#: Steps shrink when a design's model minimum is this close to its centre (in steps) ...
 ACCEPT = 0.5
+#: ... and a design at the final steps on the last level is accepted when its minimum lies
+#: inside it (interpolated, not extrapolated).
+ACCEPT_FINAL = 1.0
 
 
 @dataclass
@@ -82,40 +85,49 @@ def newton_zoom(
     dA: float,
     de: float,
     *,
-    coarse: bool = True,
-    max_full_rounds: int = 4,
+    levels: tuple[str, ...] = ("coarse", "full"),
+    max_rounds: int = 6,
 ) -> ZoomResult:
-    """Newton steps on quadratic models of 3 x 3 designs (module docstring). ``dA``, ``de``:
-    the landscape's grid steps (``de`` 0 when e is not fitted)."""
+    """Newton steps on quadratic models of 3 x 3 designs (module docstring).
+
+    ``dA``, ``de``: the landscape's grid steps (``de`` 0 when e is not fitted). ``levels``:
+    the evaluation levels in order; pass ("full",) when the coarse level would be the full
+    resolution anyway. Steps start at half the grid step; when a design's minimum lies within
+    half a step of its centre they drop by 4 (to at least dA/8, de/16); on the last level the
+    first such design at the final steps is accepted.
+    """
     offsets = np.array([-1.0, 0.0, 1.0])
     evals: list[Landscape] = []
     warnings: list[str] = []
     c_a, c_e = float(A0), float(e0)
-    if coarse:
-        h_a, h_e = dA / 2.0, de / 2.0
-        for _ in range(4):
-            ls = evaluate("coarse", *_design(c_a, c_e, h_a, h_e, offsets), "zoom-coarse")
-            evals.append(ls)
-            _, c_a, c_e, move = _newton_step(ls, c_a, c_e, h_a, h_e)
-            if move < ACCEPT:
-                if h_a <= dA / 8.0:
-                    break
-                h_a, h_e = h_a / 2.0, h_e / 2.0
-    h_a, h_e = dA / 8.0, de / 16.0
+    h_a, h_e = dA / 2.0, de / 2.0
+    fin_a, fin_e = dA / 8.0, de / 16.0
     final: tuple[Landscape, Optimum] | None = None
-    for _ in range(max_full_rounds):
-        ls = evaluate("full", *_design(c_a, c_e, h_a, h_e, offsets), "zoom")
-        evals.append(ls)
-        opt, n_a, n_e, move = _newton_step(ls, c_a, c_e, h_a, h_e)
-        final = (ls, opt)
-        if move <= ACCEPT and opt.hessian is not None:
-            break
-        c_a, c_e = n_a, n_e
-    else:
-        warnings.append(
-            f"zoom did not settle in {max_full_rounds} full-resolution designs: the optimum "
-            "comes from the last one (the loss may be flat or noisy near the minimum)"
-        )
+    for li, level in enumerate(levels):
+        last = li == len(levels) - 1
+        if last and li > 0:  # coming from the coarse level: start near the final steps
+            h_a, h_e = min(h_a, 2.0 * fin_a), min(h_e, 2.0 * fin_e) if de > 0 else 0.0
+        for _ in range(max_rounds):
+            stage = "zoom" if last else "zoom-coarse"
+            ls = evaluate(level, *_design(c_a, c_e, h_a, h_e, offsets), stage)
+            evals.append(ls)
+            opt, n_a, n_e, move = _newton_step(ls, c_a, c_e, h_a, h_e)
+            final = (ls, opt)
+            at_final = h_a <= fin_a * (1 + 1e-9)
+            if last and at_final and move <= ACCEPT_FINAL and opt.hessian is not None:
+                break
+            if not last and at_final and move <= ACCEPT:
+                c_a, c_e = n_a, n_e
+                break
+            c_a, c_e = n_a, n_e
+            if move <= ACCEPT:
+                h_a, h_e = max(h_a / 4.0, fin_a), max(h_e / 4.0, fin_e) if de > 0 else 0.0
+        else:
+            if last:
+                warnings.append(
+                    f"zoom did not settle in {max_rounds} designs: the optimum comes from the "
+                    "last one (the loss may be flat or noisy near the minimum)"
+                )
     assert final is not None
     return ZoomResult(final[0], final[1], evals, warnings)
 

@@ -2,8 +2,9 @@
 
 During a fit the sigma map changes with every candidate (A, e) but the all-in-focus image
 does not. ``GatherStack`` blurs it once at the sigma levels of :mod:`core.render.levels`;
-``sample`` then gives each output pixel the variance-weighted mix of the two levels around
-*its own* sigma: O(pixels) per candidate, no convolution. This is a gather model (the
+``sample`` then gives each output pixel the level mixture of *its own* sigma (the layered
+renderer's quadratic weights in variance, :func:`core.render.levels.node_weights`): O(pixels)
+per candidate, no convolution. This is a gather model (the
 receiver's sigma decides), while eq. 8 scatters with each source's sigma; the two agree
 wherever sigma is locally constant and differ near depth edges. The measured difference is
 in docs/rendering.md; use it for coarse passes and the scatter renderers to polish.
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.render.inputs import Layout, RenderError, prepare, resolve_device, to_tensor
 from core.render.kernels import DEFAULT_TRUNCATE
 from core.render.layered import blur_uniform
-from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels, split_weights
+from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
 
 
 class GatherStack:
@@ -80,13 +82,56 @@ class GatherStack:
         c, h, w = self._image.shape
         if len(self.levels) == 1:
             out = self._image.expand(sig.shape[0], c, h, w).clone()
+        elif self.device.type == "cpu":
+            out = self._sample_cpu(sig)
         else:
-            k, t = split_weights(sig, self.levels)
-            index = (k * (h * w) + torch.arange(h * w, device=self.device).view(1, h, w)).reshape(
-                sig.shape[0], -1
-            )
-            lo = torch.stack([torch.take(self._flat[i], index) for i in range(c)], dim=1)
-            hi = torch.stack([torch.take(self._flat[i], index + h * w) for i in range(c)], dim=1)
-            tt = t.reshape(sig.shape[0], 1, -1)
-            out = (lo + tt * (hi - lo)).reshape(sig.shape[0], c, h, w)
+            k0, wts = node_weights(sig, self.levels)
+            n = len(self.levels)
+            base = torch.arange(h * w, device=self.device).view(1, h, w)
+            out = torch.zeros((sig.shape[0], c, h * w), dtype=self._image.dtype, device=self.device)
+            for j in range(3):
+                index = ((k0 + j).clamp(max=n - 1) * (h * w) + base).reshape(sig.shape[0], -1)
+                wj = wts[..., j].reshape(sig.shape[0], 1, -1)
+                vals = torch.stack([torch.take(self._flat[i], index) for i in range(c)], dim=1)
+                out += wj * vals
+            out = out.reshape(sig.shape[0], c, h, w)
         return Layout(mono=self._mono, batched=layout.batched).restore(out)
+
+    def _sample_cpu(self, sig: torch.Tensor) -> torch.Tensor:
+        """NumPy path: the same mixture as the torch path (float32 weights from
+        ``node_weights_np``). The batch is split in one contiguous block per pool thread and
+        each thread works map by map, so the ~20 passes per pixel stay in cache (vectorising
+        over the whole batch was 4x slower: memory-bound)."""
+        from core.parallel import map_images
+        from core.render.levels import node_weights_np
+
+        assert self._flat is not None
+        c, h, w = self._image.shape
+        n = len(self.levels)
+        flat = self._flat.numpy()  # (C, K*H*W) float32
+        sig_np = sig.detach().to(torch.float32).numpy()
+        nb = sig.shape[0]
+        out = np.empty((nb, c, h * w), np.float32)
+        base = np.arange(h * w, dtype=np.int64)
+        parts = max(1, min(nb, torch.get_num_threads()))
+        bounds = np.linspace(0, nb, parts + 1).astype(int)
+
+        def block(p: int) -> None:
+            for b in range(int(bounds[p]), int(bounds[p + 1])):
+                k0, w3 = node_weights_np(sig_np[b], self.levels)
+                k0 = k0.reshape(-1)
+                for j in range(3):
+                    idx = np.minimum(k0 + j, n - 1).astype(np.int64)
+                    idx *= h * w
+                    idx += base
+                    wj = w3[j].reshape(-1)
+                    for i in range(c):
+                        vals = np.take(flat[i], idx)
+                        if j == 0:
+                            np.multiply(vals, wj, out=out[b, i])
+                        else:
+                            vals *= wj
+                            out[b, i] += vals
+
+        map_images(block, range(parts))
+        return torch.from_numpy(out.reshape(nb, c, h, w)).to(self._image.dtype)

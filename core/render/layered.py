@@ -1,19 +1,20 @@
 """Fast layered renderer: the scatter model split into a few sigma layers.
 
 For a fixed sigma map the scatter of eq. 8 is linear in the image, so splitting every source
-between its two nearest sigma levels (weights from :func:`core.render.levels.split_weights`)
-and blurring each layer with its level's kernel gives the exact scatter of the *mixture* PSF.
-The only error is that of the mixture (levels are spaced for a target PSNR); kernels and
-borders (half-sample mirror) are those of :mod:`core.render.scatter`.
+between the sigma levels around it (three, with quadratic weights in variance:
+:func:`core.render.levels.node_weights`) and blurring each layer with its level's kernel gives
+the exact scatter of the *mixture* PSF. The only error is that of the mixture (levels are
+spaced for a target PSNR and a bounded blur-width error); kernels and borders (half-sample
+mirror) are those of :mod:`core.render.scatter`.
 
 Backends, one result (within float32 rounding):
 
 * ``opencv`` (CPU): each layer is cropped to its support plus the kernel radius and blurred
   with ``cv2.sepFilter2D`` (BORDER_REFLECT). Mirroring a crop at an inner edge only reflects
   the crop's zero margin, so the crop is exact; the work follows each layer's area. Layers
-  with sigma >= 3 px are blurred on a grid 2-8x coarser (:mod:`core.render.reduced`) and
-  accumulated there, one bilinear upsampling per grid: this cuts the cost of the wide layers,
-  which dominated, by ~f^3 at an error well below the level mixture's.
+  with sigma >= 5 px are blurred on a grid 2-8x coarser (:mod:`core.render.reduced`) and
+  accumulated there, one upsampling per grid: this cuts the cost of the wide layers, which
+  dominated, by ~f^3 at an error well below the level mixture's.
 * ``fft`` (any torch device): the image is mirror-padded once, every layer is transformed,
   multiplied by its separable kernel spectrum and accumulated; one inverse FFT per image.
   Cost does not grow with sigma, which suits GPUs and very large blurs.
@@ -21,7 +22,6 @@ Backends, one result (within float32 rounding):
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any
 
@@ -34,42 +34,25 @@ from core.parallel import map_images
 from core.render import reduced
 from core.render.inputs import RenderError, prepare
 from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
-from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels, split_weights
+from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, node_weights_np, sigma_levels
 
 BACKENDS = ("auto", "opencv", "fft")
 
 
-def _layer_weights(k: torch.Tensor, t: torch.Tensor, level: int) -> torch.Tensor:
-    """Weight of ``level`` at every pixel: 1-t where it is the lower level, t the upper."""
-    zero = torch.zeros_like(t)
-    return torch.where(k == level, 1.0 - t, zero) + torch.where(k == level - 1, t, zero)
+def _layer_weights(k0: torch.Tensor, w: torch.Tensor, level: int) -> torch.Tensor:
+    """Weight of ``level`` at every pixel from :func:`node_weights` (k0, w (..., 3))."""
+    d = level - k0
+    zero = torch.zeros_like(w[..., 0])
+    out = zero
+    for j in range(3):
+        out = out + torch.where(d == j, w[..., j], zero)
+    return out
 
 
 #: From this window radius up, a layer is blurred by FFT instead of a separable FIR. Measured
 #: here (one thread, 512x600x3 crop): FIR 10 ms at R=32 growing ~0.5 ms per unit of R, FFT a
 #: flat ~40 ms, so the FFT only wins beyond R ~ 85 (sigma > 21).
 FFT_MIN_RADIUS = 96
-
-
-def _level_coordinate(sigma: np.ndarray, levels: list[float]) -> np.ndarray:
-    """``k + t`` per pixel (float32): the lower level index plus the upper level's weight.
-
-    Same split as :func:`core.render.levels.split_weights` (variance interpolation), packed
-    into one array from which every level's weight is a hat function.
-    """
-    if len(levels) == 1:
-        return np.zeros(sigma.shape, np.float32)
-    v = np.asarray(levels, dtype=np.float64) ** 2
-    inv = np.append(1.0 / np.diff(v), 0.0).astype(np.float32)
-    v32 = v.astype(np.float32)
-    s2 = sigma * sigma
-    k = np.searchsorted(v32, s2, side="right") - 1
-    np.clip(k, 0, len(levels) - 2, out=k)
-    t = s2 - np.take(v32, k)
-    t *= np.take(inv, k)
-    np.clip(t, 0.0, 1.0, out=t)
-    t += k
-    return t
 
 
 def _fft_filter(layer: np.ndarray, kern: np.ndarray) -> np.ndarray:
@@ -94,17 +77,14 @@ def _fft_filter(layer: np.ndarray, kern: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(1, 2, 0), dtype=np.float32).reshape(layer.shape)
 
 
-def _level_weights(pos: np.ndarray, level: int) -> np.ndarray:
-    """Weight of ``level`` (float32) from the level coordinate ``pos = k + t``.
-
-    A pixel between levels k and k+1 gives k the weight 1-t and k+1 the weight t, which is
-    the hat function ``max(0, 1 - |pos - level|)``: four cheap passes, no masks.
-    """
-    d = np.subtract(pos, np.float32(level))
-    np.abs(d, out=d)
-    np.subtract(np.float32(1.0), d, out=d)
-    np.maximum(d, np.float32(0.0), out=d)
-    return d
+def _level_weights(k0: np.ndarray, w3: np.ndarray, level: int) -> np.ndarray:
+    """Weight (float32) of ``level`` on a crop: node ``level - k0`` of the pixel's three
+    (``w3``: (3, h, w) node weights); zero where the level is not one of its nodes."""
+    out = np.zeros(k0.shape, np.float32)
+    for j in range(3):
+        sel = k0 == level - j
+        np.copyto(out, w3[j], where=sel)
+    return out
 
 
 def _product(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
@@ -128,7 +108,7 @@ def _weighted(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
     if h * wc.shape[1] < 4 * _BAND * _BAND:
         return _product(img, wc)
     out = np.zeros(img.shape, np.float32)
-    nz = wc > 0
+    nz = wc != 0
     for b0 in range(0, h, _BAND):
         cols = np.flatnonzero(nz[b0 : b0 + _BAND].any(axis=0))
         if cols.size:
@@ -139,9 +119,10 @@ def _weighted(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
     return out
 
 
-def _support(lo: np.ndarray, hi: np.ndarray, level: int) -> tuple[int, int] | None:
-    """First and last index whose open (lo, hi) level range holds ``level`` (None if none)."""
-    idx = np.flatnonzero((lo < level) & (hi > level))
+def _support(kmin: np.ndarray, kmax: np.ndarray, level: int) -> tuple[int, int] | None:
+    """First and last row (or column) whose first-node range [kmin, kmax] reaches ``level``
+    (a pixel with first node k0 weights levels k0..k0+2); None if none does."""
+    idx = np.flatnonzero((kmin <= level) & (kmax >= level - 2))
     return (int(idx[0]), int(idx[-1])) if idx.size else None
 
 
@@ -174,22 +155,24 @@ def _kernel32(sigma: float, truncate: float) -> np.ndarray:
 
 def _opencv_one(
     img_hwc: np.ndarray,
-    pos: np.ndarray,
+    k0: np.ndarray,
+    w3: np.ndarray,
     levels: list[float],
     truncate: float,
     reduce_for_db: float | None = 50.0,
 ) -> np.ndarray:
-    """One image (H, W[, C<=4]) blurred by level coordinate ``pos``; ``reduce_for_db``: the
-    accuracy target the reduced-resolution thresholds follow (None: all full resolution)."""
-    h, w = pos.shape
+    """One image (H, W[, C<=4]) blurred with per-pixel level nodes ``k0`` (int32, (H, W)) and
+    weights ``w3`` ((3, H, W), :func:`node_weights_np`); ``reduce_for_db``: the accuracy
+    target the reduced-resolution thresholds follow (None: all full resolution)."""
+    h, w = k0.shape
     out = np.zeros_like(img_hwc)
     coarse: dict[tuple[int, int], np.ndarray] = {}  # (fy, fx) -> accumulator on that grid
-    # Level L has weight where |pos - L| < 1, i.e. in rows/cols whose [min pos - 1, max pos + 1]
-    # range holds it: a superset bounding box, still exact (a crop only needs the support).
-    r_lo, r_hi = pos.min(axis=1) - 1.0, pos.max(axis=1) + 1.0
-    c_lo, c_hi = pos.min(axis=0) - 1.0, pos.max(axis=0) + 1.0
-    for level in range(math.floor(pos.min()), math.ceil(pos.max()) + 1):
-        rows, cols = _support(r_lo, r_hi, level), _support(c_lo, c_hi, level)
+    # Level L has weight where L - 2 <= k0 <= L: rows/cols whose k0 range reaches it give a
+    # superset bounding box, still exact (a crop only needs the support).
+    kmin_r, kmax_r = k0.min(axis=1), k0.max(axis=1)
+    kmin_c, kmax_c = k0.min(axis=0), k0.max(axis=0)
+    for level in range(int(k0.min()), min(int(k0.max()) + 3, len(levels))):
+        rows, cols = _support(kmin_r, kmax_r, level), _support(kmin_c, kmax_c, level)
         if rows is None or cols is None:
             continue
         s = levels[level]
@@ -206,7 +189,7 @@ def _opencv_one(
         # border at an inner edge only reflects zeros, and the margin costs no full-res work.
         y0, y1 = _block_span(rows, fy, h)
         x0, x1 = _block_span(cols, fx, w)
-        wc = _level_weights(pos[y0:y1, x0:x1], level)
+        wc = _level_weights(k0[y0:y1, x0:x1], w3[:, y0:y1, x0:x1], level)
         if not wc.any():
             continue
         layer = _weighted(img_hwc[y0:y1, x0:x1], wc)
@@ -250,10 +233,10 @@ def _blur_opencv(
     out = np.empty((sig.shape[0], *host.shape), np.float32)
 
     def one(b: int) -> None:
-        pos = _level_coordinate(sig_np[b], levels)
+        k0, w3 = node_weights_np(sig_np[b], levels)
         for i, g in enumerate(hwc):
             src = g[..., 0] if g.shape[2] == 1 else g
-            o = _opencv_one(src, pos, levels, truncate, reduce_for_db)
+            o = _opencv_one(src, k0, w3, levels, truncate, reduce_for_db)
             out[b, 4 * i : 4 * i + g.shape[2]] = o.reshape(g.shape).transpose(2, 0, 1)
 
     map_images(one, range(sig.shape[0]))  # sigma maps in parallel (OpenCV releases the GIL)
@@ -309,11 +292,12 @@ def _blur_fft(
     outs = []
     for start in range(0, sig.shape[0], chunk):
         s = sig[start : start + chunk][:, rows][:, :, cols]
-        k, t = split_weights(s, levels)
+        k0, wts = node_weights(s, levels)
         acc = torch.zeros((s.shape[0], c, hp, wp // 2 + 1), dtype=torch.complex64, device=dev)
         direct = torch.zeros((s.shape[0], c, hp, wp), dtype=img.dtype, device=dev)
-        for level in torch.unique(torch.cat([k.flatten(), (k + (t > 0))[t > 0]])).tolist():
-            layer = img_p * _layer_weights(k, t, level)[:, None]
+        used = torch.cat([(k0 + j)[wts[..., j] != 0] for j in range(3)])
+        for level in torch.unique(used).tolist():
+            layer = img_p * _layer_weights(k0, wts, level)[:, None]
             if levels[level] == 0.0:
                 direct += layer
                 continue

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 #: Smallest sigma (px) blurred on a grid coarser by each factor, for targets up to 50 dB.
-MIN_SIGMA: dict[int, float] = {2: 5.0, 4: 9.0, 8: 18.0}
+MIN_SIGMA: dict[int, float] = {2: 6.0, 4: 10.0, 8: 18.0}
 #: Above a 50 dB target the thresholds grow by this fraction per dB (x1.4 at 60 dB).
 THRESHOLD_GROWTH_PER_DB = 0.04
 #: Variance (px^2 of the grid it runs on) of one 2x step: binomial + block mean + bilinear +
