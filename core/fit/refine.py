@@ -82,6 +82,37 @@ def quadratic_optimum(
     )
 
 
+def quadratic_value(
+    A_values: np.ndarray, e_values: np.ndarray, surface: np.ndarray, A: float, e: float
+) -> float:
+    """Least-squares quadratic in (A, e) through every point of a small design, evaluated at
+    (A, e): the loss between design points without another render. 1-D when one axis has a
+    single value; linear along an axis with two."""
+    aa, ee = np.meshgrid(A_values, e_values, indexing="ij")
+    x = (aa - A_values.mean()).ravel() / max(float(np.ptp(A_values)), 1e-12)
+    y = (ee - e_values.mean()).ravel() / max(float(np.ptp(e_values)), 1e-12)
+    x0 = (A - A_values.mean()) / max(float(np.ptp(A_values)), 1e-12)
+    y0 = (e - e_values.mean()) / max(float(np.ptp(e_values)), 1e-12)
+    cols, at = [np.ones_like(x)], [1.0]
+    if len(A_values) > 1:
+        cols.append(x)
+        at.append(x0)
+        if len(A_values) > 2:
+            cols.append(x * x)
+            at.append(x0 * x0)
+    if len(e_values) > 1:
+        cols.append(y)
+        at.append(y0)
+        if len(e_values) > 2:
+            cols.append(y * y)
+            at.append(y0 * y0)
+    if len(A_values) > 1 and len(e_values) > 1:
+        cols.append(x * y)
+        at.append(x0 * y0)
+    coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1), surface.ravel(), rcond=None)
+    return float(np.dot(coef, at))
+
+
 def refine(landscape: Landscape, radius: int = 1) -> Optimum:
     return quadratic_optimum(landscape.A_values, landscape.e_values, landscape.total, radius)
 

@@ -7,10 +7,11 @@ returns a :class:`~core.fit.grid.Landscape` on the "coarse" (half-resolution) or
 
 * :func:`newton_zoom` (default): Newton steps on a quadratic model. A 3 x 3 design around the
   current point is fitted with a quadratic in (A, e) (6 coefficients, 9 points, least squares)
-  and the point moves to the model's minimum, within a trust region of 2 steps. On the
-  half-resolution level the steps start at half the grid step and drop to a quarter whenever
-  the minimum lies within half a step of the centre; at full resolution a design of steps
-  dA/8, de/16 is accepted once its model's minimum lies inside it.
+  and the point moves to the model's minimum, within a trust region of 3 steps. On the
+  coarse level the A steps start at half the grid step and drop to a quarter whenever the
+  minimum lies within half a step of the centre, with e steps balanced against them by the
+  latest curvature; at full resolution a design of A step dA/8 is accepted once its model's
+  minimum lies inside it.
   Typically 2 coarse and 1-2 full designs: 9-18 full-resolution evaluations.
 * :func:`pattern_zoom` (the previous default, kept to measure against): a pattern search of
   3 x 3 grids re-centred on their best point, steps halved when the centre is best, down to
@@ -33,7 +34,7 @@ from core.fit.refine import Optimum, quadratic_optimum
 Evaluate = Callable[[str, np.ndarray, np.ndarray, str], Landscape]
 
 #: Trust region of a Newton step, in design steps.
-TRUST = 2.0
+TRUST = 3.0
 #: Steps shrink when a design's model minimum is this close to its centre (in steps) ...
 ACCEPT = 0.5
 #: ... and a design at the final steps on the last level is accepted when its minimum lies
@@ -85,43 +86,63 @@ def newton_zoom(
     dA: float,
     de: float,
     *,
+    hessian: np.ndarray | None = None,
     levels: tuple[str, ...] = ("coarse", "full"),
     max_rounds: int = 6,
 ) -> ZoomResult:
     """Newton steps on quadratic models of 3 x 3 designs (module docstring).
 
-    ``dA``, ``de``: the landscape's grid steps (``de`` 0 when e is not fitted). ``levels``:
-    the evaluation levels in order; pass ("full",) when the coarse level would be the full
-    resolution anyway. Steps start at half the grid step; when a design's minimum lies within
-    half a step of its centre they drop by 4 (to at least dA/8, de/16); on the last level the
-    first such design at the final steps is accepted.
+    ``dA``, ``de``: the landscape's grid steps (``de`` 0 when e is not fitted). ``hessian``:
+    the landscape's curvature in (A, e) (physical units), if known. ``levels``: the evaluation
+    levels in order; pass ("full",) when the coarse level would be the full resolution
+    anyway. A steps start at dA/2 and drop by 4 (to dA/8) whenever a design's minimum lies
+    within half a step of its centre; e steps are balanced against them through the latest
+    curvature (the same loss rise along both axes: e is often determined 100x more sharply
+    than the landscape's e step, and a design that straddles the e valley by far fits no
+    quadratic). On the last level the first design at the final steps whose minimum lies
+    inside it is accepted.
     """
     offsets = np.array([-1.0, 0.0, 1.0])
     evals: list[Landscape] = []
     warnings: list[str] = []
     c_a, c_e = float(A0), float(e0)
-    h_a, h_e = dA / 2.0, de / 2.0
-    fin_a, fin_e = dA / 8.0, de / 16.0
+    fin_a = dA / 8.0
+
+    def balance(h_a: float, curv: np.ndarray | None) -> float:
+        if de <= 0:
+            return 0.0
+        if curv is not None and curv[0, 0] > 0 and curv[1, 1] > 0:
+            h = h_a * float(np.sqrt(curv[0, 0] / curv[1, 1]))
+        else:
+            h = de * h_a / dA
+        return float(np.clip(h, de / 256.0, de / 2.0))
+
+    curv = hessian
+    h_a = dA / 2.0
+    h_e = balance(h_a, curv)
     final: tuple[Landscape, Optimum] | None = None
     for li, level in enumerate(levels):
         last = li == len(levels) - 1
         if last and li > 0:  # coming from the coarse level: start near the final steps
-            h_a, h_e = min(h_a, 2.0 * fin_a), min(h_e, 2.0 * fin_e) if de > 0 else 0.0
+            h_a = min(h_a, 2.0 * fin_a)
+            h_e = balance(h_a, curv)
         for _ in range(max_rounds):
             stage = "zoom" if last else "zoom-coarse"
             ls = evaluate(level, *_design(c_a, c_e, h_a, h_e, offsets), stage)
             evals.append(ls)
             opt, n_a, n_e, move = _newton_step(ls, c_a, c_e, h_a, h_e)
             final = (ls, opt)
+            if opt.hessian is not None:
+                curv = opt.hessian
             at_final = h_a <= fin_a * (1 + 1e-9)
             if last and at_final and move <= ACCEPT_FINAL and opt.hessian is not None:
                 break
-            if not last and at_final and move <= ACCEPT:
-                c_a, c_e = n_a, n_e
-                break
             c_a, c_e = n_a, n_e
+            if not last and at_final and move <= ACCEPT:
+                break
             if move <= ACCEPT:
-                h_a, h_e = max(h_a / 4.0, fin_a), max(h_e / 4.0, fin_e) if de > 0 else 0.0
+                h_a = max(h_a / 4.0, fin_a)
+            h_e = balance(h_a, curv)
         else:
             if last:
                 warnings.append(

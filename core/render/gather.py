@@ -23,6 +23,10 @@ from core.render.layered import blur_uniform
 from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
 
 
+#: Pixels per NumPy call in the CPU sampler (cache-sized blocks of maps).
+_GROUP_PIXELS = 1 << 16
+
+
 class GatherStack:
     """A blur stack of one image; ``sample(sigma)`` renders any sigma map by interpolation.
 
@@ -100,8 +104,9 @@ class GatherStack:
     def _sample_cpu(self, sig: torch.Tensor) -> torch.Tensor:
         """NumPy path: the same mixture as the torch path (float32 weights from
         ``node_weights_np``). The batch is split in one contiguous block per pool thread and
-        each thread works map by map, so the ~20 passes per pixel stay in cache (vectorising
-        over the whole batch was 4x slower: memory-bound)."""
+        each thread works on ~64k pixels at a time (one large map, or several small ones), so
+        the ~20 passes per pixel stay in cache (vectorising over the whole batch was 4x slower:
+        memory-bound) and small maps do not pay NumPy's per-call overhead map by map."""
         from core.parallel import map_images
         from core.render.levels import node_weights_np
 
@@ -116,22 +121,31 @@ class GatherStack:
         parts = max(1, min(nb, torch.get_num_threads()))
         bounds = np.linspace(0, nb, parts + 1).astype(int)
 
+        hw = h * w
+        group = max(1, _GROUP_PIXELS // hw)  # small maps: several per NumPy call
+        span = min(hw, _GROUP_PIXELS)  # large maps: cache-sized pixel runs of one map
+        sig_flat = sig_np.reshape(nb, hw)
+
+        def mix(g0: int, g1: int, p0: int, p1: int) -> None:
+            k0, w3 = node_weights_np(sig_flat[g0:g1, p0:p1], self.levels)
+            for j in range(3):
+                idx = np.minimum(k0 + j, n - 1).astype(np.int64)
+                idx *= hw
+                idx += base[p0:p1]
+                for i in range(c):
+                    vals = np.take(flat[i], idx)
+                    dst = out[g0:g1, i, p0:p1]
+                    if j == 0:
+                        np.multiply(vals, w3[j], out=dst)
+                    else:
+                        vals *= w3[j]
+                        dst += vals
+
         def block(p: int) -> None:
-            for b in range(int(bounds[p]), int(bounds[p + 1])):
-                k0, w3 = node_weights_np(sig_np[b], self.levels)
-                k0 = k0.reshape(-1)
-                for j in range(3):
-                    idx = np.minimum(k0 + j, n - 1).astype(np.int64)
-                    idx *= h * w
-                    idx += base
-                    wj = w3[j].reshape(-1)
-                    for i in range(c):
-                        vals = np.take(flat[i], idx)
-                        if j == 0:
-                            np.multiply(vals, wj, out=out[b, i])
-                        else:
-                            vals *= wj
-                            out[b, i] += vals
+            for g0 in range(int(bounds[p]), int(bounds[p + 1]), group):
+                g1 = min(g0 + group, int(bounds[p + 1]))
+                for p0 in range(0, hw, span):
+                    mix(g0, g1, p0, min(p0 + span, hw))
 
         map_images(block, range(parts))
         return torch.from_numpy(out.reshape(nb, c, h, w)).to(self._image.dtype)

@@ -98,25 +98,32 @@ def _product(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
 _BAND = 32
 
 
-def _weighted(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
-    """``img * wc``, multiplied only inside each row band's nonzero columns (zeros elsewhere).
+def _weighted_layer(
+    img: np.ndarray, k0: np.ndarray, w3: np.ndarray, level: int
+) -> np.ndarray | None:
+    """``img * weight(level)`` on a crop, formed only inside each row band's columns where
+    the level is one of the pixels' nodes (zeros elsewhere); None if it is nowhere.
 
     A level's bounding box is often mostly empty (an object's ring of one sigma spans the
-    image); bands of rows with their own column range skip most of that area exactly.
+    image); bands of rows with their own column range skip most of that area exactly, for
+    the weights as for the product.
     """
-    h = wc.shape[0]
-    if h * wc.shape[1] < 4 * _BAND * _BAND:
-        return _product(img, wc)
+    h, w = k0.shape
+    if h * w < 4 * _BAND * _BAND:
+        wc = _level_weights(k0, w3, level)
+        return _product(img, wc) if wc.any() else None
     out = np.zeros(img.shape, np.float32)
-    nz = wc != 0
+    found = False
     for b0 in range(0, h, _BAND):
-        cols = np.flatnonzero(nz[b0 : b0 + _BAND].any(axis=0))
+        kb = k0[b0 : b0 + _BAND]
+        present = (kb >= level - 2) & (kb <= level)
+        cols = np.flatnonzero(present.any(axis=0))
         if cols.size:
             c0, c1 = int(cols[0]), int(cols[-1]) + 1
-            out[b0 : b0 + _BAND, c0:c1] = _product(
-                img[b0 : b0 + _BAND, c0:c1], wc[b0 : b0 + _BAND, c0:c1]
-            )
-    return out
+            wc = _level_weights(kb[:, c0:c1], w3[:, b0 : b0 + _BAND, c0:c1], level)
+            out[b0 : b0 + _BAND, c0:c1] = _product(img[b0 : b0 + _BAND, c0:c1], wc)
+            found = True
+    return out if found else None
 
 
 def _support(kmin: np.ndarray, kmax: np.ndarray, level: int) -> tuple[int, int] | None:
@@ -189,10 +196,12 @@ def _opencv_one(
         # border at an inner edge only reflects zeros, and the margin costs no full-res work.
         y0, y1 = _block_span(rows, fy, h)
         x0, x1 = _block_span(cols, fx, w)
-        wc = _level_weights(k0[y0:y1, x0:x1], w3[:, y0:y1, x0:x1], level)
-        if not wc.any():
+        formed = _weighted_layer(
+            img_hwc[y0:y1, x0:x1], k0[y0:y1, x0:x1], w3[:, y0:y1, x0:x1], level
+        )
+        if formed is None:
             continue
-        layer = _weighted(img_hwc[y0:y1, x0:x1], wc)
+        layer = formed
         if fy > 1 or fx > 1:
             layer = reduced.downsample(layer, fy, fx)
         cy0, cx0 = y0 // fy, x0 // fx
