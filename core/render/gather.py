@@ -22,7 +22,6 @@ from core.render.kernels import DEFAULT_TRUNCATE
 from core.render.layered import blur_uniform
 from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
 
-
 #: Pixels per NumPy call in the CPU sampler (cache-sized blocks of maps).
 _GROUP_PIXELS = 1 << 16
 
