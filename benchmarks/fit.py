@@ -1,24 +1,31 @@
-"""Fit speed: the paper's grid with psfbench's engine vs the paper's way, in one run.
+"""Fit speed and accuracy: the whole fit with the Newton zoom vs the previous pattern-search
+zoom, and the paper's full-resolution grid, all in one run on one simulated session.
 
-The paper's grid: A 400..1150 step 50 (16), e 23.0..24.8 step 0.2 (10), 20 images at
-613x514. "The paper's way" is Algorithm 1 as written: one exact scatter render (the reference
-renderer, eq. 8) plus one loss evaluation per grid point and image. The reference renderer
-here is psfbench's vectorised one (docs/rendering.md), itself 10-24x faster than the per-tap
-loop of the paper's code, so the ratio printed is conservative. That takes hours, so it is
-timed on a few (A, e, image) triples here and scaled to the 3200 evaluations of the grid; the
-scaled figure is labelled as such.
+The session: the "objects" scene (sigma varies across the image and across depth edges), 20
+frames at 613x514, true A = 800, e = 23.6, 1 % sensor noise, rendered by the layered renderer.
 
-Ours: the gather model (blur stack once, one interpolation per candidate) over the same grid at
-full resolution, then the complete fit (coarse-to-fine landscape, scatter-model zoom,
-bootstrap) for the refined optimum.
+* ``fit_seconds``: the complete fit (coarse landscape on the paper's grid, scatter-model zoom,
+  bootstrap), default settings (Newton zoom); repeated ``--repeats`` times, min and median.
+* ``fit_seconds_pattern``: the same fit with ``zoom="pattern"``, the zoom before issue 11
+  (pattern search of 3x3 grids, then a 5x5), measured in the same run.
+* ``grid_seconds``: the paper's grid (16 x 10 x 20 images) with the gather model at full
+  resolution (the landscape the paper computes, without our pyramid).
+* ``paper_seconds_scaled``: Algorithm 1 as written, one exact scatter render plus loss per grid
+  point and image, timed on a few triples and scaled to the 3200 evaluations.
+* ``inspect_seconds``: one (A, e) examined (20 simulated frames, residuals, every term) at
+  512 x 512, as the fitting panel's explorer does on a click.
 
-Run: .venv/bin/python benchmarks/fit.py [--device cuda] [--paper-samples 2]
+CPU times are printed next to wall times: this machine is shared, and the CPU time does not
+count waiting for a core.
+
+Run: .venv/bin/python benchmarks/fit.py [--device cuda] [--repeats 3] [--paper-samples 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,18 +36,31 @@ import torch
 from core import optics
 from core.fit import evaluate_grid, fit
 from core.fit.engine import PAPER_A, PAPER_E
+from core.fit.inspect import inspect_point
 from core.fit.session_io import problem_from_session
 from core.losses import LossConfig, loss_terms
 from core.render import render
 from core.simulation import SimulationSpec, simulate_session
 
 
+def _sync(dev: str) -> None:
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _timed(fn, dev: str):  # type: ignore[no-untyped-def]
+    _sync(dev)
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    _sync(dev)
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--paper-samples", type=int, default=2)
-    # objects: sigma varies across the image, so the exact renderer cannot take its fast
-    # uniform-sigma path (a fronto-parallel plane would flatter the paper's way)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scene", default="objects")
     args = ap.parse_args()
     dev = args.device
@@ -48,37 +68,59 @@ def main() -> None:
         A=800.0, e_mm=23.6, scene=args.scene, frames=20, height=514, width=613, seed=3
     )
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        simulate_session(Path(tmp) / "s", spec, device=dev)
-        t_sim = time.perf_counter() - t0
+        _, t_sim, _ = _timed(lambda: simulate_session(Path(tmp) / "s", spec, device=dev), dev)
         problem, _ = problem_from_session(Path(tmp) / "s", device=dev)
     print(
-        f"device {dev}; simulated 20 frames at 613x514 in {t_sim:.1f} s "
-        f"(true A={spec.A}, e={spec.e_mm})"
+        f"device {dev}, {torch.get_num_threads()} threads; simulated 20 frames at 613x514 in "
+        f"{t_sim:.1f} s (true A={spec.A}, e={spec.e_mm})"
     )
 
-    # ours: the whole paper grid at full resolution
-    if dev.startswith("cuda"):
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    observed = problem.with_observation(2.0, "auto")  # as the fit does
-    ls = evaluate_grid(observed, PAPER_A, PAPER_E, model="gather")
-    if dev.startswith("cuda"):
-        torch.cuda.synchronize()
-    grid_s = time.perf_counter() - t0
+    runs: dict[str, list[tuple[float, float, float, float]]] = {"newton": [], "pattern": []}
+    for rep in range(args.repeats):
+        for zoom in ("newton", "pattern"):  # interleaved: both see the same machine load
+            res, wall, cpu = _timed(lambda z=zoom: fit(problem, PAPER_A, PAPER_E, zoom=z), dev)
+            runs[zoom].append((wall, cpu, res.A, res.e))
+            print(
+                f"  [{rep + 1}/{args.repeats}] fit, {zoom} zoom: {wall:.2f} s wall, {cpu:.2f} s "
+                f"CPU -> A={res.A:.2f}±{res.A_std:.2f} ({100 * (res.A / spec.A - 1):+.2f} %), "
+                f"e={res.e:.4f} ({res.e - spec.e_mm:+.4f} mm); zoom evaluations "
+                f"{res.settings['zoom_evaluations']}"
+            )
+
+    observed = problem.with_observation(2.0, "auto").with_loss_masks(float(PAPER_A.max()), 23.6)
+    ls, grid_s, grid_cpu = _timed(
+        lambda: evaluate_grid(observed, PAPER_A, PAPER_E, model="gather"), dev
+    )
     gA, ge, _ = ls.best()
     print(
-        f"ours, full grid ({len(PAPER_A)}x{len(PAPER_E)} x 20 images, full resolution): "
-        f"{grid_s:.2f} s -> grid optimum A={gA:.0f}, e={ge:.1f}"
+        f"paper grid ({len(PAPER_A)}x{len(PAPER_E)} x 20 images, gather model, full "
+        f"resolution): {grid_s:.2f} s wall, {grid_cpu:.2f} s CPU -> grid optimum A={gA:.0f}, "
+        f"e={ge:.1f}"
     )
 
-    t0 = time.perf_counter()
-    result = fit(problem, PAPER_A, PAPER_E)
-    fit_s = time.perf_counter() - t0
-    print(
-        f"ours, complete fit (landscape + scatter zoom + bootstrap): {fit_s:.2f} s -> "
-        f"A={result.A:.2f}±{result.A_std:.2f}, e={result.e:.4f}±{result.e_std:.4f}"
+    # the explorer's click: one (A, e), 20 frames, at 512 x 512
+    crop = problem.subset(list(range(problem.n_images)))
+    crop = (
+        type(crop)
+        .from_arrays(
+            crop.aif[:, :512, :512].cpu().numpy(),
+            crop.depth_mm[:512, :512].cpu().numpy(),
+            crop.frames[:, :, :512, :512].cpu().numpy(),
+            crop.d_mm,
+            crop.F_mm,
+            device=dev,
+        )
+        .with_observation(2.0, "auto")
+        .with_loss_masks(1000.0, 23.6)
     )
+    from core.fit.grid import frame_losses
+
+    losses = frame_losses(crop)
+    inspect_point(crop, 800.0, 23.6, losses=losses)  # warm-up (level ladder, kernels)
+    inspect_times = [
+        _timed(lambda: inspect_point(crop, 800.0, 23.6, losses=losses), dev)[1] for _ in range(3)
+    ]
+    print(f"inspect one (A, e), 20 frames at 512x512: {min(inspect_times):.3f} s (min of 3)")
 
     # the paper's way: reference scatter render + loss per (A, e, image), sampled and scaled
     cfg = LossConfig.paper()
@@ -94,35 +136,54 @@ def main() -> None:
             problem.aif, problem.depth_mm, df, A, problem.F_mm, method="scatter", device=dev
         )
         loss_terms(problem.frames[i], sim, mask=problem.mask, config=cfg)
-        if dev.startswith("cuda"):
-            torch.cuda.synchronize()
+        _sync(dev)
         times.append(time.perf_counter() - t0)
-        print(
-            f"  paper's way, one render+loss (A={A:.0f}, e={e:.1f}, image {i}): {times[-1]:.2f} s"
-        )
     n_eval = len(PAPER_A) * len(PAPER_E) * problem.n_images
     paper_s = float(np.mean(times)) * n_eval
-    speedup = paper_s / grid_s
+    print(f"paper's way, full grid (scaled from {len(times)} samples): {paper_s / 3600:.2f} h")
+
+    def summary(zoom: str) -> dict[str, float]:
+        wall = [r[0] for r in runs[zoom]]
+        cpu = [r[1] for r in runs[zoom]]
+        a_err = [100 * abs(r[2] - spec.A) / spec.A for r in runs[zoom]]
+        e_err = [abs(r[3] - spec.e_mm) for r in runs[zoom]]
+        return {
+            "min": round(min(wall), 3),
+            "median": round(statistics.median(wall), 3),
+            "max": round(max(wall), 3),
+            "cpu_median": round(statistics.median(cpu), 3),
+            "A_error_pct": round(max(a_err), 3),
+            "e_error_mm": round(max(e_err), 4),
+        }
+
+    new, old = summary("newton"), summary("pattern")
     print(
-        f"paper's way, full grid (scaled from {len(times)} samples x {n_eval}): "
-        f"{paper_s / 3600:.2f} h"
+        f"whole fit: Newton zoom {new['median']:.2f} s (min {new['min']:.2f}, max "
+        f"{new['max']:.2f}) vs pattern zoom {old['median']:.2f} s: "
+        f"{old['median'] / new['median']:.1f}x faster (median of {args.repeats})"
     )
-    print(f"speedup (paper's way / ours, full grid): {speedup:.0f}x")
     print(
         json.dumps(
             {
                 "device": dev,
+                "repeats": args.repeats,
+                "fit_seconds": new["median"],
+                "fit_seconds_min": new["min"],
+                "fit_seconds_max": new["max"],
+                "fit_cpu_seconds": new["cpu_median"],
+                "A_error_pct": new["A_error_pct"],
+                "e_error_mm": new["e_error_mm"],
+                "fit_seconds_pattern": old["median"],
+                "fit_seconds_pattern_min": old["min"],
+                "fit_seconds_pattern_max": old["max"],
+                "A_error_pct_pattern": old["A_error_pct"],
+                "e_error_mm_pattern": old["e_error_mm"],
+                "zoom_speedup": round(old["median"] / new["median"], 2),
                 "grid_seconds": round(grid_s, 3),
-                "fit_seconds": round(fit_s, 3),
+                "grid_cpu_seconds": round(grid_cpu, 3),
+                "inspect_seconds": round(min(inspect_times), 3),
                 "paper_seconds_scaled": round(paper_s, 1),
-                "paper_samples": len(times),
-                "speedup_vs_paper": round(speedup, 1),
-                "A": round(result.A, 3),
-                "e": round(result.e, 4),
-                "A_std": round(result.A_std, 3),
-                "e_std": round(result.e_std, 4),
-                "A_error_pct": round(100 * abs(result.A - spec.A) / spec.A, 3),
-                "e_error_mm": round(abs(result.e - spec.e_mm), 4),
+                "speedup_vs_paper": round(paper_s / grid_s, 1),
             }
         )
     )

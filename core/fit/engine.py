@@ -125,6 +125,7 @@ def fit(
     noise_sd: float | str = "auto",
     loss_config: LossConfig | None = None,
     hole_reach_sigmas: float = 2.0,
+    hole_blur: str = "far",
     exclude_clipped: bool = False,
     datasheet_A: float | None = None,
     bootstrap_n: int = 200,

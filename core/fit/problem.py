@@ -18,6 +18,9 @@ import torch.nn.functional as F_nn
 from core import optics
 from core.fit.depth_holes import HoleFill, fill_holes, hole_band_masks
 
+#: Margin around hole bands and clipped samples, in pre-filter sigmas (its reach).
+HOLE_MARGIN_SIGMAS = 2.0
+
 
 @dataclass(frozen=True)
 class FitProblem:
@@ -155,6 +158,7 @@ class FitProblem:
         *,
         reach_sigmas: float = 2.0,
         exclude_clipped: bool = False,
+        hole_blur: str = "far",
     ) -> FitProblem:
         """Per-frame loss masks for candidates up to ``A_ref`` (around ``e_ref``).
 
@@ -168,15 +172,16 @@ class FitProblem:
         m = self.n_images
         h, w = self.depth_mm.shape
         excl = torch.zeros((m, h, w), dtype=torch.bool, device=self.device)
-        margin = math.ceil(3.0 * self.presmooth_sigma)
+        margin = math.ceil(HOLE_MARGIN_SIGMAS * self.presmooth_sigma)
         fill = self.hole_fill
         if fill is not None and bool(fill.holes.any()):
             df = torch.as_tensor(self.focus_depths(e_ref), dtype=torch.float32, device=self.device)
-            rel = [
-                optics.sigma_map(d, df.view(-1, 1, 1), 1.0, self.F_mm) / self.pixel_scale
-                for d in (fill.far, fill.near)
-            ]
-            reach = reach_sigmas * float(A_ref) * torch.maximum(rel[0], rel[1]) + margin
+            depth = fill.far if hole_blur == "far" else fill.near
+            rel = [optics.sigma_map(depth, df.view(-1, 1, 1), 1.0, self.F_mm) / self.pixel_scale]
+            if hole_blur == "wider":
+                rel.append(optics.sigma_map(fill.far, df.view(-1, 1, 1), 1.0, self.F_mm))
+                rel[1] = rel[1] / self.pixel_scale
+            reach = reach_sigmas * float(A_ref) * torch.stack(rel).amax(dim=0) + margin
             excl |= hole_band_masks(fill.holes, reach)
         if exclude_clipped:
             from core.fit.observation import clipped
