@@ -51,21 +51,12 @@ def run(args: argparse.Namespace) -> int:
     )
     cmd_simulate.run(sim_args)
     print("[2/2] fitting (A, e) on the paper's grid, coarse-to-fine, scatter-model zoom, bootstrap")
-    fit_args = argparse.Namespace(
-        session=str(session),
-        A_range=(400.0, 1150.0),
-        e_range=(23.0, 24.8),
-        grid=(16, 10),
-        frames=args.frames,
-        rgb=False,
-        preset="paper",
-        no_coarse_to_fine=False,
-        noise_sd="auto",
-        presmooth=2.0,
-        datasheet_A=None,
-        aif="captured",
-        quiet=args.quiet,
-        device=args.device,
+    # the fit command's own defaults (no second copy of them to drift)
+    fit_parser = argparse.ArgumentParser(add_help=False)
+    cmd_fit.add_fit_args(fit_parser)
+    fit_args = fit_parser.parse_args(
+        [str(session), "--frames", str(args.frames), "--aif", "captured", "--device", args.device]
+        + (["--quiet"] if args.quiet else [])
     )
     result, _, truth = cmd_fit.run_fit(fit_args)
     paths = write_outputs(result, session / "results", truth=truth)  # type: ignore[arg-type]

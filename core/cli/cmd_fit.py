@@ -48,6 +48,33 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
         "sweep; stored as results/aif_synthesised.tif), 'auto' (captured if present, else "
         "synthesised; default) or an image file on the frames' pixel grid",
     )
+    p.add_argument(
+        "--loss-weights",
+        nargs=4,
+        type=float,
+        default=None,
+        metavar=("L2", "LAP", "HIST", "SSIM"),
+        help="lambda_1..4 of eq. 19 (default: the preset's, the paper's 50000 10000 40000 5000)",
+    )
+    p.add_argument(
+        "--hole-reach-sigmas",
+        type=float,
+        default=2.0,
+        help="around depth-map holes, leave out of each frame's losses the pixels within this "
+        "many sigmas of the hole's blur (docs/fitting.md)",
+    )
+    p.add_argument(
+        "--exclude-clipped",
+        action="store_true",
+        help="also leave the samples the camera clipped out of each frame's losses",
+    )
+    p.add_argument(
+        "--zoom",
+        choices=("newton", "pattern"),
+        default="newton",
+        help="refinement with the scatter model: Newton steps (default) or the former pattern "
+        "search",
+    )
     p.add_argument("--datasheet-A", type=float, default=None, help="A to compare against")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     device_arg(p)
@@ -103,6 +130,12 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     cfg = LossConfig.paper() if args.preset == "paper" else LossConfig.refcode()
     if args.rgb:
         cfg = cfg.with_(color="channels")
+    if args.loss_weights is not None:
+        if any(w < 0 for w in args.loss_weights) or not any(args.loss_weights):
+            raise UserFacingError("--loss-weights: four weights >= 0, not all 0")
+        cfg = cfg.with_(weights=tuple(args.loss_weights))
+    if args.hole_reach_sigmas < 0:
+        raise UserFacingError("--hole-reach-sigmas: need a value >= 0")
     try:
         result = fit(
             problem,
@@ -112,6 +145,9 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
             presmooth_sigma=args.presmooth,
             noise_sd=noise_sd,
             loss_config=cfg,
+            zoom=args.zoom,
+            hole_reach_sigmas=args.hole_reach_sigmas,
+            exclude_clipped=args.exclude_clipped,
             datasheet_A=ds,
             progress=bars,
         )

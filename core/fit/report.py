@@ -169,6 +169,13 @@ def format_table(result: FitResult, *, truth: tuple[float, float] | None = None)
             f"datasheet/fitted loss ratio {ds['loss_ratio']:.2f} "
             f"(fit is {100 * ds['fit_loss_reduction']:.0f}% lower; paper Table 3: 40%)"
         )
+    usage = result.frame_usage
+    if usage and min(usage) < 1.0:
+        hole = result.settings.get("hole_fraction", 0.0)
+        lines.append(
+            f"pixels used per frame: {100 * min(usage):.0f}-{100 * max(usage):.0f}% "
+            f"(depth-map holes: {100 * hole:.1f}% of the image, and their blur)"
+        )
     for w in result.warnings:
         lines.append(f"WARNING: {w}")
     t = result.timings_s
