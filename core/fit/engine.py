@@ -319,6 +319,7 @@ def fit(
             "mask_reference": {"A": MASK_A_MARGIN * max(coarse.A, 1e-6), "e": coarse.e},
             "presmooth_sigma": presmooth_sigma,
             "noise_sd": problem.noise_sd,
+            "noise_gain": problem.noise_gain,
             "noise_sd_source": "estimated" if noise_sd == "auto" else "given",
             "hole_fraction": 0.0 if problem.hole_fill is None else problem.hole_fill.fraction,
             "hole_reach_sigmas": hole_reach_sigmas,

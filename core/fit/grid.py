@@ -173,8 +173,7 @@ def evaluate_grid(
                     cancel.check()
                 stop = min(start + chunk, len(A_arr))
                 sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
-                if problem.sim_noise is not None:
-                    sims = sims + problem.sim_noise
+                sims = problem.add_noise(sims)
                 terms = loss(sims)
                 block = {}
                 for t in TERMS:

@@ -76,8 +76,7 @@ def inspect_point(
         sigma = float(A) * problem.rel_defocus(float(e))  # (M, H, W)
         sim = blur_layered(problem.aif, sigma).clamp_(0.0, 1.0)  # (M, C, H, W)
         compared = gaussian_smooth(sim, problem.presmooth_sigma)
-        if problem.sim_noise is not None:
-            compared = compared + problem.sim_noise
+        compared = problem.add_noise(compared)
         values = losses(compared[None])
     per_image = {t: values[t][0].double().cpu().numpy() for t in TERMS}
     return Inspection(

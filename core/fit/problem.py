@@ -43,9 +43,13 @@ class FitProblem:
     #: this problem, and the noise sd added to simulations (fraction of full scale).
     presmooth_sigma: float = 0.0
     noise_sd: float = 0.0
+    #: Signal-dependent part of the noise: var(I) = noise_sd^2 + noise_gain * I (shot noise).
+    noise_gain: float = 0.0
     noise_seed: int = 0
     obs_frames: torch.Tensor | None = None  # pre-smoothed frames
-    sim_noise: torch.Tensor | None = None  # pre-smoothed noise added to every simulation
+    #: Pre-smoothed unit-sd noise field (zero where the camera clipped), the same for every
+    #: candidate; :meth:`add_noise` scales it by the noise model at the simulated level.
+    sim_noise: torch.Tensor | None = None
     #: Holes of the depth map filled for rendering (None: the map has no hole).
     hole_fill: HoleFill | None = None
     #: (M, H, W) bool, pixels left out of each frame's losses (hole reach, clipped samples);
@@ -97,16 +101,30 @@ class FitProblem:
         return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd, hole_fill=fill)
 
     def with_observation(
-        self, presmooth_sigma: float, noise_sd: float | str, seed: int = 0
+        self,
+        presmooth_sigma: float,
+        noise_sd: float | str,
+        seed: int = 0,
+        noise_gain: float = 0.0,
     ) -> FitProblem:
-        """Set the observation model; ``noise_sd="auto"`` estimates it from the frames."""
-        from core.fit.observation import clipped, estimate_noise_sd, gaussian_smooth, noise_field
+        """Set the observation model. ``noise_sd="auto"`` estimates a Poisson-Gaussian model
+        (sd0, gain) from the frames (:func:`core.fit.observation.estimate_noise_model`); a
+        number sets sd0 (``noise_gain`` the shot part, default none)."""
+        from core.fit.observation import (
+            clipped,
+            estimate_noise_model,
+            gaussian_smooth,
+            noise_field,
+        )
 
-        sd = estimate_noise_sd(self.frames) if noise_sd == "auto" else float(noise_sd)
+        if noise_sd == "auto":
+            sd, gain = estimate_noise_model(self.frames)
+        else:
+            sd, gain = float(noise_sd), float(noise_gain)
         obs = gaussian_smooth(self.frames, presmooth_sigma)
         noise = None
-        if sd > 0:
-            z = noise_field(tuple(self.frames.shape), sd, seed, self.device, self.frames.dtype)
+        if sd > 0 or gain > 0:
+            z = noise_field(tuple(self.frames.shape), 1.0, seed, self.device, self.frames.dtype)
             # where the camera clipped, its frame has no noise: nor may the simulation
             z = z.masked_fill(clipped(self.frames), 0.0)
             noise = gaussian_smooth(z, presmooth_sigma)
@@ -114,10 +132,22 @@ class FitProblem:
             self,
             presmooth_sigma=float(presmooth_sigma),
             noise_sd=sd,
+            noise_gain=gain,
             noise_seed=seed,
             obs_frames=obs,
             sim_noise=noise,
         )
+
+    def add_noise(self, sims: torch.Tensor) -> torch.Tensor:
+        """``sims`` (..., M, C, H, W), pre-filtered simulations, plus the problem's noise at
+        their level: the unit field times sqrt(sd0^2 + gain * level) (common random numbers:
+        the same field for every candidate)."""
+        if self.sim_noise is None:
+            return sims
+        if self.noise_gain == 0.0:
+            return sims + self.noise_sd * self.sim_noise
+        amp = (sims.clamp(0.0, 1.0) * self.noise_gain + self.noise_sd**2).sqrt_()
+        return sims + amp * self.sim_noise
 
     def observed(self) -> torch.Tensor:
         return self.frames if self.obs_frames is None else self.obs_frames
@@ -256,7 +286,9 @@ class FitProblem:
             return level
         # area averaging divides white noise by k; the pre-filter keeps its size in scene
         # units, so it shrinks in pixels of the coarser level
-        return level.with_observation(self.presmooth_sigma / k, self.noise_sd / k, self.noise_seed)
+        return level.with_observation(
+            self.presmooth_sigma / k, self.noise_sd / k, self.noise_seed, self.noise_gain / k**2
+        )
 
     def to(self, device: str | torch.device) -> FitProblem:
         dev = torch.device(device)
