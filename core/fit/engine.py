@@ -223,7 +223,9 @@ def fit(
             level = level.with_loss_masks(MASK_A_MARGIN * max(coarse.A, 1e-6), coarse.e, **mask_kw)
             stages["coarse"] = (level, frame_losses(level, loss_config))
 
-        def evaluate(which: str, za: np.ndarray, ze: np.ndarray, stage: str) -> Landscape:
+        def evaluate(
+            which: str, za: np.ndarray, ze: np.ndarray, stage: str, skip: np.ndarray | None
+        ) -> Landscape:
             nonlocal final_losses
             if which not in stages:
                 which = "full"  # pattern search asks for "coarse" even at factor 1
@@ -231,7 +233,9 @@ def fit(
                 final_losses = frame_losses(final_problem, loss_config)
                 stages[which] = (final_problem, final_losses)
             prob, losses = stages[which]
-            return evaluate_grid(prob, za, ze, model="layered", losses=losses, stage=stage, **kw)
+            return evaluate_grid(
+                prob, za, ze, model="layered", losses=losses, stage=stage, skip=skip, **kw
+            )
 
         if zoom == "newton":
             levels = ("coarse", "full") if "coarse" in stages else ("full",)

@@ -52,7 +52,8 @@ class Landscape:
         return self.per_image["total"].mean(axis=-1)
 
     def argmin(self) -> tuple[int, int]:
-        i, j = np.unravel_index(int(np.argmin(self.total)), self.total.shape)
+        """Grid indices of the smallest total (points not evaluated, NaN, are ignored)."""
+        i, j = np.unravel_index(int(np.nanargmin(self.total)), self.total.shape)
         return int(i), int(j)
 
     def best(self) -> tuple[float, float, float]:
@@ -132,6 +133,7 @@ def evaluate_grid(
     cancel: CancelToken | None = None,
     stage: str = "grid",
     on_block: BlockCallback | None = None,
+    skip: np.ndarray | None = None,
 ) -> Landscape:
     """Every loss term of every image at every (A, e) of the grid A_values x e_values.
 
@@ -139,6 +141,8 @@ def evaluate_grid(
     renderer), "scatter" (eq. 8, exact renderer, slow) or a :class:`ForwardModel`. ``losses``:
     a :func:`frame_losses` evaluator of this problem to reuse (else built here). Raises
     ValueError for empty grids, :class:`core.fit.progress.Cancelled` when ``cancel`` is set.
+    ``skip``: (nA, ne) bool, points not to evaluate (they stay NaN; e.g. a zoom design's
+    corners).
     """
     A_arr = np.asarray(A_values, dtype=np.float64)
     e_arr = np.asarray(e_values, dtype=np.float64)
@@ -163,15 +167,25 @@ def evaluate_grid(
         pixel_scale=problem.pixel_scale,
         frame_indices=problem.frame_indices,
     )
-    timer = StageTimer(stage, len(A_arr) * len(e_arr), progress)
+    todo = np.ones((len(A_arr), len(e_arr)), bool) if skip is None else ~np.asarray(skip, bool)
+    timer = StageTimer(stage, int(todo.sum()), progress)
     A_t = torch.as_tensor(A_arr, dtype=torch.float32, device=problem.device)
     with torch.no_grad():
         for j, e in enumerate(e_arr):
+            rows = np.flatnonzero(todo[:, j])
+            if not rows.size:
+                continue
             rel = problem.rel_defocus(float(e))
-            for start in range(0, len(A_arr), chunk):
+            # runs of consecutive A rows, in blocks of at most `chunk`
+            runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+            spans = [
+                (int(r[k]), int(r[min(k + chunk, len(r)) - 1]) + 1)
+                for r in runs
+                for k in range(0, len(r), chunk)
+            ]
+            for start, stop in spans:
                 if cancel is not None:
                     cancel.check()
-                stop = min(start + chunk, len(A_arr))
                 sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
                 sims = problem.add_noise(sims)
                 terms = loss(sims)

@@ -27,7 +27,9 @@ class Optimum:
 def quadratic_optimum(
     A_values: np.ndarray, e_values: np.ndarray, surface: np.ndarray, radius: int = 1
 ) -> Optimum:
-    i, j = (int(v) for v in np.unravel_index(int(np.argmin(surface)), surface.shape))
+    """Quadratic least squares around the grid minimum (within ``radius`` points); NaN points
+    (not evaluated, e.g. a design's skipped corners) are left out."""
+    i, j = (int(v) for v in np.unravel_index(int(np.nanargmin(surface)), surface.shape))
     nA, ne = surface.shape
     at_boundary = (nA > 1 and i in (0, nA - 1)) or (ne > 1 and j in (0, ne - 1))
     dA = float(A_values[1] - A_values[0]) if nA > 1 else 1.0
@@ -38,6 +40,8 @@ def quadratic_optimum(
     x = ((A_values[ii] - A_values[i]) / dA).ravel()
     y = ((e_values[jj] - e_values[j]) / de).ravel()
     f = surface[ii, jj].ravel()
+    finite = np.isfinite(f)
+    x, y, f = x[finite], y[finite], f[finite]
     best = Optimum(float(A_values[i]), float(e_values[j]), float(surface[i, j]), at_boundary, None)
     cols = [np.ones_like(x)]
     use_x, use_y = i1 - i0 >= 3, j1 - j0 >= 3
@@ -109,7 +113,10 @@ def quadratic_value(
     if len(A_values) > 1 and len(e_values) > 1:
         cols.append(x * y)
         at.append(x0 * y0)
-    coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1), surface.ravel(), rcond=None)
+    design = np.stack(cols, axis=1)
+    f = surface.ravel()
+    ok = np.isfinite(f)
+    coef, *_ = np.linalg.lstsq(design[ok], f[ok], rcond=None)
     return float(np.dot(coef, at))
 
 

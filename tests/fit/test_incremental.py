@@ -87,7 +87,20 @@ def test_fit_streams_landscape_and_zoom_blocks(small_session) -> None:
 
     result = fit(problem, on_block=on_block, bootstrap_n=20)
     assert stages["landscape"] == 16 * 10
-    zoom_points = sum(len(z.A_values) * len(z.e_values) for z in result.zoom_path)
+    zoom_points = sum(int(np.isfinite(z.total).sum()) for z in result.zoom_path)
     assert sum(v for k, v in stages.items() if k.startswith("zoom")) == zoom_points
     assert result.zoom is result.zoom_path[-1]
     assert abs(result.A / spec.A - 1) < 0.03
+
+
+def test_skipped_points_stay_nan_and_the_rest_is_unchanged(observed) -> None:
+    A = np.array([780.0, 800.0, 820.0])
+    e = np.array([23.58, 23.6, 23.62])
+    skip = np.zeros((3, 3), bool)
+    skip[0, 0] = skip[2, 2] = True
+    losses = frame_losses(observed)
+    full = evaluate_grid(observed, A, e, model="layered", losses=losses)
+    part = evaluate_grid(observed, A, e, model="layered", losses=losses, skip=skip)
+    assert np.isnan(part.total[skip]).all() and np.isfinite(part.total[~skip]).all()
+    np.testing.assert_allclose(part.total[~skip], full.total[~skip], rtol=1e-12)
+    assert part.argmin() == full.argmin()
