@@ -7,6 +7,7 @@ The pool size follows ``torch.get_num_threads()`` so one setting governs all CPU
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,20 +19,29 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+#: One pool per size ever asked for (sizes change only when torch's thread count does); a pool
+#: is never shut down while a caller may hold it (shutting the old one down raced with threads
+#: that had just fetched it: "cannot schedule new futures after shutdown").
+_pools: dict[int, ThreadPoolExecutor] = {}
 _local = threading.local()
 
 
+def _forget_pools() -> None:
+    """In a forked child the parent's pool threads do not exist: start afresh."""
+    global _lock
+    _lock = threading.Lock()
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
+
+
 def _executor(size: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != size:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(size, thread_name_prefix="psfbench-cpu")
-            _pool_size = size
-        return _pool
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="psfbench-cpu")
+        return pool
 
 
 def map_images(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

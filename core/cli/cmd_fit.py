@@ -134,8 +134,8 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
         if any(w < 0 for w in args.loss_weights) or not any(args.loss_weights):
             raise UserFacingError("--loss-weights: four weights >= 0, not all 0")
         cfg = cfg.with_(weights=tuple(args.loss_weights))
-    if args.hole_reach_sigmas < 0:
-        raise UserFacingError("--hole-reach-sigmas: need a value >= 0")
+    if not (np.isfinite(args.hole_reach_sigmas) and args.hole_reach_sigmas >= 0):
+        raise UserFacingError("--hole-reach-sigmas: need a finite value >= 0")
     try:
         result = fit(
             problem,
@@ -151,6 +151,8 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
             datasheet_A=ds,
             progress=bars,
         )
+    except ValueError as exc:  # e.g. no frame left usable by the depth map's holes
+        raise UserFacingError(f"{args.session}: {exc}") from None
     finally:
         bars.close()
     result.settings["aif"] = aif.to_json()

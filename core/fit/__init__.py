@@ -7,7 +7,8 @@ bootstrap over sweep images. See docs/fitting.md.
 """
 
 from core.fit.engine import FitResult, fit
-from core.fit.grid import Landscape, evaluate_grid
+from core.fit.grid import GridBlock, Landscape, evaluate_grid, frame_losses
+from core.fit.inspect import Inspection, inspect_point, problem_for_inspection
 from core.fit.problem import FitProblem
 from core.fit.progress import Cancelled, CancelToken, Progress
 
@@ -16,8 +17,13 @@ __all__ = [
     "CancelToken",
     "FitProblem",
     "FitResult",
+    "GridBlock",
+    "Inspection",
     "Landscape",
     "Progress",
     "evaluate_grid",
     "fit",
+    "frame_losses",
+    "inspect_point",
+    "problem_for_inspection",
 ]

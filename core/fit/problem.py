@@ -55,6 +55,9 @@ class FitProblem:
     #: (M, H, W) bool, pixels left out of each frame's losses (hole reach, clipped samples);
     #: None: only invalid depth pixels are left out. Set by :meth:`with_loss_masks`.
     exclude: torch.Tensor | None = None
+    #: (M, H, W) bool: samples the camera clipped in any channel (kept from before the
+    #: luminance conversion, which hides one saturated channel); None: derive from frames.
+    clip_mask: torch.Tensor | None = None
 
     @staticmethod
     def from_arrays(
@@ -77,6 +80,9 @@ class FitProblem:
         if frames_t.ndim == 3:
             frames_t = frames_t[:, None]
         depth_t = torch.as_tensor(np.asarray(depth_mm, dtype=np.float32), device=dev)
+        from core.fit.observation import clipped
+
+        clip_mask = clipped(frames_t).any(dim=1) if frames_t.ndim == 4 else None
         if gray:
             aif_t = to_gray(aif_t)
             frames_t = to_gray(frames_t)
@@ -98,7 +104,9 @@ class FitProblem:
         idx = tuple(range(len(d))) if frame_indices is None else tuple(frame_indices)
         valid = optics.valid_depth_mask(depth_t) & (torch.nan_to_num(depth_t, nan=1.0) > 0)
         fill = None if bool(valid.all()) else fill_holes(depth_t)
-        return FitProblem(aif_t, depth_t, frames_t, d, float(F_mm), idx, fd, hole_fill=fill)
+        return FitProblem(
+            aif_t, depth_t, frames_t, d, float(F_mm), idx, fd, hole_fill=fill, clip_mask=clip_mask
+        )
 
     def with_observation(
         self,
@@ -177,6 +185,14 @@ class FitProblem:
             keep = keep & ~self.exclude
         return keep
 
+    def clipped_samples(self) -> torch.Tensor:
+        """(M, H, W) bool: samples the camera clipped, in any colour channel."""
+        if self.clip_mask is not None:
+            return self.clip_mask
+        from core.fit.observation import clipped
+
+        return clipped(self.frames).any(dim=1)
+
     def frame_usage(self) -> np.ndarray:
         """(M,) fraction of each frame's pixels the losses use."""
         return self.loss_masks().float().mean(dim=(1, 2)).cpu().numpy().astype(np.float64)
@@ -193,12 +209,19 @@ class FitProblem:
         """Per-frame loss masks for candidates up to ``A_ref`` (around ``e_ref``).
 
         Around each depth-map hole, every pixel that light from the hole can reach in that
-        frame is left out: ``reach_sigmas`` times the larger blur of the hole's far and near
-        fill at ``A_ref``, plus the pre-filter's 3-sigma reach (:mod:`core.fit.depth_holes`).
-        ``exclude_clipped`` also leaves out the samples the camera clipped, with the same
-        pre-filter margin. The masks stay fixed while a stage's candidates are compared, so
-        choose ``A_ref`` at the top of the stage's A range.
+        frame is left out: ``reach_sigmas`` times the hole's blur at ``A_ref`` under the far
+        fill (``hole_blur="far"``, what is rendered; "near": the near fill; "wider": the
+        larger of the two), plus ``HOLE_MARGIN_SIGMAS`` of the pre-filter
+        (:mod:`core.fit.depth_holes`). ``exclude_clipped`` also leaves out the samples the
+        camera clipped (in any channel), with the same margin. The masks stay fixed while a
+        stage's candidates are compared, so choose ``A_ref`` at the top of the stage's A range.
+        Raises ValueError for a negative or non-finite ``reach_sigmas`` or an unknown
+        ``hole_blur``.
         """
+        if not (math.isfinite(reach_sigmas) and reach_sigmas >= 0):
+            raise ValueError(f"reach_sigmas: need a finite value >= 0, got {reach_sigmas}")
+        if hole_blur not in ("far", "near", "wider"):
+            raise ValueError(f"hole_blur: 'far', 'near' or 'wider', got {hole_blur!r}")
         m = self.n_images
         h, w = self.depth_mm.shape
         excl = torch.zeros((m, h, w), dtype=torch.bool, device=self.device)
@@ -214,9 +237,7 @@ class FitProblem:
             reach = reach_sigmas * float(A_ref) * torch.stack(rel).amax(dim=0) + margin
             excl |= hole_band_masks(fill.holes, reach)
         if exclude_clipped:
-            from core.fit.observation import clipped
-
-            cl = clipped(self.frames).any(dim=1).float()[:, None]  # (M, 1, H, W)
+            cl = self.clipped_samples().float()[:, None]  # (M, 1, H, W)
             if margin:
                 cl = F_nn.max_pool2d(cl, 2 * margin + 1, stride=1, padding=margin)
             excl |= cl[:, 0] > 0
@@ -239,11 +260,13 @@ class FitProblem:
         noise = None if self.sim_noise is None else self.sim_noise[idx]
         obs = None if self.obs_frames is None else self.obs_frames[idx]
         excl = None if self.exclude is None else self.exclude[idx]
+        clip = None if self.clip_mask is None else self.clip_mask[idx]
         return replace(
             self,
             obs_frames=obs,
             sim_noise=noise,
             exclude=excl,
+            clip_mask=clip,
             frames=self.frames[idx],
             d_mm=self.d_mm[idx],
             frame_indices=tuple(self.frame_indices[i] for i in idx),
@@ -281,6 +304,9 @@ class FitProblem:
             sim_noise=None,
             hole_fill=fill,
             exclude=None,
+            clip_mask=None
+            if self.clip_mask is None
+            else F_nn.max_pool2d(self.clip_mask[:, None].float(), k)[:, 0] > 0,
         )
         if self.obs_frames is None and self.sim_noise is None:
             return level
@@ -307,6 +333,7 @@ class FitProblem:
                 self.hole_fill.near.to(dev),
             ),
             exclude=None if self.exclude is None else self.exclude.to(dev),
+            clip_mask=None if self.clip_mask is None else self.clip_mask.to(dev),
         )
 
 

@@ -3,7 +3,8 @@
 The landscape (gather model, pyramid level) says roughly where the minimum is; the scatter
 model (eq. 8, layered renderer) says exactly where, at the price of a full render per frame
 and candidate. Two strategies, one interface (``evaluate(level, A_values, e_values, stage)``
-returns a :class:`~core.fit.grid.Landscape` on the "coarse" (half-resolution) or "full" level):
+returns a :class:`~core.fit.grid.Landscape` on the "coarse" level (a pyramid level with a short
+side >= 128 px, 10 frames) or the "full" one):
 
 * :func:`newton_zoom` (default): Newton steps on a quadratic model. A 3 x 3 design around the
   current point is fitted with a quadratic in (A, e) (6 coefficients, 9 points, least squares)
@@ -12,7 +13,8 @@ returns a :class:`~core.fit.grid.Landscape` on the "coarse" (half-resolution) or
   minimum lies within half a step of the centre, with e steps balanced against them by the
   latest curvature; at full resolution a design of A step dA/8 is accepted once its model's
   minimum lies inside it.
-  Typically 2 coarse and 1-2 full designs: 9-18 full-resolution evaluations.
+  Typically 3-4 coarse designs and one full-resolution design: 7 renders of the sweep at
+  full resolution.
 * :func:`pattern_zoom` (the previous default, kept to measure against): a pattern search of
   3 x 3 grids re-centred on their best point, steps halved when the centre is best, down to
   dA/16 and de/32, then a 5 x 5 grid for the quadratic optimum: ~12 rounds, ~100-140

@@ -81,3 +81,16 @@ def test_band_radius_ladder_beyond_its_table():
     r_row = np.flatnonzero(got[150])
     half = (r_row[-1] - r_row[0]) / 2
     assert 131 <= half <= math.ceil(131 * 1.15)
+
+
+def test_a_hole_is_filled_from_its_own_rim_only():
+    # hole A lies inside the 500 mm surface; a seam hole 3 px away touches the 900 mm one:
+    # A's window reaches the seam's rim, which must not leak into A (review finding)
+    d = np.full((30, 40), 500.0, np.float32)
+    d[:, 15:] = 900.0
+    d[10:20, 8:12] = np.nan
+    d[:, 14] = np.nan
+    f = fill_holes(d)
+    np.testing.assert_array_equal(f.far.numpy()[10:20, 8:12], 500.0)
+    np.testing.assert_array_equal(f.far.numpy()[:, 14], 900.0)
+    np.testing.assert_array_equal(f.near.numpy()[:, 14], 500.0)

@@ -104,3 +104,18 @@ def test_skipped_points_stay_nan_and_the_rest_is_unchanged(observed) -> None:
     assert np.isnan(part.total[skip]).all() and np.isfinite(part.total[~skip]).all()
     np.testing.assert_allclose(part.total[~skip], full.total[~skip], rtol=1e-12)
     assert part.argmin() == full.argmin()
+
+
+def test_inspection_reproduces_a_finished_fit(small_session) -> None:
+    from core.fit import problem_for_inspection
+
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=6)
+    result = fit(problem, bootstrap_n=20)
+    design = result.zoom
+    assert design is not None
+    p = problem_for_inspection(problem, result)
+    assert list(p.frame_indices) == result.frame_indices
+    A, e = float(design.A_values[1]), float(design.e_values[1])
+    ins = inspect_point(p, A, e)
+    np.testing.assert_allclose(ins.per_image["total"], design.per_image["total"][1, 1], rtol=1e-5)
