@@ -77,62 +77,6 @@ def _fft_filter(layer: np.ndarray, kern: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(1, 2, 0), dtype=np.float32).reshape(layer.shape)
 
 
-def _level_weights(k0: np.ndarray, w3: np.ndarray, level: int) -> np.ndarray:
-    """Weight (float32) of ``level`` on a crop: node ``level - k0`` of the pixel's three
-    (``w3``: (3, h, w) node weights); zero where the level is not one of its nodes."""
-    out = np.zeros(k0.shape, np.float32)
-    for j in range(3):
-        sel = k0 == level - j
-        np.copyto(out, w3[j], where=sel)
-    return out
-
-
-def _product(img: np.ndarray, wc: np.ndarray) -> np.ndarray:
-    """``img * wc`` per channel; cv2 on a merged weight is ~2x NumPy's channel broadcast."""
-    if img.ndim == 2:
-        return cv2.multiply(img, wc)
-    return cv2.multiply(img, cv2.merge([wc] * img.shape[2])).reshape(img.shape)
-
-
-#: Rows per band when a layer is formed only where its weights are nonzero.
-_BAND = 32
-
-
-def _weighted_layer(
-    img: np.ndarray, k0: np.ndarray, w3: np.ndarray, level: int
-) -> np.ndarray | None:
-    """``img * weight(level)`` on a crop, formed only inside each row band's columns where
-    the level is one of the pixels' nodes (zeros elsewhere); None if it is nowhere.
-
-    A level's bounding box is often mostly empty (an object's ring of one sigma spans the
-    image); bands of rows with their own column range skip most of that area exactly, for
-    the weights as for the product.
-    """
-    h, w = k0.shape
-    if h * w < 4 * _BAND * _BAND:
-        wc = _level_weights(k0, w3, level)
-        return _product(img, wc) if wc.any() else None
-    out = np.zeros(img.shape, np.float32)
-    found = False
-    for b0 in range(0, h, _BAND):
-        kb = k0[b0 : b0 + _BAND]
-        present = (kb >= level - 2) & (kb <= level)
-        cols = np.flatnonzero(present.any(axis=0))
-        if cols.size:
-            c0, c1 = int(cols[0]), int(cols[-1]) + 1
-            wc = _level_weights(kb[:, c0:c1], w3[:, b0 : b0 + _BAND, c0:c1], level)
-            out[b0 : b0 + _BAND, c0:c1] = _product(img[b0 : b0 + _BAND, c0:c1], wc)
-            found = True
-    return out if found else None
-
-
-def _support(kmin: np.ndarray, kmax: np.ndarray, level: int) -> tuple[int, int] | None:
-    """First and last row (or column) whose first-node range [kmin, kmax] reaches ``level``
-    (a pixel with first node k0 weights levels k0..k0+2); None if none does."""
-    idx = np.flatnonzero((kmin <= level) & (kmax >= level - 2))
-    return (int(idx[0]), int(idx[-1])) if idx.size else None
-
-
 def _filter(layer: np.ndarray, kern_y: np.ndarray, kern_x: np.ndarray) -> np.ndarray:
     """Separable mirror-border blur of an (H, W) or (H, W, C<=4) float32 layer."""
     if len(kern_y) == 1 and len(kern_x) == 1:
@@ -174,13 +118,26 @@ def _opencv_one(
     h, w = k0.shape
     out = np.zeros_like(img_hwc)
     coarse: dict[tuple[int, int], np.ndarray] = {}  # (fy, fx) -> accumulator on that grid
-    # Level L has weight where L - 2 <= k0 <= L: rows/cols whose k0 range reaches it give a
-    # superset bounding box, still exact (a crop only needs the support).
-    kmin_r, kmax_r = k0.min(axis=1), k0.max(axis=1)
-    kmin_c, kmax_c = k0.min(axis=0), k0.max(axis=0)
-    for level in range(int(k0.min()), min(int(k0.max()) + 3, len(levels))):
-        rows, cols = _support(kmin_r, kmax_r, level), _support(kmin_c, kmax_c, level)
-        if rows is None or cols is None:
+    # Pixels sorted by their first node (a radix sort of small ints): the sources of level L
+    # (first node L, L-1 or L-2) are then three contiguous runs, so each layer is formed on
+    # its exact support, and its bounding box is the support's, not a superset.
+    flat = k0.reshape(-1).astype(np.int16)
+    order = np.argsort(flat, kind="stable")
+    sk = flat[order]
+    k_lo, k_hi = int(sk[0]), int(sk[-1])
+    starts = np.searchsorted(sk, np.arange(k_lo, k_hi + 2, dtype=np.int16))
+    rows_s = (order // w).astype(np.int32)
+    cols_s = (order % w).astype(np.int32)
+    chans = img_hwc.shape[2:]
+    img_s = img_hwc.reshape(h * w, -1)[order]  # (N, C) in sorted order
+    w_s = w3.reshape(3, -1)[:, order]
+    for level in range(k_lo, min(k_hi + 3, len(levels))):
+        runs = []
+        for j in range(3):
+            k = level - j
+            if k_lo <= k <= k_hi and starts[k - k_lo + 1] > starts[k - k_lo]:
+                runs.append((j, int(starts[k - k_lo]), int(starts[k - k_lo + 1])))
+        if not runs:
             continue
         s = levels[level]
         fy = reduced.reduction_factor(s, h, reduce_for_db) if reduce_for_db is not None else 1
@@ -190,18 +147,29 @@ def _opencv_one(
             _kernel32(reduced.coarse_sigma(s, fx), truncate),
         )
         ry, rx = len(ky) // 2, len(kx) // 2
+        rows = (
+            min(int(rows_s[a:b].min()) for _, a, b in runs),
+            max(int(rows_s[a:b].max()) for _, a, b in runs),
+        )
+        cols = (
+            min(int(cols_s[a:b].min()) for _, a, b in runs),
+            max(int(cols_s[a:b].max()) for _, a, b in runs),
+        )
         # The layer is formed (and downsampled) on its support's bounding box with a guard of
         # one zero pixel for the binomial pre-filter, aligned to the blocks; it is then padded
         # with zeros by the kernel radius on the (possibly coarse) grid, so the blur's mirror
         # border at an inner edge only reflects zeros, and the margin costs no full-res work.
         y0, y1 = _block_span(rows, fy, h)
         x0, x1 = _block_span(cols, fx, w)
-        formed = _weighted_layer(
-            img_hwc[y0:y1, x0:x1], k0[y0:y1, x0:x1], w3[:, y0:y1, x0:x1], level
-        )
-        if formed is None:
-            continue
-        layer = formed
+        lw = x1 - x0
+        layer = np.zeros(((y1 - y0) * lw, img_s.shape[1]), np.float32)
+        for j, a, b in runs:
+            at = (rows_s[a:b] - y0) * lw + (cols_s[a:b] - x0)
+            if img_s.shape[1] == 1:
+                layer[at, 0] = img_s[a:b, 0] * w_s[j, a:b]
+            else:
+                layer[at] = img_s[a:b] * w_s[j, a:b, None]
+        layer = layer.reshape((y1 - y0, lw, *chans))
         if fy > 1 or fx > 1:
             layer = reduced.downsample(layer, fy, fx)
         cy0, cx0 = y0 // fy, x0 // fx
