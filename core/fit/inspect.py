@@ -4,7 +4,7 @@ The fitting panel's explorer calls this when a researcher clicks a point of the 
 the simulated frames (layered scatter renderer, clipped like the camera), the camera's frames,
 their difference, each frame's loss terms and mask, and the sigma maps. Same observation model
 and masks as the fit (``FitProblem.with_observation`` / ``with_loss_masks``), so the terms
-equal the landscape's at that point. Measured on 2 shared CPU cores at 512 x 512: 0.6-0.9 s
+equal the landscape's at that point. Measured on 2 shared CPU cores at 512 x 512: 0.5-1.0 s
 for all 20 frames, 0.04 s for one (``frames=[i]``). :func:`problem_for_inspection` prepares a
 problem exactly as a finished fit used it.
 """
