@@ -56,27 +56,28 @@ class LayeredModel:
         self.aif = problem.aif
         self.presmooth = problem.presmooth_sigma
 
-    def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+    def _blur(self, sigma: torch.Tensor) -> torch.Tensor:
         from core.render import blur_layered
 
+        return blur_layered(self.aif, sigma)
+
+    def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]
         n_a, m, h, w = sigma.shape
-        out = blur_layered(self.aif, sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
+        out = self._blur(sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
         out = gaussian_smooth(out, self.presmooth)
         return out.reshape(n_a, m, *out.shape[1:])
 
 
 class ScatterModel(LayeredModel):
+    """The layered model's simulation with the exact renderer in its place."""
+
     name = "scatter"
 
-    def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+    def _blur(self, sigma: torch.Tensor) -> torch.Tensor:
         from core.render import blur_scatter
 
-        sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]
-        n_a, m, h, w = sigma.shape
-        out = blur_scatter(self.aif, sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
-        out = gaussian_smooth(out, self.presmooth)
-        return out.reshape(n_a, m, *out.shape[1:])
+        return blur_scatter(self.aif, sigma)
 
 
 def make_model(name: str, problem: FitProblem, sigma_max: float) -> ForwardModel:

@@ -93,24 +93,19 @@ def quadratic_value(
     (A, e): the loss between design points without another render. 1-D when one axis has a
     single value; linear along an axis with two."""
     aa, ee = np.meshgrid(A_values, e_values, indexing="ij")
-    x = (aa - A_values.mean()).ravel() / max(float(np.ptp(A_values)), 1e-12)
-    y = (ee - e_values.mean()).ravel() / max(float(np.ptp(e_values)), 1e-12)
-    x0 = (A - A_values.mean()) / max(float(np.ptp(A_values)), 1e-12)
-    y0 = (e - e_values.mean()) / max(float(np.ptp(e_values)), 1e-12)
-    cols, at = [np.ones_like(x)], [1.0]
-    if len(A_values) > 1:
-        cols.append(x)
-        at.append(x0)
-        if len(A_values) > 2:
-            cols.append(x * x)
-            at.append(x0 * x0)
-    if len(e_values) > 1:
-        cols.append(y)
-        at.append(y0)
-        if len(e_values) > 2:
-            cols.append(y * y)
-            at.append(y0 * y0)
+    cols, at = [np.ones(aa.size)], [1.0]
+    for values, grid, point in ((A_values, aa, A), (e_values, ee, e)):
+        scale = max(float(np.ptp(values)), 1e-12)
+        u, u0 = (grid - values.mean()).ravel() / scale, (point - values.mean()) / scale
+        if len(values) > 1:
+            cols.append(u)
+            at.append(u0)
+        if len(values) > 2:
+            cols.append(u * u)
+            at.append(u0 * u0)
     if len(A_values) > 1 and len(e_values) > 1:
+        x, y = cols[1], cols[3 if len(A_values) > 2 else 2]
+        x0, y0 = at[1], at[3 if len(A_values) > 2 else 2]
         cols.append(x * y)
         at.append(x0 * y0)
     design = np.stack(cols, axis=1)
