@@ -43,10 +43,7 @@ class GatherModel:
         self.stack = GatherStack(aif, sigma_max=float(sigma_max))
 
     def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-        sigma = A_values.view(-1, 1, 1, 1).to(rel) * rel[None]  # (nA, M, H, W)
-        n_a, m, h, w = sigma.shape
-        out = self.stack.sample(sigma.reshape(n_a * m, h, w)).clamp_(0.0, 1.0)
-        return out.reshape(n_a, m, *out.shape[1:])
+        return self.stack.sample_scaled(A_values.to(rel), rel, clip=(0.0, 1.0))
 
 
 class LayeredModel:

@@ -154,8 +154,18 @@ class FitProblem:
             return sims
         if self.noise_gain == 0.0:
             return sims + self.noise_sd * self.sim_noise
+        noise = self.sim_noise
+        if (
+            sims.device.type == "cpu"
+            and sims.dtype == noise.dtype == torch.float32
+            and sims.shape[-noise.ndim :] == noise.shape
+            and not sims.requires_grad
+        ):
+            from core.fit.noise_cpu import add_noise_cpu
+
+            return add_noise_cpu(sims, noise, self.noise_gain, self.noise_sd)
         amp = (sims.clamp(0.0, 1.0) * self.noise_gain + self.noise_sd**2).sqrt_()
-        return sims + amp * self.sim_noise
+        return sims + amp * noise
 
     def observed(self) -> torch.Tensor:
         return self.frames if self.obs_frames is None else self.obs_frames

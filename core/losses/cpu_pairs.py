@@ -3,7 +3,8 @@
 Batched torch ops over a chunk of 613x514 planes allocate a fresh multi-megabyte tensor per
 operation and stream it through memory; on a small shared CPU that costs more than the
 arithmetic. Here each plane is processed with OpenCV filters and in-place NumPy operations on
-a handful of plane-sized scratch buffers that stay in cache, and everything that depends only
+a handful of plane-sized scratch buffers that stay in cache (the SSIM map's ~16 elementwise
+steps are one compiled pass, :mod:`core.losses.ssim_cpu`), and everything that depends only
 on the real image (its Laplacian, sorted histogram source, SSIM moments) is read from arrays
 computed once when the kernel is built. The scratch buffers belong to the thread, not to the
 kernel (``_workspace``): a sweep's 20 per-frame kernels used on one thread share one set. The
@@ -24,6 +25,7 @@ import torch
 
 from core.losses.config import LossConfig
 from core.losses.histogram import histogram_distance
+from core.losses.ssim_cpu import ssim_dissimilarity_sum
 
 _CV_DEPTH = {np.dtype(np.float32): cv2.CV_32F, np.dtype(np.float64): cv2.CV_64F}
 
@@ -189,6 +191,9 @@ class CpuPairKernel:
         self.dtype = real["g"].dtype
         self.depth = _CV_DEPTH[self.dtype]
         self.valid_u8 = None if valid is None else valid.astype(np.uint8)
+        self._valid_flat = (
+            np.zeros(1, np.uint8) if self.valid_u8 is None else self.valid_u8.reshape(-1)
+        )
         self.lap_u8 = None if lap_valid is None else lap_valid.astype(np.uint8)
         # Indices, not a boolean mask: np.take is ~2x faster than np.compress here.
         self.lap_idx = None if lap_valid is None else np.flatnonzero(lap_valid)
@@ -281,34 +286,24 @@ class CpuPairKernel:
     ) -> float:
         """Mean over valid pixels of (1 - SSIM map) / 2, arithmetic as in reference.py
         (rearranged only where exact, 2ab = (2a)b, so identical images give exactly 0)."""
-        _, b1, b2, b3, b4, b5 = buf
+        _, b1, b2, b3, _, b5 = buf
         k, border = self.taps, self.border
         mu = cv2.sepFilter2D(gs, -1, k, k, dst=b1, borderType=border)
         np.multiply(gs, gs, out=b5)
         e_ss = cv2.sepFilter2D(b5, -1, k, k, dst=b2, borderType=border)
         np.multiply(gr, gs, out=b5)
         e_rs = cv2.sepFilter2D(b5, -1, k, k, dst=b3, borderType=border)
-        if self.den is not None:
-            for m in (mu, e_ss, e_rs):
-                np.divide(m, self.den, out=m)
-        mu2 = np.multiply(mu, mu, out=b4)
-        t = np.multiply(mr, mu, out=b5)
-        np.subtract(e_ss, mu2, out=e_ss)  # var_s
-        np.subtract(e_rs, t, out=e_rs)  # cov
-        np.multiply(t, self.two, out=t)
-        np.add(t, self.c1, out=t)
-        np.multiply(e_rs, self.two, out=e_rs)
-        np.add(e_rs, self.c2, out=e_rs)
-        np.multiply(t, e_rs, out=t)  # numerator
-        np.add(mu2, mr2, out=mu2)
-        np.add(mu2, self.c1, out=mu2)
-        np.add(e_ss, vr, out=e_ss)
-        np.add(e_ss, self.c2, out=e_ss)
-        np.multiply(mu2, e_ss, out=mu2)  # denominator
-        np.divide(t, mu2, out=t)
-        np.subtract(self.dtype.type(1.0), t, out=t)
-        if self.valid_u8 is None:
-            s = cv2.sumElems(t)[0]
-        else:
-            s = cv2.mean(t, self.valid_u8)[0] * self.n_valid
+        planes = [x.reshape(-1) for x in (mu, e_ss, e_rs, mr, mr2, vr)]
+        den = planes[0] if self.den is None else self.den.reshape(-1)
+        s = ssim_dissimilarity_sum(
+            *planes,
+            den,
+            self._valid_flat,
+            self.c1,
+            self.c2,
+            self.dtype.type(1.0),
+            self.two,
+            self.den is not None,
+            self.valid_u8 is not None,
+        )
         return s / 2.0 / self.n_valid

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from core.render.inputs import Layout, RenderError, prepare, resolve_device, to_tensor
 from core.render.kernels import DEFAULT_TRUNCATE
 from core.render.layered import blur_uniform
 from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
-
-#: Pixels per NumPy call in the CPU sampler (cache-sized blocks of maps).
-_GROUP_PIXELS = 1 << 16
 
 
 class GatherStack:
@@ -85,7 +81,11 @@ class GatherStack:
         c, h, w = self._image.shape
         if len(self.levels) == 1:
             out = self._image.expand(sig.shape[0], c, h, w).clone()
-        elif self.device.type == "cpu":
+        elif (
+            self.device.type == "cpu"
+            and len(self.levels) >= 3
+            and self._image.dtype == torch.float32
+        ):
             out = self._sample_cpu(sig)
         else:
             k0, wts = node_weights(sig, self.levels)
@@ -100,51 +100,41 @@ class GatherStack:
             out = out.reshape(sig.shape[0], c, h, w)
         return Layout(mono=self._mono, batched=layout.batched).restore(out)
 
-    def _sample_cpu(self, sig: torch.Tensor) -> torch.Tensor:
-        """NumPy path: the same mixture as the torch path (float32 weights from
-        ``node_weights_np``). The batch is split in one contiguous block per pool thread and
-        each thread works on ~64k pixels at a time (one large map, or several small ones), so
-        the ~20 passes per pixel stay in cache (vectorising over the whole batch was 4x slower:
-        memory-bound) and small maps do not pay NumPy's per-call overhead map by map."""
-        from core.parallel import map_images
-        from core.render.levels import node_weights_np
+    def _sample_cpu(
+        self,
+        rel: torch.Tensor,
+        scales: torch.Tensor | None = None,
+        clip: tuple[float, float] | None = None,
+    ) -> torch.Tensor:
+        """The same mixture as the torch path, compiled (:mod:`core.render.gather_cpu`)."""
+        from core.render.gather_cpu import sample_stack
 
         assert self._flat is not None
         c, h, w = self._image.shape
-        n = len(self.levels)
-        flat = self._flat.numpy()  # (C, K*H*W) float32
-        sig_np = sig.detach().to(torch.float32).numpy()
-        nb = sig.shape[0]
-        out = np.empty((nb, c, h * w), np.float32)
-        base = np.arange(h * w, dtype=np.int64)
-        parts = max(1, min(nb, torch.get_num_threads()))
-        bounds = np.linspace(0, nb, parts + 1).astype(int)
+        rel_np = rel.detach().to(torch.float32).numpy().reshape(-1, h * w)
+        sc = None if scales is None else scales.detach().to(torch.float32).cpu().numpy()
+        out = sample_stack(self._flat.numpy(), self.levels, rel_np, sc, clip)
+        return torch.from_numpy(out.reshape(-1, c, h, w)).to(self._image.dtype)
 
-        hw = h * w
-        group = max(1, _GROUP_PIXELS // hw)  # small maps: several per NumPy call
-        span = min(hw, _GROUP_PIXELS)  # large maps: cache-sized pixel runs of one map
-        sig_flat = sig_np.reshape(nb, hw)
-
-        def mix(g0: int, g1: int, p0: int, p1: int) -> None:
-            k0, w3 = node_weights_np(sig_flat[g0:g1, p0:p1], self.levels)
-            for j in range(3):
-                idx = np.minimum(k0 + j, n - 1).astype(np.int64)
-                idx *= hw
-                idx += base[p0:p1]
-                for i in range(c):
-                    vals = np.take(flat[i], idx)
-                    dst = out[g0:g1, i, p0:p1]
-                    if j == 0:
-                        np.multiply(vals, w3[j], out=dst)
-                    else:
-                        vals *= w3[j]
-                        dst += vals
-
-        def block(p: int) -> None:
-            for g0 in range(int(bounds[p]), int(bounds[p + 1]), group):
-                g1 = min(g0 + group, int(bounds[p + 1]))
-                for p0 in range(0, hw, span):
-                    mix(g0, g1, p0, min(p0 + span, hw))
-
-        map_images(block, range(parts))
-        return torch.from_numpy(out.reshape(nb, c, h, w)).to(self._image.dtype)
+    def sample_scaled(
+        self, scales: torch.Tensor, rel: torch.Tensor, clip: tuple[float, float] | None = None
+    ) -> torch.Tensor:
+        """Every map of ``rel`` (M, H, W) at every factor of ``scales`` (S,): the same as
+        ``sample(scales[:, None, None, None] * rel)`` reshaped to (S, M, C, H, W), clipped to
+        ``clip`` when given, without forming the (S, M, H, W) sigma maps on the CPU (the fit's
+        grid: sigma = A * relative defocus)."""
+        s = torch.as_tensor(scales).reshape(-1)
+        m, h, w = rel.shape
+        smax = float(s.abs().max()) * float(rel.abs().max()) if rel.numel() else 0.0
+        if smax > self.levels[-1]:
+            self._extend(smax)
+        c = self._image.shape[0]
+        cpu = self.device.type == "cpu" and self._image.dtype == torch.float32
+        if cpu and len(self.levels) >= 3 and rel.device.type == "cpu":
+            out = self._sample_cpu(rel, s, clip)
+        else:
+            sig = (s.view(-1, 1, 1, 1).to(rel) * rel[None]).reshape(-1, h, w)
+            out = self.sample(sig).reshape(-1, c, h, w)
+            if clip is not None:
+                out = out.clamp_(*clip)
+        return out.reshape(len(s), m, c, h, w)
