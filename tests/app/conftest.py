@@ -1,0 +1,41 @@
+"""Fixtures for the GUI tests: settings in a temporary file, a connected virtual bench."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+#: virtual-bench overrides for GUI tests: 100x faster than life, small frames
+FAST_BENCH = {"time_scale": 0.01}
+
+
+@pytest.fixture(autouse=True)
+def _gui_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every GUI test reads and writes its own settings file, never the user's."""
+    path = tmp_path / "gui-settings.json"
+    monkeypatch.setenv("PSFBENCH_GUI_SETTINGS", str(path))
+    return path
+
+
+@pytest.fixture
+def gui_settings():  # type: ignore[no-untyped-def]
+    from app.settings import GuiSettings
+
+    return GuiSettings()
+
+
+@pytest.fixture
+def bench_model(qtbot) -> Iterator:  # type: ignore[no-untyped-def]
+    """A :class:`app.bench_model.BenchModel` connected to the virtual bench (fast clock)."""
+    from app.bench_model import BenchModel
+
+    model = BenchModel()
+    errors: list[tuple[str, str]] = []
+    model.errorOccurred.connect(lambda t, m: errors.append((t, m)))
+    model.connect_bench("virtual", dict(FAST_BENCH))
+    qtbot.waitUntil(lambda: model.connected, timeout=30_000)
+    model.test_errors = errors  # type: ignore[attr-defined]
+    yield model
+    model.close()
