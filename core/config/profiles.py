@@ -72,6 +72,24 @@ class ProjectorProfile(_Strict):
     height: int | None = Field(default=None, ge=1)
 
 
+#: Nominal lens offset e (mm) assumed for the virtual bench when its profile sets none: the
+#: paper's value for its lens. This is a *nominal* value for displays (focus depth Df), not the
+#: virtual world's hidden truth (``virtual.true_e_mm``), which nothing but a fit check may read.
+VIRTUAL_NOMINAL_E_MM = 23.6
+
+
+class LensProfile(_Strict):
+    """The lens as the operator knows it (nominal values, for displays such as Df = f(d)).
+
+    Both optional: a real bench may not know them yet; the GUI then shows Df as unknown.
+    A fit estimates e itself and never reads ``nominal_e_mm``.
+    """
+
+    focal_length_mm: float | None = Field(default=None, gt=0.0)
+    #: nominal mechanical offset e between the distance sensor's zero and the lens (mm)
+    nominal_e_mm: float | None = None
+
+
 class Profile(_Strict):
     name: str = BUILTIN
     description: str = ""
@@ -79,6 +97,7 @@ class Profile(_Strict):
     focus: FocusProfile = FocusProfile()
     sensor: SensorProfile = SensorProfile()
     projector: ProjectorProfile = ProjectorProfile()
+    lens: LensProfile = LensProfile()
     virtual: VirtualBenchSettings = VirtualBenchSettings()
 
     @property
@@ -86,6 +105,18 @@ class Profile(_Strict):
         return "virtual" in (self.camera.driver, self.focus.driver, self.projector.driver) or (
             self.sensor.driver == "virtual"
         )
+
+    def nominal_lens(self) -> tuple[float | None, float | None]:
+        """(F, e) in mm for displays: the ``[lens]`` section's values. Where one is unset and
+        d comes from the virtual world (virtual focus drive or sensor): the virtual lens's
+        ``F_mm`` and the paper's nominal e = 23.6 mm (:data:`VIRTUAL_NOMINAL_E_MM`, never the
+        hidden ``true_e_mm``). Otherwise None (unknown).
+        """
+        f, e = self.lens.focal_length_mm, self.lens.nominal_e_mm
+        if "virtual" in (self.focus.driver, self.sensor.driver):
+            f = self.virtual.F_mm if f is None else f
+            e = VIRTUAL_NOMINAL_E_MM if e is None else e
+        return f, e
 
 
 EXAMPLE_REAL_TOML = """\
@@ -123,6 +154,10 @@ driver = "screen"          # a full-screen window opened by the GUI
 screen = 1
 width = 1920
 height = 1080
+
+[lens]                     # nominal values, for displays (focus depth Df from d); optional
+focal_length_mm = 50.0     # F; omit if unknown (the GUI then shows Df as unknown)
+nominal_e_mm = 23.6        # e: lens-to-sensor distance v = d + e; a fit estimates its own e
 """
 
 

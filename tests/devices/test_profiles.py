@@ -101,3 +101,24 @@ def test_basler_emulated_profile_opens(cfg_dir: Path) -> None:
 def test_example_is_valid_toml_with_every_section() -> None:
     data = tomllib.loads(EXAMPLE_REAL_TOML)
     assert {"camera", "focus", "sensor", "projector"} <= set(data)
+
+
+def test_lens_section_optional_and_virtual_defaults(cfg_dir: Path) -> None:
+    # the built-in virtual bench: its lens F and the paper's nominal e, never the hidden truth
+    prof, _ = load_profile("virtual")
+    assert prof.lens.focal_length_mm is None and prof.nominal_lens() == (50.0, 23.6)
+    (cfg_dir / "v2.toml").write_text("[virtual]\nF_mm = 35.0\ntrue_e_mm = 30.0\n")
+    assert load_profile("v2")[0].nominal_lens() == (35.0, 23.6)
+    # a real bench: only what [lens] says; unknown stays None
+    (cfg_dir / "real.toml").write_text(EXAMPLE_REAL_TOML)
+    assert load_profile("real")[0].nominal_lens() == (50.0, 23.6)
+    (cfg_dir / "bare.toml").write_text(
+        '[focus]\ndriver = "serial"\nport = "COM3"\n[sensor]\ndriver = "controller"\n'
+    )
+    assert load_profile("bare")[0].nominal_lens() == (None, None)
+    (cfg_dir / "badlens.toml").write_text("[lens]\nfocal_length_mm = -1\n")
+    with pytest.raises(ConfigError, match=r"lens\.focal_length_mm"):
+        load_profile("badlens")
+    (cfg_dir / "typo.toml").write_text("[lens]\nfocal_length = 50\n")
+    with pytest.raises(ConfigError, match=r"lens\.focal_length"):
+        load_profile("typo")
