@@ -36,8 +36,10 @@ $(SYS_STAMP): | $(STAMP)
 
 sysdeps: $(SYS_STAMP)
 
+# With a display: the desktop application on the virtual bench (live view running). Without
+# one (CI, ssh): says so and runs the headless demo (psfbench demo) instead.
 demo: $(STAMP)
-	$(PY) -m core.cli demo --out $(OUT)/demo
+	$(PY) -m app --demo --out $(OUT)/demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

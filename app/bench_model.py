@@ -423,7 +423,8 @@ class BenchModel(QObject):
     def _after_run(self) -> None:
         if self.engine is not None:
             self.engine.wait(5)
-            self.engine.bus.close(timeout=2)
+            self.engine.bus.flush(2)
+            self.engine.bus.close()
         self.runningChanged.emit(False)
         self.refresh_devices()
 

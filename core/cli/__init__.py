@@ -30,7 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("cmd_"):
             module = importlib.import_module(f"{__name__}.{info.name}")
             module.register(sub)
+    _register_plugins(sub)
     return parser
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:
+    """Commands other packages add through the ``psfbench.cli`` entry-point group (the GUI's
+    ``psfbench gui``): each entry point names a module with ``register(subparsers)``. A
+    plugin that fails to load is reported on stderr and skipped, never fatal."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="psfbench.cli"), key=lambda e: e.name):
+        try:
+            ep.load().register(sub)
+        except Exception as exc:
+            print(f"warning: psfbench command {ep.name!r} unavailable: {exc}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

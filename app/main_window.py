@@ -1,0 +1,478 @@
+"""The main window: dockable panels over one :class:`app.bench_model.BenchModel`.
+
+Layout: the live view in the centre; the focus controller and the sweep panel docked on the
+right; the session browser and the log at the bottom. Menus and toolbar come from one action
+registry (:mod:`app.actions`). The layout, geometry and theme are restored per user
+(:mod:`app.settings`); a geometry saved on a screen that is gone is not restored (the window
+is centred on the primary screen instead). Closing asks for confirmation only while a sweep
+is running; panels and the bench are shut down on close, never left running.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QRect, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.actions import ACTIONS, MENUS, build_actions
+from app.bench_model import BenchModel
+from app.settings import GuiSettings, save_settings
+from app.theme import apply_theme
+from app.widgets.inputs import ComboBox
+from app.widgets.log_panel import LogPanel
+
+log = logging.getLogger(__name__)
+
+#: (module, class, dock area or "central"): the panels, in creation order
+PANELS: tuple[tuple[str, str, str], ...] = (
+    ("app.panels.live_view", "LiveViewPanel", "central"),
+    ("app.panels.focus", "FocusPanel", "right"),
+    ("app.panels.sweep", "SweepPanel", "right"),
+    ("app.panels.sessions", "SessionsPanel", "bottom"),
+)
+
+_AREAS = {
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+}
+
+
+class PanelUnavailable(QWidget):
+    """Shown in place of a panel that failed to load: the error, not a crash."""
+
+    def __init__(self, title: str, error: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = title.lower().replace(" ", "_")
+        self.title = title
+        label = QLabel(f"{title} is not available:\n{error}")
+        label.setWordWrap(True)
+        QVBoxLayout(self).addWidget(label)
+
+    def shutdown(self) -> None:
+        pass
+
+
+class MainWindow(QMainWindow):
+    """``overrides``: virtual-bench settings used when connecting (tests, demos)."""
+
+    def __init__(
+        self,
+        settings: GuiSettings,
+        model: BenchModel | None = None,
+        *,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("psfbenchMainWindow")
+        self.setWindowTitle("psfbench")
+        self.setAcceptDrops(True)
+        self.settings = settings
+        self.model = model if model is not None else BenchModel(self)
+        self.overrides = dict(overrides or {})
+        #: replaced by tests: returns True to close while a sweep runs
+        self.confirm_close = self._ask_close_while_running
+        self._shut = False
+        apply_theme(settings.theme)
+        self.actions_ = build_actions(self, self.trigger)
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_panels()
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self._default_state = self.saveState()
+        self._restore_geometry()
+        self.model.stateChanged.connect(self._on_state)
+        self.model.runningChanged.connect(lambda _r: self._update_actions())
+        self.model.liveChanged.connect(lambda on: self.actions_["live"].setChecked(on))
+        self.model.errorOccurred.connect(self._show_error)
+        self.model.devicesChanged.connect(self._on_devices)
+        self._devices: dict[str, str] = {}
+        self._update_actions()
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(500)
+        self._status_timer.timeout.connect(self._update_status)
+        self._status_timer.start()
+        self._tick = 0
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_panels(self) -> None:
+        self.setDockNestingEnabled(True)
+        for module, cls, area in PANELS:
+            panel = self._make_panel(module, cls)
+            self.panels[panel.name] = panel
+            if area == "central":
+                self.setCentralWidget(panel)
+                continue
+            self._add_dock(panel, _AREAS[area])
+        self.log_panel = LogPanel(self)
+        self.panels["log"] = self.log_panel
+        self._add_dock(self.log_panel, _AREAS["bottom"])
+        if "sessions" in self.docks:
+            self.tabifyDockWidget(self.docks["sessions"], self.docks["log"])
+            self.docks["sessions"].raise_()
+        sessions = self.panels.get("sessions")
+        sweep = self.panels.get("sweep")
+        if sessions is not None and sweep is not None and hasattr(sessions, "resumeRequested"):
+            sessions.resumeRequested.connect(self._resume_from_browser)
+
+    def _make_panel(self, module: str, cls: str) -> QWidget:
+        title = cls.removesuffix("Panel")
+        try:
+            panel_cls = getattr(importlib.import_module(module), cls)
+            panel: QWidget = panel_cls(self.model, self.settings, self)
+        except Exception as exc:  # a broken panel must not take the application down
+            log.exception("panel %s failed to load", cls)
+            return PanelUnavailable(title, f"{type(exc).__name__}: {exc}", self)
+        return panel
+
+    def _add_dock(self, panel: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(getattr(panel, "title", panel.objectName()), self)
+        dock.setObjectName(f"dock_{panel.name}")  # type: ignore[attr-defined]
+        dock.setWidget(panel)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        self.docks[panel.name] = dock  # type: ignore[attr-defined]
+
+    def _build_menus_and_toolbar(self) -> None:
+        menus = {name: self.menuBar().addMenu(name) for name in MENUS}
+        for info in ACTIONS:
+            menus[info.menu].addAction(self.actions_[info.key])
+            if info.key == "about":
+                continue
+        view = menus["&View"]
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        self.actions_["theme_dark"].setChecked(self.settings.theme == "dark")
+
+        bar = QToolBar("Bench", self)
+        bar.setObjectName("toolbar_bench")
+        bar.setMovable(False)
+        bar.addWidget(QLabel(" Profile "))
+        self.profile_box = ComboBox(self)
+        self.profile_box.setObjectName("profileBox")
+        self.profile_box.setEditable(True)
+        self.profile_box.setMinimumContentsLength(14)
+        self.profile_box.setToolTip(
+            "Device profile: 'virtual' (the simulated bench), a name from the config folder, "
+            "or a path to a TOML profile"
+        )
+        self._fill_profiles()
+        bar.addWidget(self.profile_box)
+        for info in ACTIONS:
+            if info.toolbar:
+                bar.addAction(self.actions_[info.key])
+                if info.key == "disconnect":
+                    bar.addSeparator()
+        estop = bar.widgetForAction(self.actions_["estop"])
+        if estop is not None:
+            estop.setObjectName("estopToolButton")
+            estop.setStyleSheet(
+                "QToolButton { background: #c62828; color: white; font-weight: bold;"
+                " padding: 3px 10px; border-radius: 3px; }"
+                "QToolButton:disabled { background: #8d6e6e; color: #eeeeee; }"
+            )
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _fill_profiles(self) -> None:
+        from core.config.profiles import available_profiles
+
+        names = ["virtual"]
+        try:
+            names += [n for n in available_profiles() if n != "virtual"]
+        except Exception as exc:
+            log.warning("listing profiles: %s", exc)
+        self.profile_box.addItems(names)
+        self.profile_box.setCurrentText(self.settings.profile or "virtual")
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_bench = QLabel("Bench: disconnected")
+        self.status_devices = QLabel("")
+        self.status_fps = QLabel("")
+        self.status_disk = QLabel("")
+        for w in (self.status_bench, self.status_devices, self.status_fps, self.status_disk):
+            w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            sb.addPermanentWidget(w)
+        self.status_fps.setToolTip(
+            "camera frames per second / frames displayed per second; frames the display "
+            "skipped (the newest frame is always shown, the camera never waits for the screen)"
+        )
+
+    # ------------------------------------------------------------------ geometry
+
+    def _restore_geometry(self) -> None:
+        s = self.settings
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else QRect(0, 0, 1366, 768)
+        restored = False
+        if s.geometry and s.window_rect is not None:
+            rect = QRect(*s.window_rect)
+            if self._on_a_screen(rect):
+                restored = self.restoreGeometry(QByteArray(base64.b64decode(s.geometry)))
+            else:
+                log.warning(
+                    "the window was last on a screen that is not connected (%s at %s): "
+                    "opening it on the primary screen",
+                    s.screen_name or "?",
+                    s.window_rect,
+                )
+        if not restored:
+            w = min(1600, int(avail.width() * 0.92))
+            h = min(1000, int(avail.height() * 0.92))
+            self.resize(w, h)
+            self.move(avail.center().x() - w // 2, avail.center().y() - h // 2)
+        if s.window_state:
+            try:
+                self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+            except Exception as exc:
+                log.warning("window layout not restored: %s", exc)
+
+    @staticmethod
+    def _on_a_screen(rect: QRect) -> bool:
+        """True when the rectangle's centre and most of its title bar lie on a screen."""
+        for screen in QGuiApplication.screens():
+            geo = screen.availableGeometry()
+            title = QRect(rect.x(), rect.y(), rect.width(), 30)
+            if geo.contains(rect.center()) and geo.intersected(title).width() >= 100:
+                return True
+        return False
+
+    def save_layout(self) -> None:
+        s = self.settings
+        s.geometry = base64.b64encode(bytes(self.saveGeometry().data())).decode()
+        s.window_state = base64.b64encode(bytes(self.saveState().data())).decode()
+        g = self.geometry()
+        s.window_rect = (g.x(), g.y(), g.width(), g.height())
+        screen = self.screen()
+        s.screen_name = screen.name() if screen is not None else ""
+        s.profile = self.profile_box.currentText()
+        save_settings(s)
+
+    # ------------------------------------------------------------------ actions
+
+    def trigger(self, key: str) -> None:
+        """Run the command ``key`` of :data:`app.actions.ACTIONS`."""
+        panels = self.panels
+        handlers = {
+            "open_session": self._open_session_dialog,
+            "sessions_folder": self._sessions_folder_dialog,
+            "quit": self.close,
+            "connect": self.connect_bench,
+            "disconnect": self.model.disconnect_bench,
+            "live": lambda: self._call_panel("live_view", "toggle_live"),
+            "snapshot": lambda: self._call_panel("live_view", "snapshot"),
+            "home": lambda: self._call_panel("focus", "home"),
+            "estop": self.estop,
+            "start_sweep": lambda: self._call_panel("sweep", "start"),
+            "pause_sweep": self._pause_or_resume,
+            "abort_sweep": lambda: self._call_panel("sweep", "abort"),
+            "theme_dark": self._toggle_theme,
+            "reset_layout": lambda: self.restoreState(self._default_state),
+            "about": self.show_about,
+        }
+        del panels
+        handlers[key]()
+
+    def _call_panel(self, name: str, method: str, *args: Any) -> Any:
+        panel = self.panels.get(name)
+        fn = getattr(panel, method, None)
+        if fn is None:
+            log.warning("%s: %s is not available", name, method)
+            return None
+        return fn(*args)
+
+    def connect_bench(self) -> None:
+        profile = self.profile_box.currentText().strip() or "virtual"
+        overrides = self.overrides if profile == "virtual" else {}
+        try:
+            self.model.connect_bench(profile, overrides)
+        except RuntimeError as exc:
+            self._show_error("Connect", str(exc))
+
+    def estop(self) -> None:
+        focus = self.panels.get("focus")
+        if focus is not None and hasattr(focus, "estop"):
+            focus.estop()
+        else:
+            self.model.estop()
+
+    def _pause_or_resume(self) -> None:
+        eng = self.model.engine
+        paused = eng is not None and str(getattr(eng.state, "value", eng.state)) == "paused"
+        self._call_panel("sweep", "resume" if paused else "pause")
+
+    def _toggle_theme(self) -> None:
+        theme = "dark" if self.actions_["theme_dark"].isChecked() else "light"
+        self.settings.theme = theme
+        apply_theme(theme, self)
+
+    def show_about(self) -> None:
+        from app.about import AboutDialog
+
+        extra = {"bench": f"{self.model.profile_name} ({self.model.state})"}
+        AboutDialog(self, extra).exec()
+
+    def _open_session_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open session folder")
+        if path:
+            self.open_session(path)
+
+    def _sessions_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Sessions folder")
+        if path:
+            self._call_panel("sessions", "set_folder", path)
+
+    def open_session(self, path: str | Path) -> None:
+        """Show a session in the session browser (``--session``, drag and drop, File menu)."""
+        dock = self.docks.get("sessions")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self._call_panel("sessions", "open_session", str(path))
+
+    def _resume_from_browser(self, path: str) -> None:
+        dock = self.docks.get("sweep")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self._call_panel("sweep", "resume_session", path)
+
+    # ------------------------------------------------------------------ state
+
+    def _on_state(self, state: str) -> None:
+        self._update_actions()
+        self._update_status()
+        if state == "connected":
+            log.info("bench connected: %s", self.model.profile_name)
+
+    def _on_devices(self, devices: dict) -> None:  # type: ignore[type-arg]
+        self._devices = dict(devices)
+
+    def _update_actions(self) -> None:
+        connected = self.model.connected
+        running = self.model.running
+        busy = self.model.state in ("connecting", "disconnecting")
+        for info in ACTIONS:
+            act = self.actions_[info.key]
+            if info.key == "connect":
+                act.setEnabled(not connected and not busy)
+            elif info.needs == "bench":
+                act.setEnabled(connected)
+            elif info.needs == "idle":
+                act.setEnabled(connected and not running)
+            elif info.needs == "run":
+                act.setEnabled(running)
+        self.actions_["disconnect"].setEnabled(connected and not busy)
+        self.profile_box.setEnabled(self.model.state == "disconnected")
+
+    def _update_status(self) -> None:
+        m = self.model
+        self._tick += 1
+        state = m.state
+        if m.running:
+            state += ", sweep running"
+        self.status_bench.setText(f"Bench: {m.profile_name} — {state}")
+        if m.connected and not m.running and self._tick % 4 == 0:
+            m.refresh_devices()
+        dev = self._devices if m.connected else {}
+        self.status_devices.setText(
+            "  ".join(f"{k}: {v}" for k, v in dev.items()) if dev else "devices: —"
+        )
+        live = self.panels.get("live_view")
+        cam_fps = m.camera_fps()
+        disp_fps = float(getattr(live, "display_fps", 0.0) or 0.0)
+        produced = m.live.produced if m.live is not None else 0
+        displayed = int(getattr(live, "displayed_frames", 0) or 0)
+        skipped = max(0, produced - displayed) if m.live is not None else 0
+        self.status_fps.setText(
+            f"camera {cam_fps:.0f} fps / display {disp_fps:.0f} fps, skipped {skipped}"
+        )
+        where = Path(self.settings.sessions_dir or Path.home())
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free = shutil.disk_usage(where).free / 1e9
+            self.status_disk.setText(f"free {free:.1f} GB ({where})")
+        except OSError:
+            self.status_disk.setText("free: ?")
+
+    def _show_error(self, title: str, message: str) -> None:
+        log.error("%s: %s", title, message)
+        self.statusBar().showMessage(f"{title}: {message}", 10_000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        box.setObjectName("errorBox")
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+
+    # ------------------------------------------------------------------ drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        urls = event.mimeData().urls()
+        if urls and all(Path(u.toLocalFile()).is_dir() for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        for url in event.mimeData().urls():
+            self.open_session(url.toLocalFile())
+        event.acceptProposedAction()
+
+    # ------------------------------------------------------------------ closing
+
+    def _ask_close_while_running(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "A sweep is running",
+            "A focus sweep is running. Abort it and close psfbench?\n\n"
+            "Frames already taken are saved; the session can be resumed later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self.model.running and not self.confirm_close():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Save the layout, stop every panel, abort a run and close the bench (idempotent)."""
+        if self._shut:
+            return
+        self._shut = True
+        self._status_timer.stop()
+        try:
+            self.save_layout()
+        except Exception as exc:
+            log.warning("saving the layout: %s", exc)
+        for panel in self.panels.values():
+            try:
+                panel.shutdown()  # type: ignore[attr-defined]
+            except Exception as exc:
+                log.warning("stopping panel %s: %s", getattr(panel, "name", panel), exc)
+        self.model.close()
