@@ -379,16 +379,25 @@ def _drive(
     engine.bus.subscribe(bar, name="progress-bar")
     engine.bus.subscribe(lambda e: prompts.put(e) if e.kind == "prompt" else None, inline=True)
     auto_yes = args.yes or getattr(bench.info, "world", None) is not None
-    engine.start(plan, sink, steps=steps, resumed=resumed, session=session)
     with _terminate_as_interrupt():
-        result = _wait(engine, prompts, auto_yes)
+        engine.start(plan, sink, steps=steps, resumed=resumed, session=session)
+        result, interrupted = _wait(engine, prompts, auto_yes)
     engine.bus.flush(5)
     bar.close()
     engine.bus.close()
-    if result.status == "completed":
-        return 0
-    missing = len(result.missing)
     where = f"psfbench acquire resume {session}"
+    if result.status == "completed":
+        if not interrupted:
+            return 0
+        # the stop arrived during the last step: everything is saved, but the operator asked
+        # to stop, so the next stage (the all-in-focus prompt) must not start
+        print(
+            f"stopped: all {result.total} steps were saved before the stop took effect; "
+            f"nothing further was started. Continue with: {where}",
+            file=sys.stderr,
+        )
+        return 130
+    missing = len(result.missing)
     if result.status == "aborted":
         print(
             f"aborted: {result.done} of {result.total} steps saved, {missing} missing; "
@@ -405,8 +414,11 @@ def _drive(
     return 1
 
 
-def _wait(engine: Any, prompts: Any, auto_yes: bool) -> Any:
-    """Wait for the run, answering prompts here; Ctrl-C (or SIGTERM) asks for a clean abort."""
+def _wait(engine: Any, prompts: Any, auto_yes: bool) -> tuple[Any, bool]:
+    """Wait for the run, answering prompts here; Ctrl-C (or SIGTERM) asks for a clean abort.
+
+    Returns the run's result and whether an interrupt arrived (it may arrive during the last
+    step, when the run still completes: the caller then must not start the next stage)."""
     import queue
 
     result = None
@@ -421,16 +433,23 @@ def _wait(engine: Any, prompts: Any, auto_yes: bool) -> Any:
                 engine.answer(prompt.prompt_id, _ask(prompt.message, auto_yes))
             result = engine.wait(0)
         except KeyboardInterrupt:
+            engine.abort()  # first, so a second signal during the message cannot lose it
             if not interrupted:
                 print("\nCtrl-C: stopping after the current step ...", file=sys.stderr)
             interrupted = True
-            engine.abort()
-    return result
+    return result, interrupted
 
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a closed terminal, a service stop) takes the same clean-abort path as Ctrl-C."""
+    """Ctrl-C (SIGINT) and SIGTERM (a closed terminal, a service stop) both become a clean
+    abort while a run is going.
+
+    SIGINT is installed explicitly too: Python only installs its KeyboardInterrupt handler when
+    SIGINT is not ignored at start-up, and a process started in the background by a
+    non-interactive shell (``make test &``, a service wrapper) inherits SIGINT ignored; without
+    this the run would ignore Ctrl-C / ``kill -INT`` and sweep to the end.
+    """
     import signal
     import threading
 
@@ -441,11 +460,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _ask(message: str, auto_yes: bool) -> bool:

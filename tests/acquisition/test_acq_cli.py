@@ -117,28 +117,93 @@ def test_resume_refuses_a_corrupt_stored_plan(tmp_path, capsys) -> None:
     assert "session.json" in err and "plan.kind" in err and "teleport" in err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig) -> None:
+def _child_signals(ignore_sigint: bool):  # type: ignore[no-untyped-def]
+    """preexec_fn: SIGINT as a terminal gives it, or ignored as a background job of a
+    non-interactive shell leaves it (``make test &``: Python then installs no Ctrl-C handler)."""
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
+
+    return setup
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("sig", "ignore_sigint"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "ctrl-c-with-sigint-ignored-at-start", "sigterm"],
+)
+def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig, ignore_sigint) -> None:
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # settle 2 s at time_scale 0.01: 20 ms per step, so the 37 steps after the third take
+    # ~1 s: the stop must land mid-sweep (with --settle 0 they took 0.2 s, and a loaded
+    # machine could deliver the signal after the sweep, or after the process had exited)
     cmd = [sys.executable, "-m", "core.cli", *_sweep(out, "--steps", "40")]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    cmd[cmd.index("--settle") + 1] = "2"
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_child_signals(ignore_sigint),
+    )
     deadline = time.monotonic() + 60
     log = out / "sweep.jsonl"
     while time.monotonic() < deadline and proc.poll() is None:
         if log.exists() and log.read_bytes().count(b"\n") >= 3:
             break
         time.sleep(0.01)
-    proc.send_signal(sig)
+    # freeze the child, check it is mid-sweep, then signal it: the signal is delivered on
+    # SIGCONT, provably while the sweep is still running (else the test says so, not "rc 0")
+    proc.send_signal(signal.SIGSTOP)
+    alive = proc.poll() is None
+    saved_at_signal = log.read_bytes().count(b"\n") if log.exists() else 0
+    if alive:
+        proc.send_signal(sig)
+        proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
+    assert alive and 3 <= saved_at_signal < 40, (
+        f"the signal could not be sent mid-sweep (process alive: {alive}, "
+        f"{saved_at_signal} frames saved): {err}"
+    )
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"psfbench acquire resume {out}" in err
+    assert "stopping after the current step" in err
     report = Session.open(out).validate()
     assert report.valid and 3 <= report.frames < 40
+    assert not report.has_aif
     assert main(["acquire", "resume", str(out), "--quiet"]) == 0
     report = Session.open(out).validate()
     assert report.valid and report.frames == 40 and report.duplicate_indices == []
     assert report.has_aif
+
+
+def test_interrupt_during_the_last_step_does_not_start_the_aif(tmp_path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
+    """A Ctrl-C that arrives while the last step is taken cannot stop that step (the run
+    completes), but it must not be lost: no all-in-focus prompt follows, the exit is 130."""
+    from core.cli import cmd_acquire
+
+    real_wait = cmd_acquire._wait
+    calls: list[str] = []
+
+    def wait_interrupted_at_the_end(engine, prompts, auto_yes):  # type: ignore[no-untyped-def]
+        result, _ = real_wait(engine, prompts, auto_yes)
+        calls.append(result.status)
+        return result, True  # as if the signal had come during the last step
+
+    monkeypatch.setattr(cmd_acquire, "_wait", wait_interrupted_at_the_end)
+    out = tmp_path / "s"
+    assert main(_sweep(out, "--steps", "3")) == 130
+    assert calls == ["completed"]  # the AIF run was never started
+    err = capsys.readouterr().err
+    assert "stopped: all 3 steps were saved" in err and f"acquire resume {out}" in err
+    report = Session.open(out).validate()
+    assert report.valid and report.frames == 3 and not report.has_aif
+    monkeypatch.setattr(cmd_acquire, "_wait", real_wait)
+    assert main(["acquire", "resume", str(out), "--quiet"]) == 0
+    assert Session.open(out).validate().has_aif
 
 
 def test_folder_left_by_a_crash_during_creation_is_reused(tmp_path) -> None:
