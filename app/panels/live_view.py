@@ -33,10 +33,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -252,7 +254,9 @@ class LiveViewPanel(QWidget):
         self.message_label.hide()
         root.addWidget(self.message_label)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        # Image on the left, controls on the right: the panel is the main window's centre and
+        # screens are wider than tall (a 1366x768 laptop must show image and controls at once).
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
         root.addWidget(splitter, 1)
 
@@ -288,14 +292,16 @@ class LiveViewPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.camera_tab = self._build_camera_tab()
-        self.tabs.addTab(self.camera_tab, "Camera")
-        self.tabs.addTab(self._build_display_tab(), "Display")
+        self.tabs.addTab(_scrolled(self.camera_tab), "Camera")
+        self.tabs.addTab(_scrolled(self._build_display_tab()), "Display")
         self.tabs.addTab(self._build_focus_tab(), "Focus")
-        self.tabs.addTab(self._build_snapshot_tab(), "Snapshot")
+        self.tabs.addTab(_scrolled(self._build_snapshot_tab()), "Snapshot")
         self.tabs.setCurrentIndex(int(self._state["tab"]))
+        self.tabs.setMinimumWidth(300)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 340])
 
     def _build_camera_tab(self) -> QWidget:
         w = QWidget()
@@ -1037,3 +1043,13 @@ def _next_path(folder: Path, prefix: str) -> Path:
         if not path.exists():
             return path
         n += 1
+
+
+def _scrolled(page: QWidget) -> QScrollArea:
+    """A tab page that scrolls instead of forcing its height on the window."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

@@ -26,7 +26,7 @@ def panel(qtbot, bench_model, gui_settings, tmp_path) -> Iterator[Any]:  # type:
 
     p = LiveViewPanel(bench_model, gui_settings)
     qtbot.addWidget(p)
-    p.resize(420, 700)
+    p.resize(1000, 620)  # the centre of the main window: image left, controls right
     p.show()
     p.folder_edit.setText(str(tmp_path / "snaps"))
     # the camera's settings have been read back from the device

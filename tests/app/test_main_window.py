@@ -29,19 +29,19 @@ def _window(qtbot, settings: GuiSettings | None = None) -> MainWindow:  # type: 
 
 def test_settings_survive_a_restart(qtbot, _gui_settings_file: Path) -> None:
     w = _window(qtbot)
-    w.resize(700, 520)
+    w.resize(700, 600)
     w.move(20, 10)
     w.show()
     w.actions_["theme_dark"].trigger()
     w.docks["log"].hide()
     w.close()
     saved = json.loads(_gui_settings_file.read_text())
-    assert saved["theme"] == "dark" and saved["window_rect"][2:] == [700, 520]
+    assert saved["theme"] == "dark" and saved["window_rect"][2:] == [700, 600]
 
     w2 = _window(qtbot)
     w2.show()
     assert w2.settings.theme == "dark" and w2.actions_["theme_dark"].isChecked()
-    assert (w2.width(), w2.height()) == (700, 520)
+    assert (w2.width(), w2.height()) == (700, 600)
     assert not w2.docks["log"].isVisible()
     w2.close()
 
