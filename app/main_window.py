@@ -1,8 +1,8 @@
 """The main window: dockable panels over one :class:`app.bench_model.BenchModel`.
 
-Layout: the live view in the centre; the focus controller and the sweep panel docked on the
-right; the session browser and the log at the bottom. Menus and toolbar come from one action
-registry (:mod:`app.actions`). The layout, geometry and theme are restored per user
+Layout: the live view in the centre; the focus controller, the sweep panel and the session
+browser as tabs in the right column; the log under the live view. Menus and toolbar come
+from one action registry (:mod:`app.actions`). The layout, geometry and theme are restored per user
 (:mod:`app.settings`); a geometry saved on a screen that is gone is not restored (the window
 is centred on the primary screen instead). Closing asks for confirmation only while a sweep
 is running; panels and the bench are shut down on close, never left running.
@@ -44,7 +44,7 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.live_view", "LiveViewPanel", "central"),
     ("app.panels.focus", "FocusPanel", "right"),
     ("app.panels.sweep", "SweepPanel", "right"),
-    ("app.panels.sessions", "SessionsPanel", "bottom"),
+    ("app.panels.sessions", "SessionsPanel", "right"),
 )
 
 _AREAS = {
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self._build_panels()
         self._build_menus_and_toolbar()
         self._build_status_bar()
+        self._sized = bool(settings.window_state)
         self._default_state = self.saveState()
         self._restore_geometry()
         self.model.stateChanged.connect(self._on_state)
@@ -104,6 +105,9 @@ class MainWindow(QMainWindow):
         self.model.errorOccurred.connect(self._show_error)
         self.model.devicesChanged.connect(self._on_devices)
         self._devices: dict[str, str] = {}
+        #: camera frames the live view did not draw (it skips to the newest), since start
+        self.display_skipped = 0
+        self._last_counts: tuple[int, int] | None = None
         self._update_actions()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(500)
@@ -128,14 +132,14 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel(self)
         self.panels["log"] = self.log_panel
         self._add_dock(self.log_panel, _AREAS["bottom"])
-        # Right column: focus controller and sweep as tabs (stacked, neither fits 768 px
-        # screens); bottom: sessions and log as tabs. Users rearrange; the layout is saved.
-        if "focus" in self.docks and "sweep" in self.docks:
-            self.tabifyDockWidget(self.docks["focus"], self.docks["sweep"])
-            self.docks["focus"].raise_()
-        if "sessions" in self.docks:
-            self.tabifyDockWidget(self.docks["sessions"], self.docks["log"])
-            self.docks["sessions"].raise_()
+        # Right column, full height: focus controller, sweep and sessions as tabs (stacked,
+        # they do not fit a 768 px screen); the log, short, under the live view. Users
+        # rearrange; the layout is saved.
+        tabbed = [self.docks[k] for k in ("focus", "sweep", "sessions") if k in self.docks]
+        for other in tabbed[1:]:
+            self.tabifyDockWidget(tabbed[0], other)
+        if tabbed:
+            tabbed[0].raise_()
         sessions = self.panels.get("sessions")
         if sessions is not None and hasattr(sessions, "resumeRequested"):
             sessions.resumeRequested.connect(self._resume_from_browser)
@@ -224,11 +228,28 @@ class MainWindow(QMainWindow):
         self.status_disk = QLabel("")
         for w in (self.status_bench, self.status_devices, self.status_fps, self.status_disk):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            w.setContentsMargins(6, 0, 6, 0)
             sb.addPermanentWidget(w)
         self.status_fps.setToolTip(
             "camera frames per second / frames displayed per second; frames the display "
             "skipped (the newest frame is always shown, the camera never waits for the screen)"
         )
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if not self._sized:  # first start: the live image gets most of the window
+            self._sized = True
+            QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        h, w = self.height(), self.width()
+        right = [d for k, d in self.docks.items() if k in ("focus", "sweep", "sessions")]
+        if right:
+            self.resizeDocks(right[:1], [max(450, int(w * 0.3))], Qt.Orientation.Horizontal)
+        if "log" in self.docks:
+            self.resizeDocks(
+                [self.docks["log"]], [max(110, int(h * 0.15))], Qt.Orientation.Vertical
+            )
 
     # ------------------------------------------------------------------ geometry
 
@@ -421,14 +442,19 @@ class MainWindow(QMainWindow):
             "  ".join(f"{k}: {v}" for k, v in dev.items()) if dev else "devices: —"
         )
         live = self.panels.get("live_view")
-        cam_fps = m.camera_fps()
         disp_fps = float(getattr(live, "display_fps", 0.0) or 0.0)
         produced = m.live.produced if m.live is not None else 0
         displayed = int(getattr(live, "displayed_frames", 0) or 0)
-        skipped = max(0, produced - displayed) if m.live is not None else 0
-        self.status_fps.setText(
-            f"camera {cam_fps:.0f} fps / display {disp_fps:.0f} fps, skipped {skipped}"
-        )
+        if m.live_running and self._last_counts is not None:
+            # frames the camera made that the view never drew (it draws the newest only)
+            dp, dd = produced - self._last_counts[0], displayed - self._last_counts[1]
+            self.display_skipped += max(0, dp - dd) if dp >= 0 else 0
+        self._last_counts = (produced, displayed) if m.live_running else None
+        if m.running:
+            text = f"sweep frames / display {disp_fps:.0f} fps"
+        else:
+            text = f"camera {m.camera_fps():.0f} fps / display {disp_fps:.0f} fps"
+        self.status_fps.setText(f"{text}, skipped {self.display_skipped}")
         where = Path(self.settings.sessions_dir or Path.home())
         while not where.exists() and where != where.parent:
             where = where.parent

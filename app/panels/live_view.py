@@ -297,7 +297,6 @@ class LiveViewPanel(QWidget):
         self.tabs.addTab(self._build_focus_tab(), "Focus")
         self.tabs.addTab(_scrolled(self._build_snapshot_tab()), "Snapshot")
         self.tabs.setCurrentIndex(int(self._state["tab"]))
-        self.tabs.setMinimumWidth(300)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
@@ -1052,4 +1051,7 @@ def _scrolled(page: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    # never narrower than the page's own minimum: fields would be cut at the right edge
+    bar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(page.minimumSizeHint().width() + bar + 4)
     return area

@@ -1,0 +1,184 @@
+"""``make screenshots``: the main window in realistic states, as PNGs in ``docs/screenshots``.
+
+Drives the real application on the virtual bench, the way a technician would: connect, home
+and jog the focus drive, live view with an ROI and the histogram, a sweep caught mid-run, the
+session browser over a few sessions (one incomplete). Each state is saved at 1920x1080 and at
+1366x768 (``--sizes``), plus the live view in the dark theme. Runs on Qt's offscreen platform
+(no display needed) with its own settings file and sessions folder, never the user's.
+
+    .venv/bin/python -m app.screenshots --out docs/screenshots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+FAST = {"time_scale": 0.01}
+
+
+def _spin(app: object, seconds: float, until: Callable[[], bool] | None = None) -> bool:
+    from PySide6.QtCore import QEventLoop
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)  # type: ignore[attr-defined]
+        if until is not None and until():
+            return True
+        time.sleep(0.005)
+    return until is None
+
+
+def _make_sessions(folder: Path) -> None:
+    """Three small virtual sweeps for the browser: complete, without AIF, interrupted."""
+    from core.cli import main as cli
+
+    common = ["--profile", "virtual", "--virtual", "time_scale=0.01", "--quiet", "--yes"]
+    cli(["acquire", "sweep", *common, "--steps", "6", "--out", str(folder / "lens50_f8")])
+    cli(["acquire", "sweep", *common, "--steps", "5", "--aif", "skip",
+         "--out", str(folder / "lens50_f4_noaif")])  # fmt: skip
+    part = folder / "lens50_f2_interrupted"
+    cli(["acquire", "sweep", *common, "--steps", "6", "--out", str(part)])
+    log = part / "sweep.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3]))  # as if the power went after 3 frames
+    for f in sorted((part / "frames").iterdir())[3:]:
+        f.unlink()
+
+
+def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path]:
+    """One window of ``size`` (the offscreen screen is made that size too) through every
+    state; returns the PNGs written."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from app.main_window import MainWindow
+    from app.panels.sweep import SweepForm, save_plan_file
+    from app.settings import GuiSettings
+
+    sessions = work / "sessions"
+    if not sessions.exists():
+        sessions.mkdir(parents=True)
+        _make_sessions(sessions)
+    plan = save_plan_file(
+        SweepForm(unit="steps", near=300, far=4300, steps=24, settle_s=25.0, aif="skip"),
+        work / "plan.json",
+    )
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{size[0]}x{size[1]}"
+    w = MainWindow(GuiSettings(sessions_dir=str(sessions)), overrides=dict(FAST))
+    w.setGeometry(0, 0, *size)
+    w.show()
+
+    def save(name: str) -> None:
+        _spin(app, 0.8)  # let plots and the live view catch up
+        path = out / f"{name}_{tag}.png"
+        w.grab().save(str(path))
+        written.append(path)
+        print(f"wrote {path}")
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise RuntimeError(f"screenshots: {what} did not happen in time")
+
+    _spin(app, 0.5)
+    w.connect_bench()
+    need(_spin(app, 30, lambda: w.model.connected), "connect")
+    focus, live, sweep = w.panels["focus"], w.panels["live_view"], w.panels["sweep"]
+    focus.home()  # type: ignore[attr-defined]
+    need(_spin(app, 15, lambda: w.model.bench.focus.status().homed), "homing")
+    _spin(app, 1.0)  # the panel's own poll sees the end of homing
+    for size_index in (2, 2, 2, 1):
+        focus.jog(+1, size_index)  # type: ignore[attr-defined]
+        _spin(app, 1.0)
+    # a shorter exposure, typed as a technician would: the bright target no longer clips
+    spin = live.exposure_spin  # type: ignore[attr-defined]
+    spin.setValue(5000.0)
+    spin.editingFinished.emit()
+    need(_spin(app, 5, lambda: abs(w.model.bench.camera.exposure_us - 5000.0) < 1), "exposure")
+    live.start_live()  # type: ignore[attr-defined]
+    need(_spin(app, 10, lambda: w.model.live_running), "live view")
+    roi = w.model.bench.camera.roi
+    live.set_roi(roi.width // 3, roi.height // 3, roi.width // 3, roi.height // 3)  # type: ignore[attr-defined]
+    w.docks["focus"].raise_()
+    _spin(app, 3.0)
+    save("live_view")
+    if dark:
+        w.actions_["theme_dark"].trigger()
+        _spin(app, 1.0)
+        save("live_view_dark")
+        w.actions_["theme_dark"].trigger()
+    live.stop_live()  # type: ignore[attr-defined]
+    need(_spin(app, 5, lambda: not w.model.live_running), "live view stop")
+    save("focus_controller")
+    w.docks["sweep"].raise_()
+    need(bool(sweep.load_plan(plan)), "plan load")  # type: ignore[attr-defined]
+    sweep.start()  # type: ignore[attr-defined]
+    need(_spin(app, 90, lambda: _progress(sweep) >= 0.4), "sweep progress")
+    save("sweep_running")
+    sweep.abort()  # type: ignore[attr-defined]
+    need(_spin(app, 30, lambda: not w.model.running), "sweep abort")
+    w.docks["sessions"].raise_()
+    sp = w.panels["sessions"]
+    sp.refresh()  # type: ignore[attr-defined]
+    need(_spin(app, 30, lambda: _rows_ready(sp)), "session scan")
+    save("session_browser")
+    w.confirm_close = lambda: True  # type: ignore[method-assign]
+    w.close()
+    return written
+
+
+def _progress(sweep: object) -> float:
+    bar = getattr(sweep, "progress", None) or getattr(sweep, "progress_bar", None)
+    if bar is None or bar.maximum() <= 0:
+        return 0.0
+    return float(bar.value()) / float(bar.maximum())
+
+
+def _rows_ready(panel: object) -> bool:
+    text = panel.status_label.text()  # type: ignore[attr-defined]
+    return "session" in text and "reading" not in text
+
+
+def main(argv: list[str] | None = None) -> int:
+    import subprocess
+
+    p = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__)
+    p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs")
+    p.add_argument("--sizes", nargs="+", default=["1920x1080", "1366x768"])
+    p.add_argument("--child", help=argparse.SUPPRESS)  # WxH: one size, in this process
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        size = tuple(int(v) for v in args.child.lower().split("x"))
+        shoot(Path(args.out), size, Path(args.work), dark=args.child == args.sizes[0])  # type: ignore[arg-type]
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sizes:
+            width, height = (int(v) for v in spec.lower().split("x"))
+            # an offscreen screen of exactly this size: the window is laid out as on a real one
+            cfg = Path(tmp) / f"screen_{spec}.json"
+            screen = {"name": "screen0", "x": 0, "y": 0, "width": width, "height": height,
+                      "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}  # fmt: skip
+            cfg.write_text(json.dumps({"screens": [screen]}))
+            env = dict(os.environ)
+            env["QT_QPA_PLATFORM"] = f"offscreen:configfile={cfg}"
+            env["PSFBENCH_GUI_SETTINGS"] = str(Path(tmp) / f"gui_{spec}.json")
+            cmd = [sys.executable, "-m", "app.screenshots", "--out", args.out, "--child", spec,
+                   "--work", tmp, "--sizes", *args.sizes]  # fmt: skip
+            rc = subprocess.run(cmd, env=env).returncode
+            if rc != 0:
+                print(f"screenshots at {spec} failed (exit {rc})", file=sys.stderr)
+                return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
