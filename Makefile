@@ -59,6 +59,11 @@ test: lint typecheck importlint pytest
 firmware: $(SYS_STAMP)
 	$(MAKE) -C firmware all
 
+# PNGs of the main window in realistic states at 1920x1080 and 1366x768 (offscreen Qt, the
+# virtual bench): docs/screenshots/. Open them and look before committing.
+screenshots: $(STAMP)
+	$(PY) -m app.screenshots --out docs/screenshots
+
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
