@@ -33,8 +33,8 @@ from functools import partial
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -45,6 +45,9 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QStyle,
+    QStyleOptionButton,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )
@@ -67,12 +70,12 @@ _STYLE_ESTOP = (
     " border: 3px solid #7f0000; border-radius: 6px; padding: 8px;}"
     "QPushButton:hover {background: #e53935;}"
     "QPushButton:pressed {background: #8e0000;}"
-    "QPushButton:disabled {background: #d7a6a6; color: #f5eaea; border-color: #b08080;}"
+    # disabled (no bench): a muted red that still reads as the E-STOP on light and dark
+    "QPushButton:disabled {background: #8c5c5c; color: #e8dada; border-color: #6b4444;}"
 )
-_STYLE_STEP = (
-    "QPushButton:checked {font-weight: bold; background: palette(highlight);"
-    " color: palette(highlighted-text);}"
-)
+#: error text: dark red on a light window, light red on a dark one (both >= 4.5:1)
+_ERROR_ON_LIGHT = "#c62828"
+_ERROR_ON_DARK = "#ff8a80"
 _BANNER = {
     # state: (background, foreground)
     "ok": ("#2e7d32", "#ffffff"),
@@ -114,6 +117,53 @@ def _read_state(bench: Any, with_config: bool) -> _Poll:
         speed = float(bench.focus.speed())
         accel = float(bench.focus.acceleration())
     return _Poll(st, d, err, time.monotonic(), limits, speed, accel)
+
+
+def _error_colour(palette: QPalette) -> str:
+    """Error text colour readable on the palette's window colour (light or dark theme)."""
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    return _ERROR_ON_DARK if dark else _ERROR_ON_LIGHT
+
+
+class _StepButton(QPushButton):
+    """A jog step size, checkable; the selected one is drawn bold in the palette's Highlight.
+
+    Painted from the palette at paint time (no style sheet: a style sheet freezes the palette
+    it was polished with, so after a switch to the dark theme the other sizes stayed white
+    boxes). Unselected sizes keep the style's ordinary button look in either theme.
+    """
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setCheckable(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # as action_button: Enter never presses it
+        self.setAutoDefault(False)
+        self.setDefault(False)
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        if not self.isChecked():
+            super().paintEvent(event)
+            return
+        painter = QStylePainter(self)
+        opt = QStyleOptionButton()
+        self.initStyleOption(opt)
+        pal = QPalette(opt.palette)
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            pal.setColor(
+                group, QPalette.ColorRole.Button, pal.color(group, QPalette.ColorRole.Highlight)
+            )
+            pal.setColor(
+                group,
+                QPalette.ColorRole.ButtonText,
+                pal.color(group, QPalette.ColorRole.HighlightedText),
+            )
+        opt.palette = pal
+        if not self.isEnabled():  # Fusion's sunken disabled look is unreadable: bold only
+            opt.state &= ~QStyle.StateFlag.State_On
+        bold = QFont(self.font())
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.drawControl(QStyle.ControlElement.CE_PushButton, opt)
 
 
 class _Refused(Exception):
@@ -173,6 +223,7 @@ class FocusPanel(QWidget):
         self._df_error = ""
         self._history: deque[tuple[float, float]] = deque()
         self._target: int | None = None
+        self._message_error = False
         self._sent_at = 0  # poll_count when the last command was sent
         self._build()
         self._restore_panel_settings()
@@ -278,10 +329,8 @@ class FocusPanel(QWidget):
         jog.addWidget(self.jog_minus)
         self.step_buttons: list[QPushButton] = []
         for i, n in enumerate(self.jog_steps):
-            b = action_button(str(n), ctl)
-            b.setCheckable(True)
+            b = _StepButton(str(n), ctl)
             b.setMinimumWidth(40)
-            b.setStyleSheet(_STYLE_STEP)
             self.step_group.addButton(b, i)
             self.step_buttons.append(b)
             jog.addWidget(b)
@@ -508,9 +557,24 @@ class FocusPanel(QWidget):
         if self._shut:
             return
         self.message_label.setText(text)
-        self.message_label.setStyleSheet("color: #c62828; font-weight: bold;" if error else "")
+        self._message_error = error
+        self._style_message()
         if error:
             log.info("focus panel: %s", text)
+
+    def _style_message(self) -> None:
+        colour = _error_colour(self.palette())
+        self.message_label.setStyleSheet(
+            f"color: {colour}; font-weight: bold;" if self._message_error else ""
+        )
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        """Theme switch: error colours follow the new window colour."""
+        super().changeEvent(event)
+        built = hasattr(self, "_timer")
+        if event.type() == QEvent.Type.PaletteChange and built and not self._shut:
+            self._style_message()
+            self._refresh_readout()
 
     def _mm(self, steps: float) -> float | None:
         return steps / self._steps_per_mm if self._steps_per_mm else None
@@ -721,7 +785,8 @@ class FocusPanel(QWidget):
             st = self._status
             if st is not None and not st.homed and not self.model.running:
                 text += (
-                    "<br><span style='font-size: small; font-weight: normal; color: #e53935'>"
+                    "<br><span style='font-size: small; font-weight: normal; "
+                    f"color: {_error_colour(self.palette())}'>"
                     "not homed: the counter is not referenced</span>"
                 )
             self.position_label.setText(text)

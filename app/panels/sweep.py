@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFileDialog,
@@ -53,7 +54,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QSizePolicy,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -77,6 +77,9 @@ DF_COLOUR = "#d8762f"
 PLOT_TITLE_D = f"<span style='color:{D_COLOUR}'>● d</span> (left)"
 PLOT_TITLE = f"{PLOT_TITLE_D}, <span style='color:{DF_COLOUR}'>■ Df</span> (right) per step"
 SESSION_STEM = "sweep"
+#: message colours per theme (light window, dark window): >= 4.5:1 on the window colour
+ERROR_COLOURS = ("#c0392b", "#ff8a80")
+WARN_COLOURS = ("#8a5a00", "#f0b450")
 
 
 class PlanFileError(ValueError):
@@ -439,15 +442,166 @@ def next_session_path(folder: str | Path, stem: str = SESSION_STEM) -> Path:
     return root / f"{stem}_{n:03d}"
 
 
+def _aif_policy(writer: Any) -> str | None:
+    """The session's AIF policy ("capture"/"skip") from its metadata; None if unknown."""
+    try:
+        mode = writer.meta.plan.parameters.get("aif_mode")
+    except AttributeError:
+        return None
+    return mode if mode in AIF_POLICIES else None
+
+
+def plan_summary(
+    plan: Any,
+    *,
+    aif: bool,
+    resumed: bool = False,
+    aif_policy: str | None = None,
+    camera_exposure_us: float | None = None,
+    to_take: int | None = None,
+) -> dict[str, str]:
+    """Read-only text of a ``FocusSweepPlan`` (rows "range", "steps", "step", "aif") for the summary
+    shown while it runs; works for plans from the form and from a session on disk (the CLI's
+    spec has unit "mm", of focus travel from home)."""
+    if plan is None:
+        return {"range": "reading the session …", "steps": "—", "step": "—", "aif": "—"}
+    positions = tuple(getattr(plan, "positions", ()))
+    spec = getattr(plan, "spec", None) or {}
+    unit, start, stop = spec.get("unit"), spec.get("start"), spec.get("stop")
+    n = len(positions)
+    motor = f"motor {positions[0]} → {positions[-1]} steps" if positions else ""
+    numbers = isinstance(start, int | float) and isinstance(stop, int | float)
+    if numbers and unit in (*UNITS, "mm"):
+        if unit == "steps":
+            rng = f"{start:g} … {stop:g} motor steps"
+        elif unit == "d_mm":
+            rng = f"d {start:.3f} … {stop:.3f} mm ({motor})"
+        elif unit == "Df_mm":
+            rng = f"Df {start:.1f} … {stop:.1f} mm ({motor})"
+        else:
+            rng = f"{start:.3f} … {stop:.3f} mm from home ({motor})"
+    else:
+        rng = motor or "—"
+    count = str(n)
+    if to_take is not None and to_take != n:
+        count += f" ({to_take} missing, taken now)"
+    exposure = getattr(plan, "exposure_us", None)
+    if exposure is None:
+        exp = "camera setting"
+        if camera_exposure_us:
+            exp = f"{camera_exposure_us:.0f} µs (camera setting)"
+    else:
+        exp = f"{exposure:.0f} µs"
+    average = int(getattr(plan, "average", 1))
+    step = (
+        f"settle {float(getattr(plan, 'settle_s', 0.0)):.3g} s · averaging {average} "
+        f"frame{'s' if average != 1 else ''} · exposure {exp}"
+    )
+    if aif:
+        aif_text = AIF_LABELS["capture"]
+    elif resumed and aif_policy == "capture":
+        aif_text = "already taken"
+    else:
+        aif_text = AIF_LABELS["skip"]
+    return {"range": rng, "steps": count, "step": step, "aif": aif_text}
+
+
 # --------------------------------------------------------------------------- the panel
 
 
+def _theme_colour(widget: QWidget, colours: tuple[str, str]) -> str:
+    """``colours[1]`` on a dark window (dark theme), else ``colours[0]``."""
+    dark = widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return colours[1] if dark else colours[0]
+
+
+class _FormScroll(QScrollArea):
+    """The plan form: asks for its full height (QScrollArea caps its hint at 24 lines) and
+    scrolls by whole form rows when the dock is shorter. Never squeezed below a few rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.min_rows = 3
+        self.row_pitch = 30  # set from the form once it is built
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 (Qt API)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        # the form grew or shrank (e.g. the estimate wrapped): ask the panel's layout again
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(obj, event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        w = self.widget()
+        if w is None:
+            return super().sizeHint()
+        hint = w.sizeHint()
+        height = hint.height()
+        if w.hasHeightForWidth() and self.viewport().width() > 50:  # wrapped labels
+            height = max(w.heightForWidth(self.viewport().width()), 1)
+        return QSize(hint.width() + self.verticalScrollBar().sizeHint().width(), height)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # the wrapped rows' height depends on the width
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        w = self.widget()
+        full = w.sizeHint().height() if w is not None else 0
+        return QSize(super().minimumSizeHint().width(), min(full, self.min_rows * self.row_pitch))
+
+
+class _ElidedLabel(QLabel):
+    """One line, elided in the middle to the width it gets (a path has no word breaks, so a
+    word-wrapped label would force the dock wider); the full text is the tooltip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(20, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        text = self.fontMetrics().elidedText(
+            self._full, Qt.TextElideMode.ElideMiddle, max(20, self.width())
+        )
+        if text != self.text():
+            self.setText(text)
+
+
 class _Monitor(QWidget):
-    """Frame and plot side by side, or stacked when the space is taller than wide."""
+    """Frame and plot side by side, or stacked when the space is taller than wide. Its size
+    hint is its minimum: the plan form gets its full height first, the monitor the rest."""
 
     def __init__(self) -> None:
         super().__init__()
         self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(300, self.minimumHeight())
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
@@ -496,6 +650,7 @@ class SweepPanel(QWidget):
         self._d: dict[int, float] = {}
         self._total = 0
         self._message = ""
+        self._status_warn = False
         #: the open operator prompt (a QMessageBox), for tests and for closing on abort
         self.prompt_box: QMessageBox | None = None
         self._prompt_id: str | None = None
@@ -518,12 +673,13 @@ class SweepPanel(QWidget):
     # ------------------------------------------------------------------ building
 
     def _build(self) -> None:
+        # Top to bottom: the plan form (idle; scrolls by whole rows when the dock is short) or,
+        # while a session is acquired, a read-only summary of the plan; the run controls
+        # (always visible); the monitor (newest frame, d / Df), which takes the rest. No
+        # splitter: a splitter squeezed the locked form to a stub with a row cut in half.
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
-        split = QSplitter(Qt.Orientation.Vertical, self)
-        self._split = split
-        self._form_sizes: list[int] | None = None
-        outer.addWidget(split)
+        outer.setSpacing(4)
 
         # -- the form (scrolls when the dock is short)
         form_host = QWidget()
@@ -533,6 +689,8 @@ class SweepPanel(QWidget):
         self.plan_group = QGroupBox("Plan")
         pf = QFormLayout(self.plan_group)
         pf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        pf.setContentsMargins(8, 4, 8, 4)  # compact: the form fits a 768 px screen
+        pf.setVerticalSpacing(4)
         self.unit_box = ComboBox()
         for u in UNITS:
             self.unit_box.addItem(UNIT_LABELS[u], u)
@@ -550,6 +708,7 @@ class SweepPanel(QWidget):
             ("Far", self.far_spin, self.mark_far),
         ):
             row = QHBoxLayout()
+            row.setSpacing(6)  # explicit: the form's own spacing is not inherited
             row.addWidget(spin, 1)
             row.addWidget(mark)
             pf.addRow(label, row)
@@ -585,6 +744,7 @@ class SweepPanel(QWidget):
         self.estimate_label.setWordWrap(True)
         pf.addRow("Estimate", self.estimate_label)
         io_row = QHBoxLayout()
+        io_row.setSpacing(6)
         self.load_button = action_button("Load plan…", tooltip="Read a sweep plan (JSON)")
         self.save_button = action_button("Save plan…", tooltip="Write this plan (JSON)")
         io_row.addWidget(self.load_button)
@@ -596,7 +756,10 @@ class SweepPanel(QWidget):
         self.out_group = QGroupBox("Output")
         of = QFormLayout(self.out_group)
         of.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        of.setContentsMargins(8, 4, 8, 4)  # compact: the form fits a 768 px screen
+        of.setVerticalSpacing(4)
         folder_row = QHBoxLayout()
+        folder_row.setSpacing(6)
         self.folder_edit = QLineEdit()
         self.folder_edit.setToolTip("Sessions folder: each sweep gets a new numbered folder here")
         self.browse_button = action_button("…", tooltip="Choose the sessions folder")
@@ -641,18 +804,42 @@ class SweepPanel(QWidget):
         rl.addWidget(self.message_label)
         fl.addStretch(1)
 
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(form_host)
-        split.addWidget(scroll)
+        self.form_scroll = _FormScroll()
+        self.form_scroll.setWidget(form_host)
+        pitch = self.near_spin.sizeHint().height() + max(0, pf.verticalSpacing())
+        self.form_scroll.row_pitch = pitch
+        self.form_scroll.verticalScrollBar().setSingleStep(pitch)
+        outer.addWidget(self.form_scroll)
+
+        # -- the plan, read-only, while a session is acquired (the form is locked then)
+        self.summary_group = QGroupBox("Plan")
+        self.summary_group.setToolTip("The plan being run; the form comes back when it ends")
+        sf = QFormLayout(self.summary_group)
+        sf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        sf.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        sf.setVerticalSpacing(2)
+        sf.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.summary_labels: dict[str, QLabel] = {}
+        rows = (
+            ("range", "Range"),
+            ("steps", "Steps"),
+            ("step", "Each step"),
+            ("aif", "All-in-focus"),
+        )
+        for key, label in rows:
+            value = QLabel("—")
+            value.setWordWrap(True)
+            value.setMinimumWidth(50)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            sf.addRow(label, value)
+            self.summary_labels[key] = value
+        self.summary_session = _ElidedLabel()
+        sf.addRow("Session", self.summary_session)
+        self.summary_group.setVisible(False)
+        outer.addWidget(self.summary_group)
 
         # -- run controls (always visible) above the monitor: newest frame, d / Df per step
-        lower = QWidget()
-        ll = QVBoxLayout(lower)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(run_group)
+        outer.addWidget(run_group)
         self.monitor = _Monitor()
         ml = self.monitor.box
         ml.setContentsMargins(0, 0, 0, 0)
@@ -684,9 +871,10 @@ class SweepPanel(QWidget):
         self.plot_widget.scene().addItem(self.df_view)
         self.d_plot.getAxis("right").linkToView(self.df_view)
         self.df_view.setXLink(self.d_plot)
-        for side in ("left", "right"):
+        # fixed widths (no jitter), wide enough for d "31.25" and Df "1900" beside their titles
+        for side, width in (("left", 48), ("right", 56)):
             self.d_plot.getAxis(side).enableAutoSIPrefix(False)
-            self.d_plot.getAxis(side).setWidth(44)
+            self.d_plot.getAxis(side).setWidth(width)
         self.d_plot.vb.sigResized.connect(self._sync_df_view)
         self.d_curve = self.d_plot.plot(
             [], [], pen=pg.mkPen(D_COLOUR, width=2), symbol="o", symbolSize=5,
@@ -697,11 +885,7 @@ class SweepPanel(QWidget):
             symbolBrush=DF_COLOUR, symbolPen=None,
         )  # fmt: skip
         self.df_view.addItem(self.df_curve)
-        ll.addWidget(self.monitor, 1)
-        split.addWidget(lower)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        split.setChildrenCollapsible(False)
+        outer.addWidget(self.monitor, 1)
 
         # -- wiring
         self.unit_box.currentIndexChanged.connect(self._on_unit_changed)
@@ -801,7 +985,8 @@ class SweepPanel(QWidget):
         try:
             plan = self._current_plan()
         except (PlanError, ValueError) as exc:
-            self.estimate_label.setText(f"<span style='color:#c0392b'>{_html(str(exc))}</span>")
+            colour = _theme_colour(self, ERROR_COLOURS)
+            self.estimate_label.setText(f"<span style='color:{colour}'>{_html(str(exc))}</span>")
             self.estimate_label.setToolTip(str(exc))
             return
         form = self.form()
@@ -1013,6 +1198,7 @@ class SweepPanel(QWidget):
         editable = connected and not busy and not other_run
         self.plan_group.setEnabled(not busy)
         self.out_group.setEnabled(not busy)
+        self._show_summary(busy)
         self.mark_near.setEnabled(editable)
         self.mark_far.setEnabled(editable)
         self.start_button.setEnabled(editable and not other_run)
@@ -1022,6 +1208,39 @@ class SweepPanel(QWidget):
             (running and (self._paused or self._pausing)) or (can_resume_session and not other_run)
         )
         self.abort_button.setEnabled(busy)
+
+    def _show_summary(self, busy: bool) -> None:
+        """While a session is acquired the locked form gives way to a read-only summary of
+        the plan, and its room to the monitor; the form comes back when the job ends."""
+        if busy:
+            self._refresh_summary()
+        if self.summary_group.isHidden() == busy:
+            self.form_scroll.setVisible(not busy)
+            self.summary_group.setVisible(busy)
+
+    def _refresh_summary(self) -> None:
+        job = self._job
+        if job is None:
+            return
+        texts = plan_summary(
+            job.plan,
+            aif=job.aif,
+            resumed=job.resumed,
+            aif_policy=_aif_policy(job.writer),
+            camera_exposure_us=self.facts.exposure_us,
+            to_take=None if job.steps is None else len(job.steps),
+        )
+        for key, label in self.summary_labels.items():
+            if label.text() != texts[key]:
+                label.setText(texts[key])
+        if self.summary_session.full_text() != str(job.path):
+            self.summary_session.set_full_text(str(job.path))
+
+    @property
+    def summary(self) -> str:
+        """The plan summary shown while a session is acquired (plain text, one line a row)."""
+        rows = [f"{k}: {v.text()}" for k, v in self.summary_labels.items()]
+        return "\n".join([*rows, f"session: {self.summary_session.full_text()}"])
 
     def _on_running(self, running: bool) -> None:
         if not running and self._job is not None and self.model.engine is self._engine:
@@ -1245,9 +1464,6 @@ class SweepPanel(QWidget):
             return
         self._last_seq = -1
         self._frame_timer.start()
-        if self._form_sizes is None:  # the form is locked: give its room to the monitor
-            self._form_sizes = self._split.sizes()
-            self._split.setSizes([1, sum(self._form_sizes) - 1])
         self._update_controls()
 
     def _next_stage(self) -> None:
@@ -1275,9 +1491,6 @@ class SweepPanel(QWidget):
         self._close_prompt()
         if job is None:
             return
-        if self._form_sizes is not None:
-            self._split.setSizes(self._form_sizes)
-            self._form_sizes = None
         complete = job.stage == "done" and error is None
         if complete and job.aif:
             self.progress.setFormat("all-in-focus shot saved")
@@ -1478,7 +1691,8 @@ class SweepPanel(QWidget):
     def _set_status(self, text: str, *, warn: bool = False, tip: str = "") -> None:
         self.status_label.setText(text)
         self.status_label.setToolTip(tip or text)
-        self.status_label.setStyleSheet("color: #b9770e;" if warn else "")
+        self._status_warn = warn
+        self._style_messages()
 
     def _clear_message(self) -> None:
         self._message = ""
@@ -1490,7 +1704,7 @@ class SweepPanel(QWidget):
         log.error("%s: %s", title, message)
         self._message = f"{title}: {message}"
         self.message_label.setText(f"<b>{_html(title)}</b>: {_html(message)}")
-        self.message_label.setStyleSheet("color: #c0392b;")
+        self._style_messages()
         self.message_label.setVisible(True)
         if self._closed:
             return
@@ -1503,6 +1717,21 @@ class SweepPanel(QWidget):
         box.setWindowModality(Qt.WindowModality.NonModal)
         self.error_box = box
         box.show()
+
+    def _style_messages(self) -> None:
+        warn = self._status_warn
+        self.status_label.setStyleSheet(
+            f"color: {_theme_colour(self, WARN_COLOURS)};" if warn else ""
+        )
+        self.message_label.setStyleSheet(f"color: {_theme_colour(self, ERROR_COLOURS)};")
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        """Theme switch: the message colours follow the new window colour."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_frame_timer"):
+            self._style_messages()
+            if not self.busy:
+                self._refresh_estimate()
 
     @property
     def message(self) -> str:

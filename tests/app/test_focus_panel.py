@@ -246,3 +246,64 @@ def test_sweep_owns_the_motor(qtbot, panel, tmp_path: Path) -> None:  # type: ig
         assert panel.poll_count > polls and "E-STOPPED" in panel.state_label.text()
     finally:
         writer.close()
+
+
+def _contrast(a: Any, b: Any) -> float:
+    """WCAG contrast ratio of two colours (QColor or '#rrggbb')."""
+    from PySide6.QtGui import QColor
+
+    def lum(c: Any) -> float:
+        c = QColor(c)
+        ch = [x / 255 for x in (c.red(), c.green(), c.blue())]
+        lin = [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in ch]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_step_buttons_and_messages_follow_the_theme(qtbot, panel) -> None:  # type: ignore[no-untyped-def]
+    """A theme switch at run time (View menu): the unselected jog sizes take the dark
+    theme's button look (a style sheet once froze them as white boxes), the selected one the
+    palette's Highlight; error text, banner and E-STOP stay readable in both themes."""
+    from PySide6.QtGui import QPalette
+
+    from app.panels import focus
+    from app.theme import apply_theme
+
+    def centre(image: Any, w: Any) -> Any:
+        r = w.rect()
+        return image.pixelColor(w.mapTo(panel, r.topLeft()) + r.center() / 4)  # off the text
+
+    qtbot.mouseClick(panel.step_buttons[2], Qt.MouseButton.LeftButton)
+    assert panel.step_index() == 2 and panel.settings.panels["focus"]["jog_index"] == 2
+    panel.goto(99_999)  # refused: an error message to colour
+    assert "refused" in panel.message_label.text()
+    try:
+        for theme in ("dark", "light"):
+            apply_theme(theme, panel)
+            qtbot.wait(50)
+            pal = panel.palette()
+            window = pal.color(QPalette.ColorRole.Window)
+            assert (window.lightness() < 128) == (theme == "dark")
+            image = panel.grab().toImage()
+            for i, b in enumerate(panel.step_buttons):
+                assert b.styleSheet() == "" and b.isEnabled()
+                bg = centre(image, b)
+                if i == 2:  # selected: the Highlight colour
+                    want = pal.color(QPalette.ColorRole.Highlight)
+                    assert abs(bg.hue() - want.hue()) < 20 and bg.saturation() > 80, bg.name()
+                else:  # unselected: a button of this theme, not a white box in the dark one
+                    assert abs(bg.lightness() - window.lightness()) < 60, (theme, bg.name())
+                    assert bg.saturation() < 40
+            # the error message: a red readable on this theme's window
+            css = panel.message_label.styleSheet()
+            colour = css.split("color:")[1].split(";")[0].strip()
+            assert _contrast(colour, window) >= 4.5, (theme, colour)
+            # the banner and the E-STOP carry their own colours
+            for bg_c, fg_c in focus._BANNER.values():
+                assert _contrast(bg_c, fg_c) >= 4.5
+            assert _contrast("#c62828", "#ffffff") >= 4.5  # E-STOP
+            assert _contrast("#8c5c5c", "#e8dada") >= 3.0  # E-STOP without a bench
+    finally:
+        apply_theme("light", panel)

@@ -160,6 +160,72 @@ def test_pause_resume_abort_then_resume_completes_the_session(qtbot, panel, mode
     assert model.test_errors == []
 
 
+def _fully_drawn(label) -> bool:  # type: ignore[no-untyped-def]
+    """A (word-wrapped) label has the height its text needs at its width: no row cut."""
+    need = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
+    return label.isVisible() and label.height() >= need
+
+
+def test_plan_summary_replaces_the_form_while_running(qtbot, panel, model) -> None:
+    """At the main window's dock size (1366x768) the locked form gives way to a read-only
+    summary of the plan (before: a splitter squeezed it to a stub with the Near row cut in
+    half) and its room goes to the monitor; the form comes back, unchanged, after the run."""
+    panel.resize(450, 680)
+    _plan(panel, steps=8, settle_s=5.0, aif="skip", near=1200, far=2000)
+    _set(panel.average_spin, 2)
+    _set(panel.exposure_spin, 12000)
+    before = panel.form()
+    qtbot.waitUntil(lambda: panel.form_scroll.isVisible() and not panel.summary_group.isVisible())
+    # idle: the whole form is shown without scrolling at this size
+    assert panel.form_scroll.verticalScrollBar().maximum() == 0
+    idle_monitor = panel.monitor.height()
+
+    _on_step(model, 1, lambda: _click(qtbot, panel.pause_button))
+    _click(qtbot, panel.start_button)
+    qtbot.waitUntil(lambda: any(e.kind == "paused" for e in panel.events), timeout=TIMEOUT)
+    out = _session(panel)
+    assert panel.summary_group.isVisible() and not panel.form_scroll.isVisible()
+    assert not panel.plan_group.isEnabled()  # still locked (hidden) while running
+    text = panel.summary
+    for want in ("1200 … 2000 motor steps", "steps: 8", "settle 5 s", "averaging 2 frames",
+                 "exposure 12000 µs", "aif: Skip", f"session: {out}"):  # fmt: skip
+        assert want in text, (want, text)
+    assert all(_fully_drawn(label) for label in panel.summary_labels.values())
+    assert panel.summary_group.height() >= panel.summary_group.minimumSizeHint().height()
+    assert panel.monitor.height() > idle_monitor + 150  # the run gets the form's room
+    # the summary is the plan the session on disk runs
+    positions = Session.open(out).meta.plan.parameters["engine_plan"]["positions"]
+    assert (positions[0], positions[-1], len(positions)) == (1200, 2000, 8)
+
+    _click(qtbot, panel.resume_button)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
+    assert Session.open(out).validate().frames == 8
+    assert panel.form_scroll.isVisible() and not panel.summary_group.isVisible()
+    assert panel.plan_group.isEnabled() and panel.form() == before
+    # the whole form again, the monitor back to about its idle height (the status may wrap)
+    qtbot.waitUntil(lambda: panel.form_scroll.verticalScrollBar().maximum() == 0)
+    qtbot.waitUntil(lambda: abs(panel.monitor.height() - idle_monitor) < 40, timeout=TIMEOUT)
+
+
+def test_short_dock_scrolls_the_form_by_rows_and_keeps_the_run_controls(qtbot, panel) -> None:
+    """Idle in a short dock the form scrolls (by one form row per step) and is never
+    squeezed below a few rows; the run controls and the monitor stay whole."""
+    panel.resize(450, 470)
+    scroll = panel.form_scroll
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0)
+    assert scroll.height() >= scroll.minimumSizeHint().height() >= 2 * scroll.row_pitch
+    assert scroll.verticalScrollBar().singleStep() == scroll.row_pitch
+    assert scroll.row_pitch >= panel.near_spin.height()
+    for b in (panel.start_button, panel.abort_button):
+        assert b.visibleRegion().boundingRect() == b.rect()
+    assert _fully_drawn(panel.status_label)
+    assert panel.monitor.height() >= panel.monitor.minimumHeight()
+    # a tall dock shows the whole form, the monitor takes the rest
+    panel.resize(450, 1000)
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() == 0)
+    assert panel.monitor.height() > 300
+
+
 def test_abort_right_after_the_first_step_ends_aborted(qtbot, panel, model) -> None:
     """The GUI's Abort takes the engine's abort path: requested between steps, never lost."""
     _plan(panel, steps=8, settle_s=2.0, aif="capture")
@@ -373,6 +439,24 @@ def test_panel_state_is_remembered_and_a_bad_one_ignored(qtbot, model, gui_setti
     qtbot.addWidget(r)
     assert r.steps_spin.value() == 40  # defaults, no crash
     r.shutdown()
+
+
+def test_plan_summary_text() -> None:
+    """The summary reads plans from the form (steps, d, Df) and from CLI sessions (mm)."""
+    from app.panels.sweep import plan_summary
+    from core.acquisition import FocusSweepPlan
+
+    cli = FocusSweepPlan.from_range(1.0, 9.0, 5, unit="mm", steps_per_mm=400, settle_s=0.2)
+    s = plan_summary(cli, aif=False, resumed=True, aif_policy="capture", to_take=2)
+    assert s["range"] == "1.000 … 9.000 mm from home (motor 400 → 3600 steps)"
+    assert s["steps"] == "5 (2 missing, taken now)" and s["aif"] == "already taken"
+    assert s["step"] == "settle 0.2 s · averaging 1 frame · exposure camera setting"
+    df = FocusSweepPlan(positions=(10, 20), exposure_us=500.0, average=3,
+                        spec={"unit": "Df_mm", "start": 420.0, "stop": 600.0})  # fmt: skip
+    s = plan_summary(df, aif=True, camera_exposure_us=9000.0)
+    assert s["range"] == "Df 420.0 … 600.0 mm (motor 10 → 20 steps)"
+    assert "averaging 3 frames · exposure 500 µs" in s["step"] and "Capture" in s["aif"]
+    assert plan_summary(None, aif=False)["range"] == "reading the session …"
 
 
 def test_helpers() -> None:
