@@ -29,19 +29,25 @@ def _window(qtbot, settings: GuiSettings | None = None) -> MainWindow:  # type: 
 
 def test_settings_survive_a_restart(qtbot, _gui_settings_file: Path) -> None:
     w = _window(qtbot)
-    w.resize(700, 600)
+    # a size the window can take on the test screen (above its minimum, inside the screen)
+    avail = QGuiApplication.primaryScreen().availableGeometry()
+    size = (
+        min(w.minimumSizeHint().width() + 20, avail.width() - 40),
+        min(w.minimumSizeHint().height() + 20, avail.height() - 40),
+    )
+    w.resize(*size)
     w.move(20, 10)
     w.show()
     w.actions_["theme_dark"].trigger()
     w.docks["log"].hide()
     w.close()
     saved = json.loads(_gui_settings_file.read_text())
-    assert saved["theme"] == "dark" and saved["window_rect"][2:] == [700, 600]
+    assert saved["theme"] == "dark" and tuple(saved["window_rect"][2:]) == size
 
     w2 = _window(qtbot)
     w2.show()
     assert w2.settings.theme == "dark" and w2.actions_["theme_dark"].isChecked()
-    assert (w2.width(), w2.height()) == (700, 600)
+    assert (w2.width(), w2.height()) == size
     assert not w2.docks["log"].isVisible()
     w2.close()
 
