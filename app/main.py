@@ -85,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("qt").log(level, message)
 
     qInstallMessageHandler(qt_messages)
+    # Garbage collection only on the GUI thread, on a timer: if a worker thread's allocation
+    # triggers Python's GC and it frees a Qt object, the object's destructor takes a Qt lock
+    # and then waits for the GIL, while the GUI thread may hold the GIL and wait for that lock
+    # (a deadlock seen in the GUI tests). pyqtgraph's collector is made for exactly this.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gc_guard = GarbageCollector(interval=0.5)
     settings = load_settings()
     if args.profile:
         settings.profile = args.profile
@@ -108,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
                     window.trigger("live")
 
             window.model.stateChanged.connect(live_when_connected)
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        gc_guard.timer.stop()
 
 
 def _install_excepthooks(window: Any) -> None:

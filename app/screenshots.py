@@ -58,6 +58,9 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gc_guard = GarbageCollector(interval=0.5)  # GC on the GUI thread only (see app/main.py)
     from app.main_window import MainWindow
     from app.panels.sweep import SweepForm, save_plan_file
     from app.settings import GuiSettings
@@ -132,6 +135,7 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     save("session_browser")
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
+    gc_guard.timer.stop()
     return written
 
 

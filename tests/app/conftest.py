@@ -12,6 +12,25 @@ FAST_BENCH = {"time_scale": 0.01}
 
 
 @pytest.fixture(autouse=True)
+def _garbage_collected_on_the_gui_thread() -> Iterator[None]:
+    """No automatic garbage collection during GUI tests; collect on this (the GUI) thread
+    after each. Python's cyclic GC runs in whichever thread happens to allocate: when a worker
+    thread (a session scan, the virtual camera) collected a Qt wrapper left over from an
+    earlier test, its C++ destructor took a Qt lock and waited for the GIL while the GUI thread,
+    holding the GIL, waited for that lock: a deadlock seen in a full CI run. The application
+    does the same with pyqtgraph's GarbageCollector (app/main.py)."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
 def _gui_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every GUI test reads and writes its own settings file, never the user's."""
     path = tmp_path / "gui-settings.json"
