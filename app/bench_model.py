@@ -179,6 +179,7 @@ class BenchModel(QObject):
         self._run_seq = 0
         self._run_latest: tuple[int, Any] | None = None
         self._run_session = ""
+        self._closing = False
         self._closed = False
 
     # ------------------------------------------------------------------ connection
@@ -270,7 +271,7 @@ class BenchModel(QObject):
 
     def refresh_devices(self) -> None:
         """Query device states on the device thread and emit ``devicesChanged``."""
-        if self.bench is None:
+        if self.bench is None or self._closing:
             return
         self.call(self.device_states, on_done=self.devicesChanged.emit)
 
@@ -431,14 +432,22 @@ class BenchModel(QObject):
     # ------------------------------------------------------------------ shutdown
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop everything and close the bench (GUI exit): abort the run, stop live view, close
-        the devices; waits at most ``timeout`` seconds per step, never forever."""
+        """Stop everything and close the bench (GUI exit): abort the run, stop live view, let
+        queued device work finish (a connect still opening is taken over and closed too),
+        close the devices. Waits at most ``timeout`` seconds per step, never forever;
+        idempotent."""
         if self._closed:
             return
+        self._closing = True
         if self.engine is not None and self.running:
             self.engine.abort()
             self.engine.wait(timeout)
         self.stop_live()
+        try:  # the device thread finishes what was queued (e.g. a bench being opened) ...
+            self._device.submit(lambda: None).result(timeout=timeout)
+        except Exception as exc:
+            log.warning("closing: device work still running after %.0f s: %s", timeout, exc)
+        self._pump.drain()  # ... and its results are delivered now, not after close
         bench, self.bench = self.bench, None
         if bench is not None:
             try:
