@@ -1,11 +1,12 @@
 """The main window: dockable panels over one :class:`app.bench_model.BenchModel`.
 
-Layout: the live view in the centre; the focus controller, the sweep panel and the session
-browser as tabs in the right column; the log under the live view. Menus and toolbar come
-from one action registry (:mod:`app.actions`). The layout, geometry and theme are restored per user
-(:mod:`app.settings`); a geometry saved on a screen that is gone is not restored (the window
-is centred on the primary screen instead). Closing asks for confirmation only while a sweep
-is running; panels and the bench are shut down on close, never left running.
+Layout: the live view in the centre; the focus controller, the sweep panel, the session
+browser and the fitting panel as tabs in the right column; the log under the live view.
+Menus and toolbar come from one action registry (:mod:`app.actions`). The layout, geometry
+and theme are restored per user (:mod:`app.settings`); a geometry saved on a screen that is
+gone is not restored (the window is centred on the primary screen instead). Closing asks for
+confirmation only while a sweep is running; panels and the bench are shut down on close,
+never left running.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.focus", "FocusPanel", "right"),
     ("app.panels.sweep", "SweepPanel", "right"),
     ("app.panels.sessions", "SessionsPanel", "right"),
+    ("app.panels.fitting", "FitPanel", "right"),
 )
+
+#: the right column's tabbed docks, in tab order
+RIGHT_TABS = ("focus", "sweep", "sessions", "fitting")
 
 _AREAS = {
     "right": Qt.DockWidgetArea.RightDockWidgetArea,
@@ -135,7 +140,7 @@ class MainWindow(QMainWindow):
         # Right column, full height: focus controller, sweep and sessions as tabs (stacked,
         # they do not fit a 768 px screen); the log, short, under the live view. Users
         # rearrange; the layout is saved.
-        tabbed = [self.docks[k] for k in ("focus", "sweep", "sessions") if k in self.docks]
+        tabbed = [self.docks[k] for k in RIGHT_TABS if k in self.docks]
         for other in tabbed[1:]:
             self.tabifyDockWidget(tabbed[0], other)
         if tabbed:
@@ -145,6 +150,10 @@ class MainWindow(QMainWindow):
             sessions.resumeRequested.connect(self._resume_from_browser)
         if sessions is not None and hasattr(sessions, "fitRequested"):
             sessions.fitRequested.connect(self._fit_requested)
+        fitting = self.panels.get("fitting")
+        if fitting is not None and hasattr(fitting, "resultsWritten") and sessions is not None:
+            # the browser's fit column shows the new results
+            fitting.resultsWritten.connect(lambda _p: self._call_panel("sessions", "refresh"))
 
     def _make_panel(self, module: str, cls: str) -> QWidget:
         title = cls.removesuffix("Panel")
@@ -243,7 +252,7 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         h, w = self.height(), self.width()
-        right = [d for k, d in self.docks.items() if k in ("focus", "sweep", "sessions")]
+        right = [d for k, d in self.docks.items() if k in RIGHT_TABS]
         if right:
             self.resizeDocks(right[:1], [max(450, int(w * 0.3))], Qt.Orientation.Horizontal)
         if "log" in self.docks:
@@ -376,12 +385,16 @@ class MainWindow(QMainWindow):
             self._call_panel("sessions", "set_folder", path)
 
     def open_session(self, path: str | Path) -> None:
-        """Show a session in the session browser (``--session``, drag and drop, File menu)."""
+        """Show a session in the session browser (``--session``, drag and drop, File menu);
+        the fitting panel shows its results too when it has some (no fit is started)."""
         dock = self.docks.get("sessions")
         if dock is not None:
             dock.show()
             dock.raise_()
         self._call_panel("sessions", "open_session", str(path))
+        fitting = self.panels.get("fitting")
+        if fitting is not None and hasattr(fitting, "offer_session"):
+            fitting.offer_session(str(path))
 
     def _resume_from_browser(self, path: str) -> None:
         dock = self.docks.get("sweep")
@@ -391,14 +404,19 @@ class MainWindow(QMainWindow):
         self._call_panel("sweep", "resume_session", path)
 
     def _fit_requested(self, path: str) -> None:
-        """The fitting panel is part 2 of the GUI (not built yet): say how to fit today."""
-        QMessageBox.information(
-            self,
-            "Fit",
-            "The fitting panel is not part of this version yet. Fit this session from a "
-            f"terminal:\n\n    psfbench fit {path}\n\nIts results then show in the session "
-            "browser.",
-        )
+        """The session browser's Fit…: the session in the fitting panel, its dock raised."""
+        dock = self.docks.get("fitting")
+        if dock is None or not hasattr(self.panels.get("fitting"), "open_session"):
+            QMessageBox.information(
+                self,
+                "Fit",
+                "The fitting panel is not available (see the log). Fit this session from a "
+                f"terminal:\n\n    psfbench fit {path}",
+            )
+            return
+        dock.show()
+        dock.raise_()
+        self._call_panel("fitting", "open_session", path)
 
     # ------------------------------------------------------------------ state
 

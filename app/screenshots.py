@@ -133,10 +133,43 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     sp.refresh()  # type: ignore[attr-defined]
     need(_spin(app, 30, lambda: _rows_ready(sp)), "session scan")
     save("session_browser")
+    _fit_in_panel(app, w, work, tag, need)
+    save("fitting_landscape")
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
     gc_guard.timer.stop()
     return written
+
+
+def _fit_in_panel(app: object, w: object, work: Path, tag: str, need: Callable) -> object:
+    """The fitting panel after a fit from the panel (Run fit, the CLI's default grid) of a
+    simulated session (objects at two depths, true A = 800, e = 23.6 mm) with a datasheet A
+    typed in for the comparison; the optimum inspected. Returns the panel."""
+    import shutil
+
+    from core.fit.session_fit import FitSettings
+    from core.simulation import SimulationSpec, simulate_session
+
+    master = work / "simulated" / "objects_A800"
+    if not master.exists():
+        spec = SimulationSpec(A=800.0, e_mm=23.6, scene="objects", frames=12, height=193,
+                              width=257, seed=4)  # fmt: skip
+        simulate_session(master, spec)
+    session = work / "sessions" / f"simulated_objects_{tag}"  # a fresh copy: no results yet
+    shutil.copytree(master, session)
+    w.docks["fitting"].raise_()  # type: ignore[attr-defined]
+    fp = w.panels["fitting"]  # type: ignore[attr-defined]
+    fp.open_session(session)
+    need(_spin(app, 30, lambda: "No fit results" in fp.status_label.text()), "fit panel open")
+    fp.set_form(FitSettings(frames=12, datasheet_A=700.0, device="cpu"))
+    fp.start_fit()
+    need(_spin(app, 300, lambda: not fp.running), "fit from the panel")
+    need(fp.results is not None, f"fit result ({fp.status_label.text()})")
+    need(_spin(app, 30, lambda: fp.problem is not None), "inspection problem")
+    if fp.inspector is not None:
+        fp.inspect(fp.results.A, fp.results.e, label="fitted")
+        need(_spin(app, 30, lambda: bool(fp.inspector.loss_table())), "inspection")
+    return fp
 
 
 def _progress(sweep: object) -> float:

@@ -81,82 +81,29 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, float] | None]:
-    import numpy as np
-
-    from core import optics
+    """The fit of ``args.session`` with the command's options; the GUI's fitting panel runs
+    the same :func:`core.fit.session_fit.run_session_fit`. Returns (result, session, truth)."""
     from core.cli import UserFacingError
     from core.cli.progress_bar import StageBars
-    from core.dataset import DatasetError
-    from core.fit import fit
-    from core.fit.session_io import load_fit_inputs, session_truth
-    from core.losses import LossConfig
+    from core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
 
     device = resolve_device(args.device)
-    if args.A_range[0] <= 0 or args.A_range[1] < args.A_range[0]:
-        raise UserFacingError("--A-range: need 0 < MIN <= MAX")
-    if args.e_range[1] < args.e_range[0]:
-        raise UserFacingError("--e-range: need MIN <= MAX")
+    quiet = bool(getattr(args, "quiet", False))
+
+    def say(line: str) -> None:
+        # the all-in-focus source is always told when it is not the captured image
+        if not quiet or not line.startswith("all-in-focus image: captured"):
+            print(line)
+
+    bars = StageBars(enabled=not quiet)
     try:
-        problem, session, aif = load_fit_inputs(
-            args.session, max_frames=args.frames, device=device, gray=not args.rgb, aif=args.aif
-        )
-        problem.focus_depths(args.e_range[0])  # Df > F over the whole e range?
-        problem.focus_depths(args.e_range[1])
-    except (DatasetError, optics.OpticsError, ValueError) as exc:
+        settings = FitSettings.from_args(args).with_(device=device)
+        done = run_session_fit(args.session, settings, progress=bars, on_message=say)
+    except FitSetupError as exc:
         raise UserFacingError(str(exc)) from None
-    ds = args.datasheet_A
-    if ds is None:
-        lens, cam = session.meta.lens, session.meta.camera
-        if lens.f_number:
-            ds = optics.datasheet_A(
-                lens.focal_length_mm, lens.f_number, cam.pixel_size_mm, session.meta.output_scale
-            )
-    if args.noise_sd == "auto":
-        noise_sd: float | str = "auto"
-    else:
-        try:
-            noise_sd = float(args.noise_sd)
-        except ValueError:
-            raise UserFacingError(
-                f"--noise-sd: 'auto' or a number, got {args.noise_sd!r}"
-            ) from None
-    A_values = np.linspace(args.A_range[0], args.A_range[1], args.grid[0])
-    e_values = np.linspace(args.e_range[0], args.e_range[1], args.grid[1])
-    if not args.quiet or aif.kind != "captured":
-        print(f"all-in-focus image: {aif.describe()}")
-    for w in aif.warnings:
-        print(f"warning: all-in-focus: {w}")
-    bars = StageBars(enabled=not args.quiet)
-    cfg = LossConfig.paper() if args.preset == "paper" else LossConfig.refcode()
-    if args.rgb:
-        cfg = cfg.with_(color="channels")
-    if args.loss_weights is not None:
-        if any(w < 0 for w in args.loss_weights) or not any(args.loss_weights):
-            raise UserFacingError("--loss-weights: four weights >= 0, not all 0")
-        cfg = cfg.with_(weights=tuple(args.loss_weights))
-    if not (np.isfinite(args.hole_reach_sigmas) and args.hole_reach_sigmas >= 0):
-        raise UserFacingError("--hole-reach-sigmas: need a finite value >= 0")
-    try:
-        result = fit(
-            problem,
-            A_values,
-            e_values,
-            coarse_to_fine=not args.no_coarse_to_fine,
-            presmooth_sigma=args.presmooth,
-            noise_sd=noise_sd,
-            loss_config=cfg,
-            zoom=args.zoom,
-            hole_reach_sigmas=args.hole_reach_sigmas,
-            exclude_clipped=args.exclude_clipped,
-            datasheet_A=ds,
-            progress=bars,
-        )
-    except ValueError as exc:  # e.g. no frame left usable by the depth map's holes
-        raise UserFacingError(f"{args.session}: {exc}") from None
     finally:
         bars.close()
-    result.settings["aif"] = aif.to_json()
-    return result, session, session_truth(session)
+    return done.result, done.session, done.truth
 
 
 def run(args: argparse.Namespace) -> int:
