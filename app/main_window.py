@@ -1,7 +1,8 @@
 """The main window: dockable panels over one :class:`app.bench_model.BenchModel`.
 
-Layout: the live view in the centre; the focus controller, the sweep panel, the session
-browser and the fitting panel as tabs in the right column; the log under the live view.
+Layout: the live view and the fitting panel as tabs in the centre (each needs the room: the
+image, or the landscape with the inspected sweep images); the focus controller, the sweep
+panel and the session browser as tabs in the right column; the log under the live view.
 Menus and toolbar come from one action registry (:mod:`app.actions`). The layout, geometry
 and theme are restored per user (:mod:`app.settings`); a geometry saved on a screen that is
 gone is not restored (the window is centred on the primary screen instead). Closing asks for
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -46,11 +48,11 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.focus", "FocusPanel", "right"),
     ("app.panels.sweep", "SweepPanel", "right"),
     ("app.panels.sessions", "SessionsPanel", "right"),
-    ("app.panels.fitting", "FitPanel", "right"),
+    ("app.panels.fitting", "FitPanel", "central"),
 )
 
 #: the right column's tabbed docks, in tab order
-RIGHT_TABS = ("focus", "sweep", "sessions", "fitting")
+RIGHT_TABS = ("focus", "sweep", "sessions")
 
 _AREAS = {
     "right": Qt.DockWidgetArea.RightDockWidgetArea,
@@ -123,6 +125,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ construction
 
     def _build_panels(self) -> None:
+        self.central_tabs = QTabWidget(self)
+        self.central_tabs.setObjectName("centralTabs")
+        self.central_tabs.setDocumentMode(True)
+        self.setCentralWidget(self.central_tabs)
         self.setDockNestingEnabled(True)
         # the right column runs the full height; the bottom docks sit under the live view only
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -131,7 +137,7 @@ class MainWindow(QMainWindow):
             panel = self._make_panel(module, cls)
             self.panels[panel.name] = panel
             if area == "central":
-                self.setCentralWidget(panel)
+                self.central_tabs.addTab(panel, getattr(panel, "title", panel.name))
                 continue
             self._add_dock(panel, _AREAS[area])
         self.log_panel = LogPanel(self)
@@ -321,7 +327,10 @@ class MainWindow(QMainWindow):
             "quit": self.close,
             "connect": self.connect_bench,
             "disconnect": self.model.disconnect_bench,
-            "live": lambda: self._call_panel("live_view", "toggle_live"),
+            "live": lambda: (
+                self.show_panel("live_view"),
+                self._call_panel("live_view", "toggle_live"),
+            ),
             "snapshot": lambda: self._call_panel("live_view", "snapshot"),
             "home": lambda: self._call_panel("focus", "home"),
             "estop": self.estop,
@@ -403,10 +412,20 @@ class MainWindow(QMainWindow):
             dock.raise_()
         self._call_panel("sweep", "resume_session", path)
 
+    def show_panel(self, name: str) -> None:
+        """Bring a panel to the front: raise its dock, or select its tab in the centre."""
+        dock = self.docks.get(name)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+            return
+        panel = self.panels.get(name)
+        if panel is not None and self.central_tabs.indexOf(panel) >= 0:
+            self.central_tabs.setCurrentWidget(panel)
+
     def _fit_requested(self, path: str) -> None:
         """The session browser's Fit…: the session in the fitting panel, its dock raised."""
-        dock = self.docks.get("fitting")
-        if dock is None or not hasattr(self.panels.get("fitting"), "open_session"):
+        if not hasattr(self.panels.get("fitting"), "open_session"):
             QMessageBox.information(
                 self,
                 "Fit",
@@ -414,8 +433,7 @@ class MainWindow(QMainWindow):
                 f"terminal:\n\n    psfbench fit {path}",
             )
             return
-        dock.show()
-        dock.raise_()
+        self.show_panel("fitting")
         self._call_panel("fitting", "open_session", path)
 
     # ------------------------------------------------------------------ state

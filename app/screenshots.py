@@ -133,8 +133,26 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     sp.refresh()  # type: ignore[attr-defined]
     need(_spin(app, 30, lambda: _rows_ready(sp)), "session scan")
     save("session_browser")
-    _fit_in_panel(app, w, work, tag, need)
+    fp = _fit_in_panel(app, w, work, tag, need)
     save("fitting_landscape")
+    if getattr(fp, "inspector", None) is not None:
+        # an inspected point away from the optimum, then the fitted vs datasheet comparison
+        fp.inspect(fp.results.A * 1.2, fp.results.e + 0.3, label="clicked")  # type: ignore[attr-defined]
+        need(
+            _spin(
+                app,
+                30,
+                lambda: (
+                    fp.inspector.current_point is not None  # type: ignore[attr-defined]
+                    and abs(fp.inspector.current_point[0] - fp.results.A * 1.2) < 1e-6
+                ),
+            ),
+            "inspect",
+        )  # type: ignore[attr-defined]  # noqa: E501
+        save("fitting_inspected_point")
+        fp.compare_with_datasheet()  # type: ignore[attr-defined]
+        need(_spin(app, 60, lambda: len(fp.inspector.pins) == 2), "two pins")  # type: ignore[attr-defined]
+        save("fitting_compare_datasheet")
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
     gc_guard.timer.stop()
@@ -157,7 +175,7 @@ def _fit_in_panel(app: object, w: object, work: Path, tag: str, need: Callable) 
         simulate_session(master, spec)
     session = work / "sessions" / f"simulated_objects_{tag}"  # a fresh copy: no results yet
     shutil.copytree(master, session)
-    w.docks["fitting"].raise_()  # type: ignore[attr-defined]
+    w.show_panel("fitting")  # type: ignore[attr-defined]
     fp = w.panels["fitting"]  # type: ignore[attr-defined]
     fp.open_session(session)
     need(_spin(app, 30, lambda: "No fit results" in fp.status_label.text()), "fit panel open")

@@ -231,10 +231,12 @@ def test_a_session_with_results_shows_them_without_fitting(qtbot, with_results, 
     assert len(panel.view.optimum_item.data) == 1 and panel.view.ellipse_item.xData.size > 0
     assert "not refitted" in panel.status_label.text()
     assert panel.form_settings().grid == tuple(int(g) for g in GRID)  # the form shows the fit's
-    # the session browser's Fit… opens the session in the fitting panel and raises its dock
+    # the session browser's Fit… opens the session in the fitting panel and brings it up
     w.docks["sessions"].raise_()
+    w.central_tabs.setCurrentIndex(0)
     w.panels["sessions"].fitRequested.emit(str(session))
-    qtbot.waitUntil(lambda: not w.docks["fitting"].visibleRegion().isEmpty(), timeout=5_000)
+    qtbot.waitUntil(lambda: w.central_tabs.currentWidget() is panel, timeout=5_000)
+    qtbot.waitUntil(lambda: not panel.visibleRegion().isEmpty(), timeout=5_000)
     assert panel.session_path == session.absolute()
     qtbot.waitUntil(lambda: panel.results is not None, timeout=20_000)
     assert not started and not panel.running

@@ -26,6 +26,11 @@ from core.fit.session_fit import (
 SMALL = FitSettings(grid=(6, 4), frames=6, device="cpu")
 
 
+def _fresh_copy(src: Path, dst: Path) -> None:
+    """The shared session without the results other tests may have written into it."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("results"))
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     add_fit_args(p)
@@ -69,8 +74,8 @@ def test_bad_settings_are_refused_with_a_message(change: dict, message: str) -> 
 def test_the_cli_and_run_session_fit_agree(small_session, tmp_path: Path) -> None:
     path, spec = small_session
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(path, a)
-    shutil.copytree(path, b)
+    _fresh_copy(path, a)
+    _fresh_copy(path, b)
     done = run_session_fit(a, SMALL)
     from core.fit.report import write_outputs
 
@@ -99,7 +104,7 @@ def test_results_read_back_and_their_problem_reproduces_the_fit(
 
     path, spec = small_session
     s = tmp_path / "s"
-    shutil.copytree(path, s)
+    _fresh_copy(path, s)
     assert not has_results(s)
     with pytest.raises(FitSetupError, match="no fit results"):
         load_session_results(s)
@@ -133,7 +138,7 @@ def test_a_cancelled_fit_raises_and_writes_nothing(small_session, tmp_path: Path
 
     path, _ = small_session
     s = tmp_path / "s"
-    shutil.copytree(path, s)
+    _fresh_copy(path, s)
     token = CancelToken()
     blocks: list[str] = []
 
