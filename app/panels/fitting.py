@@ -74,7 +74,7 @@ POLL_MS = 30
 #: least time between two redraws of the landscape while a fit runs (s)
 REDRAW_S = 0.12
 #: panel width from which the inspector sits beside the landscape instead of under it
-WIDE_LAYOUT_PX = 1000
+WIDE_LAYOUT_PX = 850
 #: GUI time spent applying blocks per tick before yielding to the event loop
 _DRAIN_BUDGET_S = 0.010
 STAGE_NAMES = {
@@ -278,6 +278,7 @@ class FitPanel(QWidget):
         self._cuda: bool | None = None
         self._probed = False
         self._split_sized = False
+        self._shown_once = False
         self._redraw_due = False
         self._last_redraw = 0.0
         self.inspector: Any = None
@@ -410,8 +411,17 @@ class FitPanel(QWidget):
         lay.addWidget(self.splitter, 1)
         return page
 
+    def _first_show(self) -> None:
+        if not self._shown_once:  # sizes set while hidden were for a size it never had
+            self._shown_once = True
+            self._split_sized = False
+            self._place_split()
+
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
+        self._place_split()
+
+    def _place_split(self) -> None:
         want = (
             Qt.Orientation.Horizontal if self.width() >= WIDE_LAYOUT_PX else Qt.Orientation.Vertical
         )
@@ -421,7 +431,8 @@ class FitPanel(QWidget):
             total = self.splitter.width() if horizontal else self.splitter.height()
             if total > 100:
                 self._split_sized = True
-                first = int(total * (0.5 if horizontal else 0.62))
+                # side by side the inspector (images, two pins, tables) needs the larger half
+                first = int(total * (0.45 if horizontal else 0.62))
                 self.splitter.setSizes([first, total - first])
 
     def _build_settings(self) -> QWidget:
@@ -1285,6 +1296,7 @@ class FitPanel(QWidget):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
+        self._first_show()
         if not self._probed and not self._shut:
             self._probed = True  # CUDA known once the panel is seen (imports torch off-thread)
             self._load_tasks.submit(_cuda_available, on_done=self._cuda_known)
