@@ -319,16 +319,8 @@ def _summarize(root: Path, s: SessionSummary, with_thumbnail: bool) -> None:
     if with_thumbnail:
         s.thumbnail = _thumbnail_for(root, [r.frame for r in session.records], rep.has_aif)
     s.report = {
+        **session.summary(rep),
         "path": str(root),
-        **rep.to_json(),
-        "planned_steps": len(meta.plan.steps),
-        "camera": f"{meta.camera.model} {meta.camera.serial}".strip(),
-        "bit_depth": meta.camera.bit_depth,
-        "pixel_size_mm": meta.camera.pixel_size_mm,
-        "f_number": meta.lens.f_number,
-        "output_scale": meta.output_scale,
-        "d_implied": meta.implied_d is not None,
-        "results": session.result_names(),
         "created": meta.provenance.created.isoformat(),
         "profile": meta.provenance.profile,
         "notes": meta.notes,

@@ -41,20 +41,7 @@ def _report(path: str) -> dict[str, Any]:
             "problems": [str(exc)],
             "warnings": [],
         }
-    rep = session.validate().to_json()
-    meta = session.meta
-    return {
-        "path": str(root),
-        **rep,
-        "planned_steps": len(meta.plan.steps),
-        "camera": f"{meta.camera.model} {meta.camera.serial}".strip(),
-        "bit_depth": meta.camera.bit_depth,
-        "pixel_size_mm": meta.camera.pixel_size_mm,
-        "f_number": meta.lens.f_number,
-        "output_scale": meta.output_scale,
-        "d_implied": meta.implied_d is not None,
-        "results": session.result_names(),
-    }
+    return {**session.summary(), "path": str(root)}
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -399,6 +399,26 @@ class Session:
         return dict(doc.get("data") or {}), arrays
 
     # ----------------------------------------------------------------- report
+    def summary(self, report: ValidationReport | None = None) -> dict[str, Any]:
+        """The validation report (``report``, else :meth:`validate`) as JSON plus what a
+        reader needs to judge the session: planned steps, camera, bit depth, pixel size,
+        f-number, output scale, whether d was implied, the result files (``psfbench session
+        info --json`` prints this; the GUI's session browser shows it)."""
+        rep = self.validate() if report is None else report
+        meta = self.meta
+        return {
+            "path": str(self.path),
+            **rep.to_json(),
+            "planned_steps": len(meta.plan.steps),
+            "camera": f"{meta.camera.model} {meta.camera.serial}".strip(),
+            "bit_depth": meta.camera.bit_depth,
+            "pixel_size_mm": meta.camera.pixel_size_mm,
+            "f_number": meta.lens.f_number,
+            "output_scale": meta.output_scale,
+            "d_implied": meta.implied_d is not None,
+            "results": self.result_names(),
+        }
+
     def validate(self) -> ValidationReport:
         """Everything found on open, as a report (``valid`` is False if any problem)."""
         problems = [str(e) for e in self._errors]
