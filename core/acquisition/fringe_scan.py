@@ -13,6 +13,7 @@ recover it), and the depth error against the scene's true depth is reported.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ class FringeScanResult:
     status: str
 
 
-class _FolderSink:
+class FolderSink:
     """Each grabbed frame to ``frames/pattern_NNN.tif`` (atomic) and kept for decoding."""
 
     def __init__(self, folder: Path) -> None:
@@ -66,12 +67,103 @@ def calibration_from_world(world: Any, projector_size: tuple[int, int]) -> Any:
     )
 
 
+_FolderSink = FolderSink  # the name before the GUI shared it
+
+
 def world_calibration(bench: Any) -> Any:
     """The bench's exact calibration if it is the virtual bench, else None."""
     world = getattr(bench.info, "world", None)
     if world is None:
         return None
     return calibration_from_world(world, (bench.projector.width, bench.projector.height))
+
+
+def fringe_plan(
+    params: dict[str, Any] | None = None,
+    *,
+    settle_s: float = 0.05,
+    exposure_us: float | None = None,
+) -> Any:
+    """The pattern-scan plan of a fringe scan (source ``fringe_scan``)."""
+    from core.acquisition import PatternScanPlan
+    from core.fringe.sources import register_sources
+
+    register_sources()
+    return PatternScanPlan(
+        "fringe_scan", dict(params or {}), settle_s=settle_s, exposure_us=exposure_us
+    )
+
+
+def stop_down_for_scan(bench: Any) -> Callable[[], None]:
+    """Fringe scans are taken stopped down (as the paper's depth maps are): at the working
+    aperture the fine fringes blur away. The virtual bench stops its lens down itself; a real
+    lens is the operator's job. Returns the function that restores the aperture."""
+    world = getattr(bench.info, "world", None)
+    if world is None:
+        return lambda: None
+    saved = world.aperture_scale
+    world.set_aperture_scale(0.0)
+    return lambda: world.set_aperture_scale(saved)
+
+
+def decode_frames(
+    frames: Mapping[int, np.ndarray],
+    params: Mapping[str, Any],
+    projector_size: tuple[int, int],
+    calibration: Any,
+    **decode_kw: Any,
+) -> Any:
+    """Decode the grabbed frames (step index -> image) of a ``fringe_scan`` plan with these
+    ``params`` on a projector of ``projector_size`` (w, h): a ``ScanResult``. ``decode_kw``
+    go to ``decode_scan`` (e.g. ``saturation``)."""
+    from core.fringe.scan import decode_scan
+    from core.fringe.sources import fringe_scan_from_params
+
+    scan = fringe_scan_from_params(params, int(projector_size[0]), int(projector_size[1]))
+    missing = [i for i in range(scan.n_images) if i not in frames]
+    if missing:
+        raise ValueError(f"fringe scan incomplete: frames {missing[:5]} missing")
+    stack = np.stack([np.asarray(frames[i]) for i in range(scan.n_images)]).astype(np.float32)
+    if stack.ndim == 4:  # colour camera: decode luminance
+        stack = stack @ np.array([0.299, 0.587, 0.114], np.float32)
+    return decode_scan(stack, calibration, scan, **decode_kw)
+
+
+def rmse_vs_truth(bench: Any, result: Any) -> float | None:
+    """Depth RMSE (mm) over the valid pixels against the virtual scene's true depth; None
+    on a real bench (or when nothing is valid)."""
+    world = getattr(bench.info, "world", None)
+    if world is None:
+        return None
+    truth = np.asarray(world.scene.depth_mm, np.float32)
+    if truth.shape != result.depth.shape or not result.valid.any():
+        return None
+    diff = result.depth[result.valid] - truth[result.valid]
+    return float(np.sqrt(np.mean(diff.astype(np.float64) ** 2)))
+
+
+def write_scan_outputs(
+    out_dir: str | Path,
+    result: Any,
+    params: Mapping[str, Any],
+    rmse: float | None,
+    frames: int,
+) -> None:
+    """``depth.tif``, ``points.ply`` and ``fringe.json`` beside the frames, as the CLI
+    writes them."""
+    from core.fringe.export import write_depth_tiff
+    from core.fringe.ply import write_ply
+
+    out = Path(out_dir)
+    write_depth_tiff(out / "depth.tif", result.depth)
+    write_ply(out / "points.ply", np.asarray(result.points)[result.valid])
+    summary = {
+        "frames": int(frames),
+        "params": dict(params),
+        "valid_fraction": float(result.valid.mean()),
+        "rmse_vs_truth_mm": rmse,
+    }
+    (out / "fringe.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def run_fringe_scan(
@@ -85,59 +177,28 @@ def run_fringe_scan(
     session: str | Path | None = None,
     engine_kw: dict[str, Any] | None = None,
 ) -> FringeScanResult:
-    from core.acquisition import AcquisitionEngine, PatternScanPlan
-    from core.fringe.export import write_depth_tiff
-    from core.fringe.ply import write_ply
-    from core.fringe.scan import decode_scan
-    from core.fringe.sources import fringe_scan_from_params, register_sources
+    from core.acquisition import AcquisitionEngine
 
     out = Path(out_dir)
-    register_sources()
-    plan = PatternScanPlan(
-        "fringe_scan", dict(params or {}), settle_s=settle_s, exposure_us=exposure_us
-    )
+    plan = fringe_plan(params, settle_s=settle_s, exposure_us=exposure_us)
     cal = calibration if calibration is not None else world_calibration(bench)
     if cal is None:
         raise ValueError(
             "no projector-camera calibration: pass --calibration FILE "
             "(from `psfbench calibrate procam`)"
         )
-    sink = _FolderSink(out / "frames")
-    world = getattr(bench.info, "world", None)
-    # Fringe scans are taken stopped down (as the paper's depth maps are): at the working
-    # aperture the fine fringes blur away. The virtual bench stops its lens down itself.
-    saved = None if world is None else world.aperture_scale
-    if world is not None:
-        world.set_aperture_scale(0.0)
+    sink = FolderSink(out / "frames")
+    restore = stop_down_for_scan(bench)
     try:
         result = AcquisitionEngine(bench, **(engine_kw or {})).run(plan, sink)
     finally:
-        if world is not None and saved is not None:
-            world.set_aperture_scale(saved)
+        restore()
     if result.status != "completed":
         return FringeScanResult(out, len(sink.frames), 0.0, None, result.status)
-    stack = np.stack([sink.frames[i] for i in range(plan.total_steps())]).astype(np.float32)
-    if stack.ndim == 4:  # colour camera: decode luminance
-        stack = stack @ np.array([0.299, 0.587, 0.114], np.float32)
     proj = bench.projector
-    scan = fringe_scan_from_params(plan.params, int(proj.width), int(proj.height))
-    res = decode_scan(stack, cal, scan)
-    write_depth_tiff(out / "depth.tif", res.depth)
-    pts = np.asarray(res.points)[res.valid]
-    write_ply(out / "points.ply", pts)
-    rmse = None
-    if world is not None:
-        truth = np.asarray(world.scene.depth_mm, np.float32)
-        if truth.shape == res.depth.shape and res.valid.any():
-            diff = res.depth[res.valid] - truth[res.valid]
-            rmse = float(np.sqrt(np.mean(diff.astype(np.float64) ** 2)))
-    summary = {
-        "frames": int(plan.total_steps()),
-        "params": plan.params,
-        "valid_fraction": float(res.valid.mean()),
-        "rmse_vs_truth_mm": rmse,
-    }
-    (out / "fringe.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    res = decode_frames(sink.frames, plan.params, (int(proj.width), int(proj.height)), cal)
+    rmse = rmse_vs_truth(bench, res)
+    write_scan_outputs(out, res, plan.params, rmse, plan.total_steps())
     if session is not None:
         from core.dataset import SessionWriter
 

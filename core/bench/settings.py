@@ -16,11 +16,15 @@ class VirtualBenchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # scene
-    scene: Literal["planes", "tilted", "steps", "objects", "slanted_edges"] = "steps"
+    scene: Literal["planes", "tilted", "steps", "objects", "slanted_edges", "chessboard"] = "steps"
     width: int = Field(default=307, ge=16, le=4096)
     height: int = Field(default=257, ge=16, le=4096)
     working_distance_mm: float = Field(default=500.0, gt=60.0)
     seed: int = 0
+    #: the ``chessboard`` scene: inner corners (cols, rows) and square size (None: the board
+    #: with its margin spans half the frame); its pose changes with ``BenchWorld.set_board_pose``
+    board_corners: tuple[int, int] = (9, 7)
+    board_square_mm: float | None = Field(default=None, gt=0.0)
     # lens (hidden truth)
     true_A: float = Field(default=800.0, ge=0.0)
     true_e_mm: float = 23.6
@@ -52,6 +56,13 @@ class VirtualBenchSettings(BaseModel):
     projector_height: int = Field(default=400, ge=8)
     projector_fov_deg: float = Field(default=45.0, gt=1.0, lt=170.0)
     projector_baseline_mm: float = 150.0
+    #: the projector's response: it shows ``level**projector_gamma`` (1 = linear)
+    projector_gamma: float = Field(default=1.0, gt=0.0)
+    #: a specular ("shiny") patch, (x0, y0, x1, y1) as fractions of the camera frame: there
+    #: the surface mirrors ``shiny_gain`` x the projector's light towards the camera, whatever
+    #: its albedo (a glint that clips under the projector before the rest of the scene does)
+    shiny_patch: tuple[float, float, float, float] | None = None
+    shiny_gain: float = Field(default=6.0, ge=0.0)
     # simulated time: wall seconds per simulated second (0.01 = 100x faster than life)
     time_scale: float = Field(default=1.0, gt=0.0)
     # realism beyond the fitted model (robustness studies); all off by default
@@ -73,4 +84,11 @@ class VirtualBenchSettings(BaseModel):
             raise ValueError("power_on_position_steps lies beyond travel_steps")
         if any(c <= 0 for c in self.chromatic_A):
             raise ValueError("chromatic_A factors must be positive")
+        if self.shiny_patch is not None:
+            x0, y0, x1, y1 = self.shiny_patch
+            if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+                raise ValueError(
+                    "shiny_patch must be (x0, y0, x1, y1) fractions of the frame with "
+                    f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {self.shiny_patch}"
+                )
         return self

@@ -73,15 +73,12 @@ class BenchWorld:
     """Scene, lens, focus drive, distance sensor and projector of the virtual bench."""
 
     def __init__(self, settings: VirtualBenchSettings | None = None) -> None:
-        from core.scenes import make_scene
-
         self.settings = s = settings or VirtualBenchSettings()
         self.clock = SimClock(s.time_scale)
         self.faults = Faults()
         self.lock = threading.RLock()
-        self.scene = make_scene(
-            s.scene, s.height, s.width, working_distance_mm=s.working_distance_mm, seed=s.seed
-        )
+        self.board_pose = 0
+        self.scene = self._make_scene()
         self._rng = np.random.default_rng([s.seed, 0x5E45])
         # motor (absolute physical steps from the home switch) and the lens ring it drives
         self.trajectory = Trajectory(self.clock.now(), float(s.power_on_position_steps))
@@ -94,6 +91,45 @@ class BenchWorld:
         self.pattern_version = 0
         self._proj_maps: tuple[np.ndarray, np.ndarray] | None = None
         self._render_cache: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def _make_scene(self) -> Any:
+        from core.scenes import make_scene
+
+        s = self.settings
+        options: dict[str, Any] = {}
+        if s.scene == "chessboard":
+            options = {
+                "corners": s.board_corners,
+                "square_mm": s.board_square_mm,
+                "pose": self.board_pose,
+                "fov_deg": s.camera_fov_deg,
+            }
+        return make_scene(
+            s.scene,
+            s.height,
+            s.width,
+            working_distance_mm=s.working_distance_mm,
+            seed=s.seed,
+            **options,
+        )
+
+    def set_board_pose(self, pose: int) -> None:
+        """Move the ``chessboard`` scene's board to seeded pose ``pose`` (what a technician
+        does by hand between calibration captures). Frames exposed from now on see the new
+        pose. DeviceError for any other scene."""
+        if self.settings.scene != "chessboard":
+            raise DeviceError(
+                f"virtual bench: the board pose can only change in the 'chessboard' scene, "
+                f"not {self.settings.scene!r}"
+            )
+        if pose < 0:
+            raise DeviceError(f"virtual bench: board pose must be >= 0, got {pose}")
+        with self.lock:
+            self.board_pose = int(pose)
+            self.scene = self._make_scene()
+            self._proj_maps = None
+            self._render_cache.clear()
+            self.pattern_version += 1  # renders are cached by pattern version: start afresh
 
     # ---------------------------------------------------------------- geometry (ground truth)
 
@@ -164,15 +200,31 @@ class BenchWorld:
         s = self.settings
         aif = np.asarray(self.scene.aif, dtype=np.float32)
         light = np.full(aif.shape, s.ambient, dtype=np.float32)
-        if pattern is not None:
-            pat = normalise_pattern(pattern, s.projector_width, s.projector_height)
-            mx, my = self.projector_maps()
-            lit = cv2.remap(
-                pat, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-            )
-            lit = lit[None] if lit.ndim == 2 else np.moveaxis(lit, -1, 0)
-            light = light + np.float32(s.projector_gain) * lit
-        return aif * light
+        if pattern is None:
+            return aif * light
+        pat = normalise_pattern(pattern, s.projector_width, s.projector_height)
+        if s.projector_gamma != 1.0:
+            pat = np.power(pat, np.float32(s.projector_gamma), dtype=np.float32)
+        mx, my = self.projector_maps()
+        lit = cv2.remap(pat, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        lit = lit[None] if lit.ndim == 2 else np.moveaxis(lit, -1, 0)
+        lit = np.float32(s.projector_gain) * lit
+        out = aif * (light + lit)
+        mask = self.shiny_mask()
+        if mask is not None:
+            out += np.float32(s.shiny_gain) * lit * mask[None]
+        return out
+
+    def shiny_mask(self) -> np.ndarray | None:
+        """(H, W) float32 1 inside ``settings.shiny_patch``, else 0; None without a patch."""
+        patch = self.settings.shiny_patch
+        if patch is None:
+            return None
+        h, w = self.height, self.width
+        x0, y0, x1, y1 = patch
+        m = np.zeros((h, w), np.float32)
+        m[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)] = 1.0
+        return m
 
     # ---------------------------------------------------------------- focus drive and lens
 

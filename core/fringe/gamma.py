@@ -62,3 +62,33 @@ def fit_projector_gamma(levels: Sequence[float], responses: Sequence[float]) -> 
         step *= 0.618
     rms, off, gain = solve(g)
     return GammaFit(gamma=g, offset=off, gain=gain, rms=rms)
+
+
+def responses_from_frames(
+    levels: Sequence[float],
+    frames: object,
+    full_scale: float,
+    *,
+    min_contrast: float = 0.05,
+) -> tuple[list[float], list[float]]:
+    """Camera response per projected grey level, for :func:`fit_projector_gamma`.
+
+    ``frames`` ``(N, H, W)`` are the captures of the N flat ``levels`` (the ``levels`` pattern
+    source, same exposure). Averages over the pixels the projector lights well (brightest
+    minus darkest level above ``min_contrast`` of ``full_scale``) that never clip, so that
+    neither shadows nor saturation bend the curve."""
+    x = [float(v) for v in levels]
+    stack = np.asarray(frames, np.float32)
+    if stack.ndim == 4:  # colour: luminance
+        stack = stack @ np.array([0.299, 0.587, 0.114], np.float32)
+    if stack.ndim != 3 or stack.shape[0] != len(x):
+        raise GammaFitError(
+            f"need one (H, W) frame per level: {len(x)} levels, frames of shape {stack.shape}"
+        )
+    hi, lo = stack[int(np.argmax(x))], stack[int(np.argmin(x))]
+    lit = ((hi - lo) > min_contrast * full_scale) & (stack.max(axis=0) < full_scale)
+    if not lit.any():
+        raise GammaFitError(
+            "no pixel is lit by the projector without clipping: adjust the exposure"
+        )
+    return x, [float(v) for v in stack[:, lit].mean(axis=1)]

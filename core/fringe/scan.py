@@ -148,6 +148,29 @@ def fringe_scan_patterns(
     return scan.patterns(), scan
 
 
+#: Why a pixel has no depth, in the order they are decided (a pixel counts under the first):
+#: ``saturated``: a fringe image clipped at the pixel (any step at or above ``saturation``);
+#: ``low_modulation``: fringe modulation below the threshold, or below ``min_contrast`` of the
+#: bias (shadows, dark or out-of-field surfaces); ``unwrapping``: the fringe order is
+#: inconsistent between frequencies or with the neighbours (``Unwrapped.suspect``);
+#: ``triangulation``: the camera ray misses the projector plane (behind the camera, parallel);
+#: ``flying``: a depth edge mixes two surfaces (``flying_pixels``).
+REFUSAL_REASONS: tuple[str, ...] = (
+    "saturated",
+    "low_modulation",
+    "unwrapping",
+    "triangulation",
+    "flying",
+)
+REFUSAL_LABELS: dict[str, str] = {
+    "saturated": "saturated",
+    "low_modulation": "low modulation",
+    "unwrapping": "unwrapping inconsistency",
+    "triangulation": "no ray-plane intersection",
+    "flying": "flying pixel (depth edge)",
+}
+
+
 @dataclass
 class ScanResult:
     """Decoded scan. ``depth`` float32 mm in the camera frame, NaN where ``valid`` is False."""
@@ -159,6 +182,26 @@ class ScanResult:
     unwrapped: Unwrapped
     phases: list[PhaseMap] = field(default_factory=list)
     quality: NDArray[np.bool_] | None = None
+    #: why each refused pixel was refused: one boolean mask per reason of
+    #: ``REFUSAL_REASONS``, mutually exclusive (the first reason that applies wins), whose
+    #: union with ``valid`` covers every pixel
+    refused: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    #: the modulation threshold used (input units)
+    min_modulation: float | None = None
+
+    def refused_fractions(self) -> dict[str, float]:
+        """Fraction of all pixels refused for each reason (0 where a reason is absent)."""
+        n = max(1, int(self.valid.size))
+        return {k: float(np.count_nonzero(self.refused.get(k, False))) / n for k in REFUSAL_REASONS}
+
+    def refusal_codes(self) -> NDArray[np.uint8]:
+        """One uint8 map: 0 = valid, ``i + 1`` = refused for ``REFUSAL_REASONS[i]``."""
+        codes = np.zeros(self.valid.shape, np.uint8)
+        for i, k in enumerate(REFUSAL_REASONS):
+            m = self.refused.get(k)
+            if m is not None:
+                codes[m] = i + 1
+        return codes
 
 
 def decode_scan(
@@ -194,13 +237,16 @@ def decode_scan(
         if min_modulation is None
         else min_modulation
     )
-    good = quality_mask(
-        phases[0], min_modulation=thr, saturation=saturation, min_contrast=min_contrast
-    )
+    # quality without the saturation test first, so that the reasons can be told apart
+    good = quality_mask(phases[0], min_modulation=thr, min_contrast=min_contrast)
     for pm in phases[1:]:
-        good &= quality_mask(
-            pm, min_modulation=thr, saturation=saturation, min_contrast=min_contrast
-        )
+        good &= quality_mask(pm, min_modulation=thr, min_contrast=min_contrast)
+    saturated = np.zeros(good.shape, bool)
+    if saturation is not None:
+        for pm in phases:
+            saturated |= pm.peak >= saturation
+    low_modulation = ~good & ~saturated
+    good &= ~saturated
     if method == "heterodyne":
         un = heterodyne_unwrap([p.phase for p in phases], scan.counts)
         coord = combined_coordinate(un.per_count, scan.counts, scan.length)
@@ -225,12 +271,22 @@ def decode_scan(
         )
     else:
         raise ValueError(f"method must be 'heterodyne' or 'graycode', got {method!r}")
+    unwrapping = good & un.suspect
     valid = good & ~un.suspect
     res = tri.depth(coord, valid)
     depth = res.depth
+    triangulation = valid & ~np.isfinite(depth)
+    fly = np.zeros(good.shape, bool)
     if reject_flying:
         fly = flying_pixels(depth)
         depth[fly] = np.nan
         res.points[fly] = np.nan
     valid = np.isfinite(depth)
-    return ScanResult(depth, res.points, valid, coord, un, phases, good)
+    refused = {
+        "saturated": saturated,
+        "low_modulation": low_modulation,
+        "unwrapping": unwrapping,
+        "triangulation": triangulation,
+        "flying": fly,
+    }
+    return ScanResult(depth, res.points, valid, coord, un, phases, good, refused, float(thr))
