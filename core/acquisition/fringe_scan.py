@@ -13,6 +13,7 @@ recover it), and the depth error against the scene's true depth is reported.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,3 +206,95 @@ def run_fringe_scan(
         with SessionWriter.open_existing(session) as writer:
             writer.write_depth(res.depth)
     return FringeScanResult(out, int(plan.total_steps()), float(res.valid.mean()), rmse, "ok")
+
+
+def _show_and_grab(bench: Any, patterns: list[np.ndarray], settle_s: float) -> list[np.ndarray]:
+    """Show each pattern, settle, grab one frame (software trigger); blank after."""
+    from core.acquisition.engine import bench_time_scale
+
+    cam, proj = bench.camera, bench.projector
+    if proj is None:
+        raise ValueError("the bench has no projector (profile [projector] driver)")
+    if cam.is_streaming:
+        cam.stop_streaming()
+    saved_mode = cam.trigger_mode
+    cam.trigger_mode = "software"
+    scale = bench_time_scale(bench)
+    out = []
+    try:
+        for p in patterns:
+            proj.show(p)
+            if settle_s > 0:
+                time.sleep(settle_s * scale)
+            out.append(np.asarray(cam.grab().image))
+    finally:
+        try:
+            proj.blank()
+        finally:
+            cam.trigger_mode = saved_mode
+    return out
+
+
+@dataclass
+class WhiteBlack:
+    white: np.ndarray
+    black: np.ndarray
+    full_scale: int  # the value a clipped pixel reads (check.clip_level)
+    exposure_us: float
+
+
+def capture_white_black(
+    bench: Any, *, exposure_us: float | None = None, settle_s: float = 0.05
+) -> WhiteBlack:
+    """Project white then black and grab each, stopped down as for a scan (device thread:
+    this talks to the camera and the projector). Feed the result to
+    ``core.fringe.check.check_contrast``."""
+    from core.fringe.check import clip_level
+
+    cam, proj = bench.camera, bench.projector
+    if proj is None:
+        raise ValueError("the bench has no projector (profile [projector] driver)")
+    if exposure_us is not None:
+        cam.exposure_us = float(exposure_us)
+    w, h = int(proj.width), int(proj.height)
+    restore = stop_down_for_scan(bench)
+    try:
+        white, black = _show_and_grab(
+            bench, [np.full((h, w), 255, np.uint8), np.zeros((h, w), np.uint8)], settle_s
+        )
+    finally:
+        restore()
+    return WhiteBlack(white, black, clip_level(cam.pixel_format), float(cam.exposure_us))
+
+
+#: grey levels for a gamma measurement (denser at the dark end, where gamma bends most)
+GAMMA_LEVELS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)
+
+
+def measure_projector_gamma(
+    bench: Any,
+    *,
+    levels: tuple[float, ...] = GAMMA_LEVELS,
+    exposure_us: float | None = None,
+    settle_s: float = 0.05,
+) -> Any:
+    """Show flat grey levels, grab each, fit ``offset + gain * level**gamma`` over the lit,
+    unclipped pixels (``core.fringe.gamma``): a ``GammaFit`` (device thread)."""
+    from core.fringe.check import clip_level
+    from core.fringe.gamma import fit_projector_gamma, responses_from_frames
+
+    cam, proj = bench.camera, bench.projector
+    if proj is None:
+        raise ValueError("the bench has no projector (profile [projector] driver)")
+    if exposure_us is not None:
+        cam.exposure_us = float(exposure_us)
+    w, h = int(proj.width), int(proj.height)
+    restore = stop_down_for_scan(bench)
+    try:
+        frames = _show_and_grab(
+            bench, [np.full((h, w), float(v), np.float32) for v in levels], settle_s
+        )
+    finally:
+        restore()
+    x, y = responses_from_frames(levels, np.stack(frames), clip_level(cam.pixel_format))
+    return fit_projector_gamma(x, y)

@@ -187,3 +187,28 @@ def test_projector_gamma_measured_from_grey_levels() -> None:
         responses_from_frames(levels[:3], np.stack(frames), 4095)
     with pytest.raises(GammaFitError, match="no pixel"):
         responses_from_frames(levels, np.full((8, 4, 4), 4095), 4095)
+
+
+def test_capture_white_black_and_gamma_on_the_bench() -> None:
+    from core.acquisition.bench_io import open_bench_from
+    from core.acquisition.fringe_scan import capture_white_black, measure_projector_gamma
+    from core.fringe.check import clip_level
+
+    assert clip_level("Mono12") == 4095 and clip_level("Mono16") == 65520
+    bench = open_bench_from(
+        "virtual", time_scale=0.001, shiny_patch=PATCH, projector_gamma=1.8, width=160, height=128
+    )
+    try:
+        world = bench.info.world
+        inside = _patch_mask(world)
+        wb = capture_white_black(bench, exposure_us=4000.0)
+        assert wb.full_scale == 4095 and wb.exposure_us == 4000.0
+        assert bench.camera.exposure_us == 4000.0
+        assert world.aperture_scale == 1.0  # restored after the stopped-down shots
+        assert bench.projector.current is None  # blanked
+        chk = check_contrast(wb.white, wb.black, wb.full_scale)
+        assert chk.clipped[inside].mean() > 0.99 and not chk.clipped[~inside].any()
+        fit = measure_projector_gamma(bench, exposure_us=3000.0)
+        assert fit.gamma == pytest.approx(1.8, abs=0.1)
+    finally:
+        bench.close()
