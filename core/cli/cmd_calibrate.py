@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--black-thr", type=float, default=40.0, help="min white-black difference")
     q.add_argument("--white-thr", type=float, default=5.0, help="min pattern-inverse difference")
     q.add_argument(
+        "--max-rms",
+        type=float,
+        default=None,
+        help="refuse the calibration (exit 2, no JSON) when a reprojection RMS exceeds this "
+        "many pixels (default 2.0)",
+    )
+    q.add_argument(
         "--fix-intrinsics",
         action="store_true",
         help="keep each device's Zhang intrinsics in the stereo step (default: refine all)",
@@ -45,7 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_procam(args: argparse.Namespace) -> int:
     from core.cli import UserFacingError
-    from core.fringe.calibrate import CalibrationError, calibrate_procam
+    from core.fringe.calibrate import (
+        DEFAULT_MAX_RMS,
+        CalibrationError,
+        calibrate_procam,
+        check_calibration,
+    )
     from core.fringe.patterns import PatternError
 
     try:
@@ -79,6 +91,12 @@ def run_procam(args: argparse.Namespace) -> int:
     print(f"projector fx={kp[0, 0]:.1f} fy={kp[1, 1]:.1f} cx={kp[0, 2]:.1f} cy={kp[1, 2]:.1f}")
     t = cal.T
     print(f"camera->projector T = ({t[0]:.2f}, {t[1]:.2f}, {t[2]:.2f}) {cal.units}")
+    max_rms = DEFAULT_MAX_RMS if args.max_rms is None else args.max_rms
+    check = check_calibration(cal, max_rms=max_rms)
+    for w in cal.warnings:
+        print(f"warning: {w}")
+    if not check.ok:
+        raise UserFacingError(f"{args.dir}: calibration refused: {check.refusal}")
     if args.json is not None:
         try:
             args.json.write_text(cal.to_json(indent=2) + "\n")

@@ -12,7 +12,9 @@ calibration refines both sets of intrinsics together with the camera->projector 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ class ProcamCalibration:
     views: list[ViewResult] = field(default_factory=list)
     square_size: float = 1.0
     units: str = "mm"
+    #: plain-language notes from calibrating (poses skipped) and from ``check_calibration``
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,7 @@ class ProcamCalibration:
             "R": np.asarray(self.R).tolist(),
             "T": np.asarray(self.T).ravel().tolist(),
             "views": [vars(v) for v in self.views],
+            "warnings": list(self.warnings),
         }
 
     def to_json(self, **kw: Any) -> str:
@@ -107,6 +112,7 @@ class ProcamCalibration:
                 views=[ViewResult(**v) for v in d.get("views", [])],
                 square_size=float(d.get("square_size", 1.0)),
                 units=str(d.get("units", "mm")),
+                warnings=[str(w) for w in d.get("warnings", [])],
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CalibrationError(f"{source}: invalid procam calibration field: {exc!r}") from exc
@@ -223,11 +229,24 @@ def extract_view(
     dec = decode_graycode(images[:, y0:y1, x0:x1], layout, black_thr=black_thr, white_thr=white_thr)
     local = cam - np.array([x0, y0], np.float32)
     proj, ok = projector_corners(dec.col, dec.row, dec.valid, local, hw)
+    # A local homography fitted to too few distinct codes can throw a corner far outside the
+    # projector; such a correspondence is certainly wrong, so it is not used.
+    margin = layout.step / 2.0 + 0.5
+    with np.errstate(invalid="ignore"):
+        inside = (
+            (proj[:, 0] >= -margin)
+            & (proj[:, 0] <= layout.width - 1 + margin)
+            & (proj[:, 1] >= -margin)
+            & (proj[:, 1] <= layout.height - 1 + margin)
+        )
+    outside = int((ok & ~inside).sum())
+    ok &= inside
     obj = chessboard_points(pattern, square)
     if ok.sum() < 6:
+        extra = f"; {outside} more mapped outside the projector" if outside else ""
         raise CalibrationError(
             f"{name}: only {int(ok.sum())} chessboard corners had decodable Gray codes "
-            f"(black_thr={black_thr}, white_thr={white_thr})"
+            f"(black_thr={black_thr}, white_thr={white_thr}{extra})"
         )
     return ViewCorners(name, cam[ok], proj[ok], obj[ok])
 
@@ -308,17 +327,27 @@ def calibrate_views(
 _IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
-def load_capture_folder(folder: Path) -> list[tuple[str, NDArray[np.uint8]]]:
-    """``capture_*/`` sub-folders of grayscale images in name order (the layout of
-    kamino410/procam-calibration)."""
+def capture_folders(folder: Path) -> list[Path]:
+    """The ``capture_*/`` sub-folders of ``folder`` in name order; CalibrationError if none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"{folder}: not a folder")
     subs = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("capture_"))
     if not subs:
         raise CalibrationError(f"{folder}: no capture_* sub-folders")
-    out = []
-    for sub in subs:
+    return subs
+
+
+def load_capture_folder(folder: Path) -> list[tuple[str, NDArray[np.uint8]]]:
+    """``capture_*/`` sub-folders of grayscale images in name order (the layout of
+    kamino410/procam-calibration)."""
+    return list(iter_capture_folder(folder))
+
+
+def iter_capture_folder(folder: Path) -> Iterator[tuple[str, NDArray[np.uint8]]]:
+    """:func:`load_capture_folder` one pose at a time (a pose's images are in memory only
+    while it is used)."""
+    for sub in capture_folders(folder):
         files = sorted(
             p
             for p in sub.iterdir()
@@ -334,8 +363,77 @@ def load_capture_folder(folder: Path) -> list[tuple[str, NDArray[np.uint8]]]:
             if imgs and im.shape != imgs[0].shape:
                 raise CalibrationError(f"{f}: size {im.shape} differs from {imgs[0].shape}")
             imgs.append(np.asarray(im, np.uint8))
-        out.append((sub.name, np.stack(imgs).astype(np.uint8)))
-    return out
+        yield sub.name, np.stack(imgs).astype(np.uint8)
+
+
+@dataclass
+class CaptureViews:
+    """The poses of a capture folder that gave correspondences, and the ones that did not."""
+
+    views: list[ViewCorners]
+    camera_size: tuple[int, int]
+    #: (pose name, why it was not used)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_views(
+    folder: Path,
+    *,
+    projector_size: tuple[int, int] = (1024, 768),
+    pattern: tuple[int, int] = (9, 7),
+    square: float = 75.0,
+    step: int = 1,
+    black_thr: float = 40.0,
+    white_thr: float = 5.0,
+    half_window: int | None = None,
+    on_pose: Callable[[str, NDArray[np.uint8], ViewCorners | None, str | None], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> CaptureViews:
+    """Chessboard correspondences of every pose in a capture folder.
+
+    A pose whose board is not found or whose Gray codes do not decode is skipped (named in
+    ``skipped``), not fatal; CalibrationError when fewer than 3 poses remain, when image sizes
+    differ, or when ``cancelled()`` turns True. ``on_pose(name, stack, view, reason)`` is
+    called after each pose (``view`` None and ``reason`` set when skipped), e.g. to show it."""
+    folder = Path(folder)
+    layout = GrayCodeLayout(projector_size[0], projector_size[1], step)
+    views: list[ViewCorners] = []
+    skipped: list[tuple[str, str]] = []
+    cam_size: tuple[int, int] | None = None
+    for name, stack in iter_capture_folder(folder):
+        if cancelled is not None and cancelled():
+            raise CalibrationError(f"{folder}: cancelled")
+        size = (stack.shape[2], stack.shape[1])
+        if cam_size is not None and size != cam_size:
+            raise CalibrationError(f"{folder / name}: image size {size} differs from {cam_size}")
+        cam_size = size
+        try:
+            view = extract_view(
+                str(folder / name),
+                stack,
+                layout,
+                pattern,
+                square,
+                black_thr=black_thr,
+                white_thr=white_thr,
+                half_window=half_window,
+            )
+        except CalibrationError as exc:
+            skipped.append((str(folder / name), str(exc)))
+            if on_pose is not None:
+                on_pose(str(folder / name), stack, None, str(exc))
+            continue
+        views.append(view)
+        if on_pose is not None:
+            on_pose(str(folder / name), stack, view, None)
+    assert cam_size is not None
+    if len(views) < 3:
+        why = "; ".join(reason for _, reason in skipped)
+        raise CalibrationError(
+            f"{folder}: need at least 3 usable chessboard poses, got {len(views)}"
+            + (f" ({why})" if why else "")
+        )
+    return CaptureViews(views, cam_size, skipped)
 
 
 def calibrate_procam(
@@ -350,28 +448,230 @@ def calibrate_procam(
     half_window: int | None = None,
     fix_intrinsics: bool = False,
 ) -> ProcamCalibration:
-    """Calibrate from a capture folder (see ``load_capture_folder``)."""
-    layout = GrayCodeLayout(projector_size[0], projector_size[1], step)
-    views = []
-    cam_size: tuple[int, int] | None = None
-    for name, stack in load_capture_folder(folder):
-        size = (stack.shape[2], stack.shape[1])
-        if cam_size is not None and size != cam_size:
-            raise CalibrationError(f"{folder / name}: image size {size} differs from {cam_size}")
-        cam_size = size
-        views.append(
-            extract_view(
-                str(folder / name),
-                stack,
-                layout,
-                pattern,
-                square,
-                black_thr=black_thr,
-                white_thr=white_thr,
-                half_window=half_window,
-            )
-        )
-    assert cam_size is not None
-    return calibrate_views(
-        views, cam_size, projector_size, square=square, fix_intrinsics=fix_intrinsics
+    """Calibrate from a capture folder (see ``load_capture_folder``). Poses that cannot be
+    used are skipped with a warning; ``cal.warnings`` also holds the plausibility warnings
+    of :func:`check_calibration` (the caller decides whether to refuse)."""
+    loaded = load_views(
+        folder,
+        projector_size=projector_size,
+        pattern=pattern,
+        square=square,
+        step=step,
+        black_thr=black_thr,
+        white_thr=white_thr,
+        half_window=half_window,
     )
+    cal = calibrate_views(
+        loaded.views,
+        loaded.camera_size,
+        projector_size,
+        square=square,
+        fix_intrinsics=fix_intrinsics,
+    )
+    cal.warnings = skipped_warnings(loaded.skipped) + check_calibration(cal).warnings
+    return cal
+
+
+def skipped_warnings(skipped: Sequence[tuple[str, str]]) -> list[str]:
+    return [f"pose {Path(name).name} not used: {reason}" for name, reason in skipped]
+
+
+# ---------------------------------------------------------------------- plausibility checks
+
+#: stereo (and per-device) reprojection RMS in pixels above which a calibration is refused:
+#: a good chessboard calibration reaches well under 1 px (0.25 px on the real captures in
+#: ../shared/data, 0.86 px with the original tool); 2 px means wrong correspondences
+DEFAULT_MAX_RMS = 2.0
+#: horizontal fields of view (degrees) a camera or projector lens plausibly has
+FOV_RANGE_DEG = (1.0, 150.0)
+#: a pose whose stereo RMS exceeds this many times the median of the poses is named
+OUTLIER_FACTOR = 3.0
+
+
+@dataclass
+class CalibrationCheck:
+    """Plain-language result of :func:`check_calibration`: ``refusal`` (None when usable)
+    says why the calibration must not be used; ``warnings`` what looks wrong but may be."""
+
+    warnings: list[str]
+    refusal: str | None = None
+    #: names of poses whose RMS stands out (candidates to drop)
+    outliers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+def _fov_deg(f: float, size: int) -> float:
+    return math.degrees(2.0 * math.atan2(size / 2.0, f)) if f > 0 else float("nan")
+
+
+def check_calibration(
+    cal: ProcamCalibration, *, max_rms: float = DEFAULT_MAX_RMS
+) -> CalibrationCheck:
+    """Plausibility of a calibration: focal lengths (as fields of view), aspect ratio,
+    principal points, corners inside the projector, per-pose RMS outliers, and a refusal
+    when an RMS exceeds ``max_rms`` pixels or a focal length is impossible."""
+    warnings: list[str] = []
+    refusals: list[str] = []
+    lo, hi = FOV_RANGE_DEG
+    for label, K, (w, h) in (
+        ("camera", cal.camera_matrix, cal.camera_size),
+        ("projector", cal.projector_matrix, cal.projector_size),
+    ):
+        fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+        fov = _fov_deg(fx, w)
+        if not (np.isfinite(fov) and lo <= fov <= hi) or not fy > 0:
+            refusals.append(
+                f"{label} focal length fx={fx:.1f} px is implausible for a {w} px wide "
+                f"{label} (field of view {fov:.1f} deg; expected {lo:g}-{hi:g} deg, i.e. "
+                f"fx {w / 2 / math.tan(math.radians(hi / 2)):.0f}-"
+                f"{w / 2 / math.tan(math.radians(lo / 2)):.0f} px)"
+            )
+            continue
+        if abs(fx / fy - 1.0) > 0.05:
+            warnings.append(
+                f"{label}: fx={fx:.1f} and fy={fy:.1f} px differ by "
+                f"{abs(fx / fy - 1) * 100:.0f} % (square pixels give equal values): poses too "
+                "similar or too few"
+            )
+        if label == "camera":
+            if not (0 <= cx <= w and 0 <= cy <= h):
+                warnings.append(
+                    f"camera principal point ({cx:.0f}, {cy:.0f}) lies outside the {w}x{h} image"
+                )
+        elif not (-0.25 * w <= cx <= 1.25 * w and -0.75 * h <= cy <= 1.75 * h):
+            # a projector's lens is often shifted: cy at or a little beyond an edge is normal
+            warnings.append(
+                f"projector principal point ({cx:.0f}, {cy:.0f}) lies far outside the "
+                f"{w}x{h} projector (more than a lens shift explains)"
+            )
+    for name, rms in (
+        ("stereo", cal.rms),
+        ("camera", cal.camera_rms),
+        ("projector", cal.projector_rms),
+    ):
+        if not np.isfinite(rms) or rms > max_rms:
+            refusals.append(
+                f"{name} reprojection RMS {rms:.3f} px exceeds the limit of {max_rms:g} px"
+            )
+    per_view = [
+        (v.name, max(v.stereo_camera_rms, v.stereo_projector_rms))
+        for v in cal.views
+        if np.isfinite(v.stereo_camera_rms)
+    ]
+    outliers: list[str] = []
+    if len(per_view) >= 3:
+        med = float(np.median([r for _, r in per_view]))
+        for name, r in per_view:
+            if r > OUTLIER_FACTOR * med and r > 0.5:
+                outliers.append(name)
+                warnings.append(
+                    f"pose {Path(name).name}: RMS {r:.2f} px, {r / med:.1f}x the median "
+                    f"{med:.2f} px: drop it and recalibrate"
+                )
+    if refusals:
+        per = ", ".join(f"{Path(n).name} {r:.2f}" for n, r in per_view)
+        refusal = "; ".join(refusals) + (f" (per-pose RMS px: {per})" if per else "")
+    else:
+        refusal = None
+    return CalibrationCheck(warnings, refusal, outliers)
+
+
+# ---------------------------------------------------------------------- live detection
+
+
+def to_uint8(image: NDArray[Any], full_scale: float | None = None) -> NDArray[np.uint8]:
+    """A camera frame as 8-bit grey (what the chessboard finder and the Gray-code thresholds
+    expect): colour to luminance (Rec. 601, as OpenCV), ``full_scale`` (the pixel format's
+    maximum; default: 255 for uint8, else 65535) to 255."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        img = img[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif img.ndim != 2:
+        raise CalibrationError(f"expected a (H, W) or (H, W, 3) image, got shape {img.shape}")
+    if full_scale is None:
+        full_scale = 255.0 if np.asarray(image).dtype == np.uint8 else 65535.0
+    if np.asarray(image).dtype == np.uint8 and full_scale == 255 and img.dtype == np.uint8:
+        return img
+    out = np.rint(img.astype(np.float32) * np.float32(255.0 / float(full_scale)))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def detect_chessboard_preview(
+    image: NDArray[Any],
+    pattern: tuple[int, int],
+    *,
+    full_scale: float | None = None,
+    max_side: int = 640,
+) -> NDArray[np.float32] | None:
+    """Chessboard corners ``(N, 2)`` in full-resolution pixel coordinates for a live overlay,
+    or None: on a frame downscaled to ``max_side`` with OpenCV's fast check, so a frame
+    without a board returns in milliseconds (the capture itself uses :func:`find_chessboard`
+    at full resolution)."""
+    grey = to_uint8(image, full_scale)
+    h, w = grey.shape
+    scale = min(1.0, float(max_side) / max(h, w))
+    small: NDArray[Any] = grey
+    if scale < 1.0:
+        small = cv2.resize(
+            grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+    ok, corners = cv2.findChessboardCorners(
+        small,
+        pattern,
+        flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK,
+    )
+    if not ok:
+        return None
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
+    corners = cv2.cornerSubPix(small, corners, (3, 3), (-1, -1), crit)
+    pts = np.asarray(corners, np.float32).reshape(-1, 2)
+    if scale < 1.0:
+        # pixel centres at integer coordinates in both images
+        pts = (pts + 0.5) / np.float32(scale) - 0.5
+    return pts
+
+
+# ---------------------------------------------------------------------- the bench profile's copy
+
+#: a profile's calibration lives beside it: ``<profile>.procam.json``
+PROFILE_CALIBRATION_SUFFIX = ".procam.json"
+
+
+def profile_calibration_path(profile: str, source: str | None = None) -> Path:
+    """Where the calibration of a bench profile is kept: beside the profile's TOML file
+    (``real.toml`` -> ``real.procam.json``), or in the profile directory for a built-in
+    profile (``<config dir>/virtual.procam.json``). The hand-edited TOML is never rewritten."""
+    if source and source.lower().endswith(".toml"):
+        p = Path(source).expanduser()
+        return p.with_name(p.name[: -len(".toml")] + PROFILE_CALIBRATION_SUFFIX)
+    from core.config.profiles import config_dir
+
+    return config_dir() / f"{profile}{PROFILE_CALIBRATION_SUFFIX}"
+
+
+def save_calibration(cal: ProcamCalibration, path: Path) -> Path:
+    """Write the calibration JSON atomically (a temporary file renamed over the old one)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(cal.to_json(indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot write the calibration: {exc}") from exc
+    return path
+
+
+def load_calibration(path: Path) -> ProcamCalibration:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot read the calibration: {exc}") from exc
+    try:
+        return ProcamCalibration.from_json(text, str(path))
+    except json.JSONDecodeError as exc:
+        raise CalibrationError(f"{path}: not JSON: {exc}") from exc

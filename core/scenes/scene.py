@@ -25,7 +25,14 @@ from core.scenes.geometry import (
 from core.scenes.palettes import mask_palette
 from core.scenes.texture import dead_leaves_rgb
 
-SCENE_KINDS: tuple[str, ...] = ("planes", "tilted", "steps", "objects", "slanted_edges")
+SCENE_KINDS: tuple[str, ...] = (
+    "planes",
+    "tilted",
+    "steps",
+    "objects",
+    "slanted_edges",
+    "chessboard",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +76,14 @@ _PER_KIND: dict[str, dict[str, Any]] = {
         "levels": (0.2, 0.8),
         "tilted": True,
         "direction_deg": 0.0,
+    },
+    "chessboard": {
+        "corners": (9, 7),
+        "square_mm": None,
+        "pose": 0,
+        "fov_deg": 30.0,
+        "levels": (0.05, 0.45),
+        "wall_level": 0.2,
     },
 }
 
@@ -196,12 +211,123 @@ def _slanted_edges(h: int, w: int, p: dict[str, Any], rng: np.random.Generator) 
     return aif, depth
 
 
+#: camera-frame rotation and board-centre ranges of the chessboard scene's seeded poses
+_BOARD_TILT_DEG = 30.0
+_BOARD_SPIN_DEG = 15.0
+
+
+def _rotation(rx_deg: float, ry_deg: float, rz_deg: float) -> np.ndarray:
+    """Rz @ Ry @ Rx (degrees)."""
+    ax, ay, az = np.deg2rad([rx_deg, ry_deg, rz_deg])
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return np.asarray(rz @ ry @ rx, np.float64)
+
+
+def _chessboard(h: int, w: int, p: dict[str, Any], rng: np.random.Generator) -> tuple[Any, Any]:
+    """A flat calibration chessboard at a seeded 3-D pose in front of a grey wall.
+
+    The camera is a pinhole with horizontal field of view ``fov_deg`` and the principal point
+    at the image centre (the virtual bench's camera). ``corners`` are the inner corners
+    (cols, rows) as OpenCV counts them; the board has one more square each way plus a white
+    margin of one square. ``pose`` picks one of the seeded poses (tilts up to 30 degrees, a
+    spin up to 15 degrees, the whole board and its margin inside the frame). Edges are
+    anti-aliased (3x3 samples per pixel), so detected corners are sub-pixel accurate.
+    """
+    cols, rows = (int(v) for v in p["corners"])
+    if cols < 2 or rows < 2:
+        raise ValueError(
+            f"make_scene('chessboard'): option 'corners' must be >= 2x2, got {p['corners']}"
+        )
+    fov = float(p["fov_deg"])
+    if not 1.0 < fov < 170.0:
+        raise ValueError(
+            f"make_scene('chessboard'): option 'fov_deg' must lie in (1, 170), got {fov}"
+        )
+    pose = int(p["pose"])
+    if pose < 0:
+        raise ValueError(f"make_scene('chessboard'): option 'pose' must be >= 0, got {pose}")
+    dark, light = (float(v) for v in p["levels"])
+    wall = float(p["wall_level"])
+    wd = float(p["working_distance_mm"])
+    f = (w / 2.0) / np.tan(np.deg2rad(fov) / 2.0)
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    nx, ny = cols + 1, rows + 1  # squares
+    if p["square_mm"] is None:
+        # the board with its margin spans about half the frame's width at the working distance
+        p["square_mm"] = round(0.5 * (w / f) * wd / (nx + 2), 3)
+    sq = float(p["square_mm"])
+    if sq <= 0:
+        raise ValueError(f"make_scene('chessboard'): option 'square_mm' must be > 0, got {sq}")
+    half_u, half_v = (nx / 2.0 + 1.0) * sq, (ny / 2.0 + 1.0) * sq  # board + margin
+    outline = np.array(
+        [[-half_u, -half_v, 0], [half_u, -half_v, 0], [half_u, half_v, 0], [-half_u, half_v, 0]]
+    )
+    prng = np.random.default_rng([int(p["seed"]), 0xB0A2D, pose])
+    R = np.eye(3)
+    centre = np.array([0.0, 0.0, wd])
+    for _ in range(200):
+        R = _rotation(
+            prng.uniform(-_BOARD_TILT_DEG, _BOARD_TILT_DEG),
+            prng.uniform(-_BOARD_TILT_DEG, _BOARD_TILT_DEG),
+            prng.uniform(-_BOARD_SPIN_DEG, _BOARD_SPIN_DEG),
+        )
+        z = wd * prng.uniform(0.92, 1.08)
+        centre = np.array(
+            [prng.uniform(-0.2, 0.2) * w / f * z, prng.uniform(-0.2, 0.2) * h / f * z, z]
+        )
+        P = outline @ R.T + centre
+        u = f * P[:, 0] / P[:, 2] + cx
+        v = f * P[:, 1] / P[:, 2] + cy
+        if u.min() > 0.03 * w and u.max() < 0.97 * w and v.min() > 0.03 * h and v.max() < 0.97 * h:
+            break
+    else:  # pragma: no cover - only for absurd sizes; the frontal pose then
+        R = np.eye(3)
+        centre = np.array([0.0, 0.0, wd])
+    ex, ey, n = R[:, 0], R[:, 1], R[:, 2]
+    wall_z = 1.5 * wd
+
+    def trace(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rx_, ry_ = (xs - cx) / f, (ys - cy) / f
+        denom = n[0] * rx_ + n[1] * ry_ + n[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = float(n @ centre) / denom
+        X, Y, Z = s * rx_, s * ry_, s
+        du, dv, dz = X - centre[0], Y - centre[1], Z - centre[2]
+        bu = du * ex[0] + dv * ex[1] + dz * ex[2]
+        bv = du * ey[0] + dv * ey[1] + dz * ey[2]
+        on = (s > 0) & (np.abs(bu) <= half_u) & (np.abs(bv) <= half_v) & (s < wall_z)
+        i = np.floor(bu / sq + nx / 2.0)
+        j = np.floor(bv / sq + ny / 2.0)
+        in_squares = (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
+        black = in_squares & ((i + j) % 2 == 0)
+        val = np.where(on, np.where(black, dark, light), wall)
+        depth = np.where(on, s, wall_z)
+        return val, depth
+
+    ss = 3
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    acc = np.zeros((h, w))
+    for a in range(ss):
+        for b in range(ss):
+            val, _ = trace(xx + (b + 0.5) / ss - 0.5, yy + (a + 0.5) / ss - 0.5)
+            acc += val
+    img = (acc / (ss * ss)).astype(np.float32)
+    _, depth = trace(xx, yy)
+    p["board_R"] = R.tolist()
+    p["board_centre_mm"] = centre.tolist()
+    p["corners"] = [cols, rows]
+    return np.repeat(img[None], 3, axis=0), depth
+
+
 _BUILDERS: dict[str, Callable[..., tuple[Any, Any]]] = {
     "planes": _planes,
     "tilted": _tilted,
     "steps": _steps,
     "objects": _objects,
     "slanted_edges": _slanted_edges,
+    "chessboard": _chessboard,
 }
 
 
@@ -227,7 +353,11 @@ def make_scene(
     ``n_steps``, ``direction_deg``, ``shuffle`` (seeded order of the levels); objects
     ``n_objects``, ``mm_per_px`` (lateral scale that turns pixel radii into depth relief),
     ``shapes``; slanted_edges ``angle_deg``, ``n_squares``, ``levels`` (dark, light),
-    ``tilted``, ``direction_deg``.
+    ``tilted``, ``direction_deg``; chessboard ``corners`` (inner, cols x rows), ``square_mm``
+    (default: board and margin span half the frame), ``pose`` (index of a seeded pose),
+    ``fov_deg`` (the camera's horizontal field of view), ``levels`` (dark, light squares),
+    ``wall_level``; its params record the board pose (``board_R``, ``board_centre_mm``: board
+    axes and centre in camera coordinates, mm).
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"unknown scene kind {kind!r}; choose one of {SCENE_KINDS}")
@@ -237,6 +367,8 @@ def make_scene(
         raise ValueError(f"working_distance_mm must be > 0, got {working_distance_mm}")
     h, w = int(height), int(width)
     p = _resolve(kind, float(working_distance_mm), options)
+    if kind == "chessboard":
+        p["working_distance_mm"], p["seed"] = float(working_distance_mm), int(seed)
     rng = np.random.default_rng([int(seed), SCENE_KINDS.index(kind)])
     aif, depth = _BUILDERS[kind](h, w, p, rng)
     depth = np.asarray(depth, np.float64)
