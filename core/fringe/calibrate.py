@@ -348,22 +348,30 @@ def iter_capture_folder(folder: Path) -> Iterator[tuple[str, NDArray[np.uint8]]]
     """:func:`load_capture_folder` one pose at a time (a pose's images are in memory only
     while it is used)."""
     for sub in capture_folders(folder):
-        files = sorted(
-            p
-            for p in sub.iterdir()
-            if p.suffix.lower() in (".png", ".bmp", ".tif", ".tiff", ".jpg")
-        )
-        if not files:
-            raise CalibrationError(f"{sub}: no images")
-        imgs: list[NDArray[np.uint8]] = []
-        for f in files:
-            im = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-            if im is None:
-                raise CalibrationError(f"{f}: cannot read image")
-            if imgs and im.shape != imgs[0].shape:
-                raise CalibrationError(f"{f}: size {im.shape} differs from {imgs[0].shape}")
-            imgs.append(np.asarray(im, np.uint8))
-        yield sub.name, np.stack(imgs).astype(np.uint8)
+        yield sub.name, load_capture(sub)
+
+
+def load_capture(sub: Path) -> NDArray[np.uint8]:
+    """The images of one pose's folder, ``(K, H, W)`` uint8 grey, in name order."""
+    sub = Path(sub)
+    try:
+        entries = list(sub.iterdir())
+    except OSError as exc:
+        raise CalibrationError(f"{sub}: cannot list the folder: {exc}") from exc
+    files = sorted(
+        p for p in entries if p.suffix.lower() in (".png", ".bmp", ".tif", ".tiff", ".jpg")
+    )
+    if not files:
+        raise CalibrationError(f"{sub}: no images")
+    imgs: list[NDArray[np.uint8]] = []
+    for f in files:
+        im = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if im is None:
+            raise CalibrationError(f"{f}: cannot read image")
+        if imgs and im.shape != imgs[0].shape:
+            raise CalibrationError(f"{f}: size {im.shape} differs from {imgs[0].shape}")
+        imgs.append(np.asarray(im, np.uint8))
+    return np.stack(imgs).astype(np.uint8)
 
 
 @dataclass
@@ -675,3 +683,58 @@ def load_calibration(path: Path) -> ProcamCalibration:
         return ProcamCalibration.from_json(text, str(path))
     except json.JSONDecodeError as exc:
         raise CalibrationError(f"{path}: not JSON: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- capturing poses
+
+
+def calibration_plan(
+    projector_size: tuple[int, int],
+    *,
+    step: int = 1,
+    settle_s: float = 0.1,
+    exposure_us: float | None = None,
+) -> Any:
+    """The engine plan that captures one pose: Gray codes + white + black (pattern source
+    ``procam_calibration``) on a projector of ``projector_size``."""
+    from core.acquisition import PatternScanPlan
+    from core.fringe.sources import register_sources
+
+    register_sources()
+    w, h = (int(v) for v in projector_size)
+    return PatternScanPlan(
+        "procam_calibration",
+        {"step": int(step), "width": w, "height": h},
+        settle_s=settle_s,
+        exposure_us=exposure_us,
+    )
+
+
+class CaptureFolderSink:
+    """Engine sink writing one pose's frames as ``graycode_NN.png`` (8-bit grey, see
+    :func:`to_uint8`) into ``folder``, each atomically the moment it arrives: the layout
+    ``psfbench calibrate procam`` and :func:`load_capture` read."""
+
+    def __init__(self, folder: Path, count: int, full_scale: float | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.digits = max(2, len(str(max(0, int(count) - 1))))
+        self.full_scale = full_scale
+        self.written: list[int] = []
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"graycode_{index:0{self.digits}d}.png"
+
+    def write_frame(self, index: int, image: NDArray[Any], fields: Any) -> None:
+        grey = to_uint8(image, self.full_scale)
+        final = self.path(index)
+        tmp = final.with_name(final.name + ".tmp")  # not an image suffix: never read as one
+        ok, buf = cv2.imencode(".png", grey)
+        if not ok:
+            raise CalibrationError(f"{final}: cannot encode the image")
+        try:
+            tmp.write_bytes(buf.tobytes())
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise CalibrationError(f"{final}: cannot write the image: {exc}") from exc
+        self.written.append(index)

@@ -239,3 +239,44 @@ def test_profile_calibration_path_and_round_trip(tmp_path: Path, monkeypatch) ->
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(CalibrationError, match="bad.json"):
         load_calibration(tmp_path / "bad.json")
+
+
+def test_virtual_bench_poses_captured_to_disk_calibrate_through_the_cli(tmp_path: Path) -> None:
+    """The wizard's capture path without the GUI: the calibration plan through the engine into
+    CaptureFolderSink, then `psfbench calibrate procam` on the folder."""
+    import json
+
+    from core.acquisition import AcquisitionEngine
+    from core.cli import main
+    from core.devices.factory import open_bench
+    from core.fringe.calibrate import CaptureFolderSink, calibration_plan
+
+    bench = open_bench("virtual", virtual_overrides={"scene": "chessboard", "time_scale": 0.01})
+    world = bench.info.world
+    pw, ph = bench.projector.width, bench.projector.height
+    try:
+        world.set_aperture_scale(0.0)  # stopped down, as for a fringe scan
+        for pose in range(4):
+            world.set_board_pose(pose)
+            plan = calibration_plan((pw, ph), step=2, settle_s=0.01)
+            sink = CaptureFolderSink(tmp_path / f"capture_{pose:02d}", plan.total_steps(), 4095)
+            assert AcquisitionEngine(bench).run(plan, sink).status == "completed"
+            assert sink.written == list(range(plan.total_steps()))
+    finally:
+        bench.close()
+    assert sorted(p.name for p in (tmp_path / "capture_00").iterdir())[:2] == [
+        "graycode_00.png",
+        "graycode_01.png",
+    ]
+    out = tmp_path / "cal.json"
+    argv = ["calibrate", "procam", str(tmp_path), "--projector", f"{pw}x{ph}"]
+    argv += ["--graycode-step", "2", "--square", str(world.scene.params["square_mm"])]
+    assert main([*argv, "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    truth = world.projector_matrix()[0, 0]
+    assert abs(d["projector"]["matrix"][0][0] - truth) / truth < 0.03
+    assert d["rms"] < 1.0
+    # a stated limit below what was reached: refused, nothing written
+    out.unlink()
+    assert main([*argv, "--json", str(out), "--max-rms", "0.01"]) == 2
+    assert not out.exists()
