@@ -181,6 +181,10 @@ class BenchModel(QObject):
         self._run_session = ""
         self._closing = False
         self._closed = False
+        #: makes the Qt projector for a profile with ``[projector] driver = "screen"``
+        #: (``fn(bench) -> Projector``, GUI thread); None: app.projector's default
+        self.projector_factory: Callable[[Any], Any] | None = None
+        self._qt_projector: Any = None
 
     # ------------------------------------------------------------------ connection
 
@@ -207,6 +211,7 @@ class BenchModel(QObject):
 
         def done(bench: Any) -> None:
             self.bench = bench
+            self._attach_projector(bench)
             self._set_state("connected")
             self.refresh_devices()
 
@@ -222,6 +227,7 @@ class BenchModel(QObject):
             return None
         self.abort_run()
         self.stop_live()
+        self._close_projector()  # first: a scan waiting for a paint is released, not stuck
         if self.engine is not None:
             self.engine.wait(10)
         bench = self.bench
@@ -241,6 +247,34 @@ class BenchModel(QObject):
             self.errorOccurred.emit("Disconnect", str(exc))
 
         return self.call(work, on_done=done, on_error=failed, needs_bench=False)
+
+    def _attach_projector(self, bench: Any) -> None:
+        """Core leaves ``bench.projector`` None for ``[projector] driver = "screen"`` (no
+        window system): attach the GUI's Qt projector (made here, on the GUI thread)."""
+        try:
+            driver = bench.info.settings.projector.driver
+        except AttributeError:
+            return
+        if driver != "screen" or bench.projector is not None or self._closing:
+            return
+        from app.projector import projector_for_bench
+
+        factory = self.projector_factory or projector_for_bench
+        try:
+            bench.projector = self._qt_projector = factory(bench)
+        except Exception as exc:
+            log.error("projector window: %s", exc)
+            self.errorOccurred.emit("Projector", f"cannot open the projector window: {exc}")
+
+    def _close_projector(self) -> None:
+        """Close the attached Qt projector (GUI thread): a ``show`` waiting for a paint
+        returns with an error instead of waiting for a GUI thread about to block."""
+        proj, self._qt_projector = self._qt_projector, None
+        if proj is not None:
+            try:
+                proj.close()
+            except Exception as exc:
+                log.warning("closing the projector window: %s", exc)
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -441,6 +475,7 @@ class BenchModel(QObject):
         self._closing = True
         if self.engine is not None and self.running:
             self.engine.abort()
+            self._close_projector()
             self.engine.wait(timeout)
         self.stop_live()
         try:  # the device thread finishes what was queued (e.g. a bench being opened) ...
@@ -448,6 +483,7 @@ class BenchModel(QObject):
         except Exception as exc:
             log.warning("closing: device work still running after %.0f s: %s", timeout, exc)
         self._pump.drain()  # ... and its results are delivered now, not after close
+        self._close_projector()  # before bench.close: its blank() must not wait for a paint
         bench, self.bench = self.bench, None
         if bench is not None:
             try:
