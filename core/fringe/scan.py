@@ -232,19 +232,22 @@ def decode_scan(
     )
     n = scan.steps
     phases = [wrapped_phase(stack[i * n : (i + 1) * n]) for i in range(len(scan.counts))]
-    thr = (
-        auto_modulation_threshold(phases[0].modulation)
-        if min_modulation is None
-        else min_modulation
-    )
+    saturated = np.zeros(phases[0].phase.shape, bool)
+    if saturation is not None:
+        for pm in phases:
+            saturated |= pm.peak >= saturation
+    if min_modulation is not None:
+        thr = min_modulation
+    elif saturated.any() and not saturated.all():
+        # clipped glints have a huge (and meaningless) modulation that would lift the
+        # histogram-based threshold and refuse good pixels: leave them out of it
+        thr = auto_modulation_threshold(phases[0].modulation[~saturated])
+    else:
+        thr = auto_modulation_threshold(phases[0].modulation)
     # quality without the saturation test first, so that the reasons can be told apart
     good = quality_mask(phases[0], min_modulation=thr, min_contrast=min_contrast)
     for pm in phases[1:]:
         good &= quality_mask(pm, min_modulation=thr, min_contrast=min_contrast)
-    saturated = np.zeros(good.shape, bool)
-    if saturation is not None:
-        for pm in phases:
-            saturated |= pm.peak >= saturation
     low_modulation = ~good & ~saturated
     good &= ~saturated
     if method == "heterodyne":
