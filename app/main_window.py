@@ -48,11 +48,12 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.focus", "FocusPanel", "right"),
     ("app.panels.sweep", "SweepPanel", "right"),
     ("app.panels.sessions", "SessionsPanel", "right"),
+    ("app.panels.projector", "ProjectorPanel", "right"),
     ("app.panels.fitting", "FitPanel", "central"),
 )
 
 #: the right column's tabbed docks, in tab order
-RIGHT_TABS = ("focus", "sweep", "sessions")
+RIGHT_TABS = ("focus", "sweep", "sessions", "projector")
 
 _AREAS = {
     "right": Qt.DockWidgetArea.RightDockWidgetArea,

@@ -29,15 +29,19 @@ def _window(qtbot, settings: GuiSettings | None = None) -> MainWindow:  # type: 
 
 def test_settings_survive_a_restart(qtbot, _gui_settings_file: Path) -> None:
     w = _window(qtbot)
-    # a size the window can take on the test screen (above its minimum, inside the screen)
+    w.show()
+    qtbot.waitExposed(w)
+    # a size the window can take on the test screen (above its minimum once shown, with the
+    # docks tabbed, inside the screen)
     avail = QGuiApplication.primaryScreen().availableGeometry()
+    low = w.minimumSizeHint()
     size = (
-        min(w.minimumSizeHint().width() + 20, avail.width() - 40),
-        min(w.minimumSizeHint().height() + 20, avail.height() - 40),
+        max(low.width(), min(low.width() + 20, avail.width() - 40)),
+        max(low.height(), min(low.height() + 20, avail.height() - 40)),
     )
     w.resize(*size)
     w.move(20, 10)
-    w.show()
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == size, timeout=3000)
     w.actions_["theme_dark"].trigger()
     w.docks["log"].hide()
     w.close()
