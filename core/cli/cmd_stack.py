@@ -30,10 +30,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Align (undo focus breathing), fuse by guided focus decision, optionally remove "
             "transition-region haze with a known PSF, and estimate depth from focus. "
-            "Frames may be 8/16-bit, mono or colour, PNG/TIFF/JPEG/BMP."
+            "Frames may be 8/12/16-bit or float, mono or colour, PNG/TIFF/JPEG/BMP; each "
+            "page of a multi-page TIFF is a frame; a folder stands for its images in numeric "
+            "order."
         ),
     )
-    p.add_argument("files", nargs="*", metavar="FILES", help="the stack's frames, in sweep order")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILES",
+        help="the stack's frames in sweep order, or a folder of them (taken in numeric order)",
+    )
+    p.add_argument(
+        "--as-given",
+        action="store_true",
+        help="keep FILES in the order given even when it is text order (frame_10 before "
+        "frame_2); by default such a list is taken in numeric order",
+    )
     p.add_argument(
         "--session",
         metavar="DIR",
@@ -83,6 +96,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _sweep_order(files: list[str], as_given: bool) -> tuple[list[str], str]:
+    """FILES in sweep order: a list in plain text order (what a shell glob gives) whose
+    numeric order differs is taken in numeric order (frame_2 before frame_10)."""
+    from core.imageio import natural_key
+
+    numeric = sorted(files, key=natural_key)
+    if as_given or numeric == files or sorted(files) != files:
+        return files, ""
+    return (
+        numeric,
+        " (taken in numeric order, e.g. frame_2 before frame_10; --as-given keeps the text order)",
+    )
+
+
 def _import_engine() -> None:
     import core.stacking.pipeline  # noqa: F401  (torch and the engine)
 
@@ -90,7 +117,7 @@ def _import_engine() -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core.stacking.io import StackIOError, from_float, load_stack, write_depth, write_image
+    from core.stacking.io import StackIOError, from_float, read_stack, write_depth, write_image
 
     # Importing torch takes ~1.4 s; decoding the frames (OpenCV, GIL released) overlaps it.
     importer = threading.Thread(target=_import_engine, daemon=True)
@@ -101,18 +128,23 @@ def run(args: argparse.Namespace) -> int:
         return _run_session(args, importer)
     if not args.files:
         raise UserFacingError("no input images: give FILES or --session DIR")
-    n = len(args.files)
+    files, order_note = _sweep_order(args.files, args.as_given)
+    try:
+        stack = read_stack(files)
+    except StackIOError as exc:
+        raise UserFacingError(str(exc)) from None
+    n = len(stack.frames)
+    if n != len(args.files) or order_note:
+        print(f"frames: {n} from {len(args.files)} input(s){order_note}", file=sys.stderr)
+    for note in stack.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.d_mm is not None and len(args.d_mm) != n:
-        raise UserFacingError(f"--d-mm has {len(args.d_mm)} values for {n} files")
+        raise UserFacingError(f"--d-mm has {len(args.d_mm)} values for {n} frames")
     calibrated = args.d_mm is not None and args.e_mm is not None and args.focal_length_mm
     if args.A is not None and not calibrated:
         raise UserFacingError("--A needs --d-mm, --e-mm and --focal-length-mm")
     if args.reference is not None and not 0 <= args.reference < n:
         raise UserFacingError(f"--reference {args.reference} is outside 0..{n - 1}")
-    try:
-        frames, dtype = load_stack(args.files)
-    except StackIOError as exc:
-        raise UserFacingError(str(exc)) from None
     importer.join()
     import torch
 
@@ -124,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserFacingError(f"--device {args.device}: CUDA is not available on this machine")
     try:
         result = synthesize_aif(
-            frames,
+            stack.frames,
             align=not args.no_align,
             reference=args.reference,
             params=FusionParams(measure=args.measure),
@@ -137,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
         warnings = list(result.warnings)
-        warnings += write_image(args.out, from_float(result.aif, dtype))
+        native = from_float(result.aif, stack.dtype, stack.full_scale)
+        warnings += write_image(args.out, native, stack.full_scale)
         if args.depth:
             depth = result.depth_mm if result.depth_mm is not None else result.index
             warnings += write_depth(args.depth, np.asarray(depth, np.float32))

@@ -1,8 +1,8 @@
 """Reading the image and array files that importers meet (PNG/JPEG/BMP/TIFF, ``.npy``).
 
-Colour images come back RGB (OpenCV decodes BGR) with any alpha channel dropped, as the
-All-in-3D loader does; every failure is a DatasetError naming the file, so a bad file in a
-folder of hundreds is found at once.
+Images go through the one reader of psfbench, :mod:`core.imageio` (formats, bit depths,
+compressed TIFF, EXIF orientation: see docs/dataset.md); here its errors become
+:class:`DatasetError` naming the file, so a bad file in a folder of hundreds is found at once.
 """
 
 from __future__ import annotations
@@ -12,46 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
+from core import imageio
 from core.dataset.errors import DatasetError
 from core.dataset.tiff_io import read_tiff
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = imageio.IMAGE_SUFFIXES
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    return imageio.is_image_file(path)
 
 
 def read_image(path: Path) -> np.ndarray:
-    """(H, W) or (H, W, 3) uint8/uint16/float32, RGB order."""
-    if not path.is_file():
-        raise DatasetError(path, "image", "file is missing")
-    if path.suffix.lower() in (".tif", ".tiff"):
-        img = read_tiff(path, "image")
-    else:
-        import cv2
-
-        # imdecode from bytes: works for non-ASCII paths on Windows, unlike cv2.imread
-        buf = np.fromfile(path, dtype=np.uint8)
-        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-        if decoded is None:
-            raise DatasetError(path, "image", "cannot decode (corrupt or unsupported image)")
-        img = np.asarray(decoded)
-        if img.ndim == 3 and img.shape[2] == 4:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-        elif img.ndim == 3 and img.shape[2] == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.dtype == np.float64:
-        img = img.astype(np.float32)
-    if img.dtype not in (np.uint8, np.uint16, np.float32):
-        raise DatasetError(path, "image", f"pixel type {img.dtype} not supported")
-    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
-        raise DatasetError(path, "image", f"shape {img.shape} is not (H, W) or (H, W, 3)")
-    return np.ascontiguousarray(img)
+    """(H, W) or (H, W, 3) uint8/uint16/float32, RGB order, as displayed (EXIF orientation
+    applied); DatasetError naming the file for anything unreadable (see core.imageio)."""
+    try:
+        return imageio.read_image(path)
+    except imageio.ImageFileError as exc:
+        raise DatasetError(exc.file, exc.field, exc.message) from None
 
 
 def read_npy(path: Path, field: str) -> np.ndarray:
@@ -60,8 +38,8 @@ def read_npy(path: Path, field: str) -> np.ndarray:
         raise DatasetError(path, field, "file is missing")
     try:
         return np.asarray(np.load(path, allow_pickle=False))
-    except (ValueError, OSError, EOFError) as exc:
-        raise DatasetError(path, field, f"cannot load .npy ({exc})") from None
+    except (ValueError, OSError, EOFError, MemoryError) as exc:
+        raise DatasetError(path, field, f"cannot load .npy ({exc or type(exc).__name__})") from None
 
 
 def read_depth_file(path: Path, scale: float = 1.0) -> np.ndarray:

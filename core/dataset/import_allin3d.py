@@ -23,7 +23,6 @@ mechanical offset e is not identifiable from these data: fit A with Df, not e.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ from core.dataset.schema import (
     SweepPlan,
 )
 from core.dataset.session import Session
-from core.dataset.writer import SessionWriter
+from core.dataset.staging import staged_session
 
 #: Their e (mm) and F (mm), from fd = 1/(1/50 - 1/(v + 23.6)).
 ALLIN3D_E_MM = 23.6
@@ -103,7 +102,8 @@ def import_allin3d(
     """One All-in-3D view as a session in ``out_dir``; returns it opened.
 
     Defaults are the paper's camera (Manta G-505, 3.45 um pixels; 50 mm f/1.4 lens);
-    ``factor`` k selects the ``_k`` folders and becomes the output scale s.
+    ``factor`` k selects the ``_k`` folders and becomes the output scale s. The session is
+    built out of sight and moved into place when complete: a failed import leaves nothing.
     """
     base = Path(root)
     sfx = f"_{factor}" if factor else ""
@@ -169,27 +169,20 @@ def import_allin3d(
             "implied, not measured, so e is not identifiable from this session",
         ),
     )
-    out = Path(out_dir)
-    created = not out.exists()
-    try:
-        with SessionWriter.create(out, meta) as w:
-            for i, path in enumerate(frames):
-                img = first if i == 0 else read_image(path)
-                if img.shape != first.shape or img.dtype != first.dtype:
-                    raise DatasetError(path, "shape", f"{img.shape} differs from {first.shape}")
-                w.write_frame(
-                    i,
-                    img,
-                    {
-                        "focus_depth_mm": float(fd[i]),
-                        "d_mm": float(d_implied[i]),
-                        "device_state": {"source_file": path.name},
-                    },
-                )
-            w.write_depth(depth)
-            w.write_aif(aif)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    return Session.open(out)
+    with staged_session(out_dir, meta) as w:
+        for i, path in enumerate(frames):
+            img = first if i == 0 else read_image(path)
+            if img.shape != first.shape or img.dtype != first.dtype:
+                raise DatasetError(path, "shape", f"{img.shape} differs from {first.shape}")
+            w.write_frame(
+                i,
+                img,
+                {
+                    "focus_depth_mm": float(fd[i]),
+                    "d_mm": float(d_implied[i]),
+                    "device_state": {"source_file": path.name},
+                },
+            )
+        w.write_depth(depth)
+        w.write_aif(aif)
+    return Session.open(out_dir)

@@ -1,70 +1,113 @@
 """Importer (a): a folder of images plus a CSV of distances.
 
-CSV format (UTF-8, comma separated, header row required)::
+CSV format (header row required; what spreadsheets write is read: UTF-8 with or without BOM,
+Windows-1252, ``;`` with decimal commas, tabs, quoted fields, trailing separators; see
+:mod:`core.dataset.csv_table`)::
 
     file,d_mm[,focus_depth_mm][,motor_steps][,exposure_us][,index]
 
 ``file`` is relative to ``image_dir`` (default: the CSV's folder); ``d_mm`` is the measured
 sensor distance d, ``focus_depth_mm`` a known focus depth Df; at least one of the two per row.
-Without an ``index`` column, rows are numbered in file order.
+Without an ``index`` column, rows are numbered in file order. Other columns (notes) are
+ignored.
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from core.dataset.csv_table import read_table
 from core.dataset.errors import DatasetError
 from core.dataset.image_files import bit_depth_of, read_depth_file, read_image
 from core.dataset.schema import Camera, Lens, PlannedStep, Provenance, SessionMeta, SweepPlan
 from core.dataset.session import Session
-from core.dataset.writer import SessionWriter
+from core.dataset.staging import staged_session
 
-_NUMERIC = {"d_mm": float, "focus_depth_mm": float, "motor_steps": int, "exposure_us": float}
+_NUMERIC: dict[str, type] = {
+    "d_mm": float,
+    "focus_depth_mm": float,
+    "motor_steps": int,
+    "exposure_us": float,
+}
 
 
 def _parse_rows(csv_path: Path) -> list[dict[str, Any]]:
+    table = read_table(csv_path, required="file")
     name = str(csv_path)
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
-    except FileNotFoundError:
-        raise DatasetError(name, "(file)", "CSV file is missing") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(name, "(file)", f"cannot read CSV ({exc})") from None
-    if "file" not in header or not ({"d_mm", "focus_depth_mm"} & set(header)):
+    if not ({"d_mm", "focus_depth_mm"} & set(table.header)):
         raise DatasetError(
-            name, "header", f"needs columns 'file' and 'd_mm' (or 'focus_depth_mm'), got {header}"
+            name,
+            "header",
+            f"needs columns 'file' and 'd_mm' (or 'focus_depth_mm'), got {table.header}",
         )
-    if not rows:
+    if not table.rows:
         raise DatasetError(name, "rows", "no data rows")
     out: list[dict[str, Any]] = []
-    for n, row in enumerate(rows, start=2):  # line 1 is the header
-        rec: dict[str, Any] = {"file": row["file"]}
+    seen: dict[int, int] = {}
+    for row in table.rows:
+        rec: dict[str, Any] = {"file": row.cells["file"]}
         if not rec["file"]:
-            raise DatasetError(name, f"line {n}: file", "empty")
-        for col, conv in _NUMERIC.items():
-            if row.get(col):
-                try:
-                    rec[col] = conv(row[col])
-                except ValueError:
-                    raise DatasetError(
-                        name, f"line {n}: {col}", f"{row[col]!r} is not a number"
-                    ) from None
+            raise DatasetError(name, table.cell_field(row, "file"), "empty")
+        for col, kind in _NUMERIC.items():
+            value = table.number(row, col, kind) if col in table.header else None
+            if value is not None:
+                rec[col] = value
         if "d_mm" not in rec and "focus_depth_mm" not in rec:
-            raise DatasetError(name, f"line {n}: d_mm", "no d_mm or focus_depth_mm value")
-        try:
-            rec["index"] = int(row["index"]) if row.get("index") else len(out)
-        except ValueError:
+            col = "d_mm" if "d_mm" in table.header else "focus_depth_mm"
+            raise DatasetError(name, table.cell_field(row, col), "no d_mm or focus_depth_mm value")
+        index = table.number(row, "index", int) if "index" in table.header else None
+        rec["index"] = len(out) if index is None else index
+        if rec["index"] < 0:
+            raise DatasetError(name, table.cell_field(row, "index"), "must be >= 0")
+        if rec["index"] in seen:
             raise DatasetError(
-                name, f"line {n}: index", f"{row['index']!r} is not an integer"
-            ) from None
+                name,
+                f"line {row.line}: index",
+                f"index {rec['index']} already used on line {seen[rec['index']]}",
+            )
+        seen[rec["index"]] = row.line
         out.append(rec)
     return out
+
+
+def session_image(img: np.ndarray, path: Path, scale: float | None) -> np.ndarray:
+    """An imported image as a session stores it: integers as they are; floats divided by the
+    set's full scale ``scale`` (counts -> [0, 1], what sessions mean by float32). NaN samples
+    are refused: a session frame is complete."""
+    if img.dtype.kind != "f":
+        return img
+    bad = int(np.count_nonzero(~np.isfinite(img)))
+    if bad:
+        raise DatasetError(
+            path,
+            "image",
+            f"{bad} NaN/inf samples: a session frame must be complete (fill or crop them, or "
+            "fuse with psfbench stack, which treats NaN as missing)",
+        )
+    return (img / np.float32(scale or 1.0)).astype(np.float32)
+
+
+def float_scale(images: list[tuple[Path, np.ndarray]]) -> float | None:
+    """One full scale for a set of float images (None for integer images): their real range,
+    :func:`core.imageio.float_full_scale`; DatasetError naming the file otherwise."""
+    from core import imageio
+
+    scale: float | None = None
+    for path, img in images:
+        if img.dtype.kind != "f":
+            continue
+        rng = imageio.finite_range([img])
+        if rng is None:
+            raise DatasetError(path, "image", "no finite sample (all NaN)")
+        try:
+            full = imageio.float_full_scale(*rng, path)
+        except imageio.ImageFileError as exc:
+            raise DatasetError(path, exc.field, exc.message) from None
+        scale = full if scale is None else max(scale, full)
+    return scale
 
 
 def import_image_folder(
@@ -84,57 +127,63 @@ def import_image_folder(
 ) -> Session:
     """Build a session in ``out_dir`` from images listed in a CSV; returns it opened.
 
-    On any error the half-built ``out_dir`` is removed, so a failed import leaves nothing.
+    The session is built in a hidden folder beside ``out_dir`` and renamed into place only
+    when complete, so a failed import leaves nothing behind and changes nothing already on
+    disk. ``out_dir`` must not exist or be an empty folder. Float
+    images are taken by their real range (counts 0..4095 -> 12-bit full scale) and stored as
+    float32 in [0, 1]; NaN samples are refused (DatasetError naming the file).
     """
     csv_path = Path(csv_path)
     src = Path(image_dir) if image_dir is not None else csv_path.parent
     rows = _parse_rows(csv_path)
     first = read_image(src / rows[0]["file"])
+    aif_path = Path(aif) if aif is not None else None
+    aif_img = read_image(aif_path) if aif_path is not None else None
+    if aif_img is not None and (aif_img.shape != first.shape or aif_img.dtype != first.dtype):
+        raise DatasetError(
+            str(aif_path),
+            "shape",
+            f"{aif_img.shape} {aif_img.dtype} differs from the images' {first.shape} {first.dtype}",
+        )
+    dmap = read_depth_file(Path(depth), depth_scale) if depth is not None else None
+    if dmap is not None and dmap.shape != first.shape[:2]:
+        raise DatasetError(str(depth), "shape", f"{dmap.shape} differs from the images'")
+    is_float = first.dtype.kind == "f"
+    scale = None
+    if is_float:  # one scale for the whole set: a first pass over the float images
+        found = [(src / r["file"], read_image(src / r["file"])) for r in rows]
+        if aif_path is not None and aif_img is not None:
+            found.append((aif_path, aif_img))
+        scale = float_scale(found)
+        del found
     meta = SessionMeta(
         camera=Camera(
             model=camera_model,
             pixel_size_mm=pixel_size_mm,
-            bit_depth=bit_depth or bit_depth_of(first),
+            bit_depth=bit_depth or (16 if is_float else bit_depth_of(first)),
             pixel_format="RGB" if first.ndim == 3 else "Mono",
         ),
         lens=Lens(focal_length_mm=focal_length_mm, f_number=f_number),
         output_scale=output_scale,
         plan=SweepPlan(kind="imported", steps=[PlannedStep(index=r["index"]) for r in rows]),
         provenance=Provenance(source=f"import_image_folder({csv_path})"),
+        notes=f"float images divided by their full scale {scale:g}" if scale else "",
     )
-    out = Path(out_dir)
-    created = not out.exists()
-    try:
-        with SessionWriter.create(out, meta) as w:
-            for row in rows:
-                path = src / row["file"]
-                img = first if row is rows[0] else read_image(path)
-                if img.shape != first.shape or img.dtype != first.dtype:
-                    raise DatasetError(
-                        path,
-                        "shape",
-                        f"{img.shape} {img.dtype} differs from the first image's "
-                        f"{first.shape} {first.dtype}",
-                    )
-                fields = {k: row[k] for k in _NUMERIC if k in row}
-                w.write_frame(row["index"], img, fields)
-            if depth is not None:
-                dmap = read_depth_file(Path(depth), depth_scale)
-                if dmap.shape != first.shape[:2]:
-                    raise DatasetError(depth, "shape", f"{dmap.shape} differs from the images'")
-                w.write_depth(dmap)
-            if aif is not None:
-                aif_img = read_image(Path(aif))
-                if aif_img.shape != first.shape or aif_img.dtype != first.dtype:
-                    raise DatasetError(
-                        aif,
-                        "shape",
-                        f"{aif_img.shape} {aif_img.dtype} differs from the "
-                        f"images' {first.shape} {first.dtype}",
-                    )
-                w.write_aif(aif_img)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    return Session.open(out)
+    with staged_session(out_dir, meta) as w:
+        for row in rows:
+            path = src / row["file"]
+            img = first if row is rows[0] else read_image(path)
+            if img.shape != first.shape or img.dtype != first.dtype:
+                raise DatasetError(
+                    path,
+                    "shape",
+                    f"{img.shape} {img.dtype} differs from the first image's "
+                    f"{first.shape} {first.dtype}",
+                )
+            fields = {k: row[k] for k in _NUMERIC if k in row}
+            w.write_frame(row["index"], session_image(img, path, scale), fields)
+        if dmap is not None:
+            w.write_depth(dmap)
+        if aif_path is not None and aif_img is not None:
+            w.write_aif(session_image(aif_img, aif_path, scale))
+    return Session.open(out_dir)

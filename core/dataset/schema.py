@@ -30,7 +30,7 @@ SUPPORTED_SCHEMAS = (SCHEMA,)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Camera(_Model):
@@ -112,7 +112,9 @@ class SessionMeta(_Model):
     implied_d: ImpliedDistance | None = None
     notes: str = ""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("schema_")
     @classmethod

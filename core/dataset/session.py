@@ -8,17 +8,17 @@ collects the same problems into a :class:`ValidationReport` instead (``psfbench 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.dataset import layout
+from core.dataset import layout, strict_json
 from core.dataset.atomic import is_temp_file
 from core.dataset.errors import DatasetError
 from core.dataset.schema import SessionMeta, SweepRecord, parse_meta
+from core.dataset.strict_json import read_limited
 from core.dataset.sweep_log import read_log
 from core.dataset.tiff_io import TiffInfo, channels_first, inspect_tiff, read_tiff, to_float01
 
@@ -43,21 +43,37 @@ class ValidationReport:
         return dict(self.__dict__)
 
 
+#: Largest session.json or results/<name>.json read (a bigger one is refused, not loaded into
+#: memory: no session needs that much).
+MAX_META_BYTES = 16 << 20
+
+
 def load_meta(root: Path) -> SessionMeta:
     path = root / layout.META_NAME
+    if not path.exists() and not path.is_symlink():
+        raise DatasetError(layout.META_NAME, "(file)", f"missing in {root}")
+    inside(root, layout.META_NAME, "(file)")
+    data = read_limited(path, layout.META_NAME, MAX_META_BYTES, "session.json")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(layout.META_NAME, "(file)", f"missing in {root}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise DatasetError(layout.META_NAME, "(file)", f"cannot read ({exc})") from None
+    return parse_meta(strict_json.loads(text, layout.META_NAME), layout.META_NAME)
+
+
+def inside(root: Path, rel: str, field: str) -> Path:
+    """``root / rel``, refused (DatasetError naming ``rel``) when it resolves outside ``root``:
+    a symbolic link out of the session folder (or a path that climbs out of it) would read,
+    and on resume overwrite, files that are not the session's."""
+    path = root / rel
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(
-            layout.META_NAME, "(json)", f"not valid JSON at line {exc.lineno}: {exc.msg}"
-        ) from None
-    return parse_meta(data, layout.META_NAME)
+        real = path.resolve()
+        base = root.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise DatasetError(rel, field, f"cannot resolve the path ({exc})") from None
+    if real != base and base not in real.parents:
+        raise DatasetError(rel, field, f"leads outside the session folder (to {real})")
+    return path
 
 
 class Session:
@@ -118,7 +134,7 @@ class Session:
     def _check_frames(self) -> None:
         for rec in self.records:
             try:
-                info = inspect_tiff(self.path / rec.frame, "frame", rec.frame)
+                info = inspect_tiff(inside(self.path, rec.frame, "frame"), "frame", rec.frame)
             except DatasetError as exc:
                 self._errors.append(exc)
                 continue
@@ -149,8 +165,9 @@ class Session:
     def _check_extras(self) -> None:
         ref = self._frame_info.shape if self._frame_info else None
         depth_path = self.path / layout.DEPTH_NAME
-        if depth_path.exists():
+        if depth_path.exists() or depth_path.is_symlink():
             try:
+                inside(self.path, layout.DEPTH_NAME, "depth")
                 self._depth_info = inspect_tiff(depth_path, "depth", layout.DEPTH_NAME)
                 d = self._depth_info
                 if len(d.shape) != 2:
@@ -166,8 +183,9 @@ class Session:
             except DatasetError as exc:
                 self._errors.append(exc)
         aif_path = self.path / layout.AIF_NAME
-        if aif_path.exists():
+        if aif_path.exists() or aif_path.is_symlink():
             try:
+                inside(self.path, layout.AIF_NAME, "aif")
                 self._aif_info = inspect_tiff(aif_path, "aif", layout.AIF_NAME)
                 a = self._aif_info
                 dref = self._depth_info.shape if self._depth_info else None
@@ -312,7 +330,7 @@ class Session:
     def frame(self, index: int) -> np.ndarray:
         """The frame of sweep index ``index`` exactly as stored ((H, W) or (H, W, 3))."""
         rec = self.record(index)
-        return read_tiff(self.path / rec.frame, "frame", rec.frame)
+        return read_tiff(inside(self.path, rec.frame, "frame"), "frame", rec.frame)
 
     def frame_float(self, index: int) -> np.ndarray:
         """(C, H, W) float32 in [0, 1] for the engine."""
@@ -353,7 +371,8 @@ class Session:
 
     def depth(self) -> np.ndarray:
         """(H, W) float32 mm, NaN where invalid."""
-        arr = read_tiff(self.path / layout.DEPTH_NAME, "depth", layout.DEPTH_NAME)
+        path = inside(self.path, layout.DEPTH_NAME, "depth")
+        arr = read_tiff(path, "depth", layout.DEPTH_NAME)
         if arr.ndim != 2 or arr.dtype.kind != "f":
             raise DatasetError(
                 layout.DEPTH_NAME, "depth", f"{arr.shape} {arr.dtype} is not (H, W) float mm"
@@ -365,7 +384,7 @@ class Session:
 
     def aif(self, as_float: bool = True, channels_first: bool = True) -> np.ndarray:
         """All-in-focus image: (C, H, W) float32 [0, 1] by default, else as stored."""
-        img = read_tiff(self.path / layout.AIF_NAME, "aif", layout.AIF_NAME)
+        img = read_tiff(inside(self.path, layout.AIF_NAME, "aif"), "aif", layout.AIF_NAME)
         if as_float:
             img = to_float01(img, self.meta.camera.bit_depth, layout.AIF_NAME, "aif")
         if channels_first:
@@ -382,19 +401,27 @@ class Session:
     def result(self, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """A result written by ``SessionWriter.write_results``: (data, arrays)."""
         rel = f"{layout.RESULTS_DIR}/{name}.json"
+        path = inside(self.path, rel, "(file)")
+        if not path.exists():
+            raise DatasetError(rel, "(file)", "result is missing")
+        raw = read_limited(path, rel, MAX_META_BYTES, "result")
         try:
-            doc = json.loads((self.path / rel).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DatasetError(rel, "(file)", "result is missing") from None
-        except (OSError, json.JSONDecodeError) as exc:
+            doc = strict_json.loads(raw.decode("utf-8"), rel)
+        except UnicodeDecodeError as exc:
             raise DatasetError(rel, "(json)", f"cannot read ({exc})") from None
         if not isinstance(doc, dict) or doc.get("schema") != layout.RESULT_SCHEMA:
             raise DatasetError(rel, "schema", f"expected {layout.RESULT_SCHEMA!r}")
+        listed = doc.get("arrays") or {}
+        if not isinstance(listed, dict) or not isinstance(doc.get("data") or {}, dict):
+            raise DatasetError(rel, "arrays", "expected objects for 'data' and 'arrays'")
         arrays: dict[str, np.ndarray] = {}
-        for key, arel in (doc.get("arrays") or {}).items():
+        for key, arel in listed.items():
+            if not isinstance(arel, str) or not arel or arel.startswith(("/", "\\")):
+                raise DatasetError(rel, f"arrays.{key}", f"{arel!r} is not a relative path")
+            apath = inside(self.path, arel, f"arrays.{key}")
             try:
-                arrays[key] = np.load(self.path / arel, allow_pickle=False)
-            except (OSError, ValueError) as exc:
+                arrays[key] = np.load(apath, allow_pickle=False)
+            except (OSError, ValueError, EOFError, MemoryError) as exc:
                 raise DatasetError(arel, f"arrays.{key}", f"cannot load ({exc})") from None
         return dict(doc.get("data") or {}), arrays
 

@@ -13,10 +13,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.dataset import strict_json
 from core.dataset.atomic import fsync_dir
 from core.dataset.errors import DatasetError
 from core.dataset.layout import LOG_NAME
 from core.dataset.schema import SweepRecord, parse_record
+from core.dataset.strict_json import read_limited
+
+#: Largest sweep table read (about a million records); a larger file is refused unread.
+MAX_LOG_BYTES = 256 << 20
 
 
 @dataclass
@@ -43,12 +48,7 @@ class LogContents:
 
 def read_log(path: Path, rel: str = LOG_NAME) -> LogContents:
     """Parse the log without ever raising on content; the caller decides what is fatal."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(rel, "(file)", "sweep table is missing") from None
-    except OSError as exc:
-        raise DatasetError(rel, "(file)", f"cannot read sweep table ({exc})") from None
+    data = read_limited(path, rel, MAX_LOG_BYTES, "sweep table")
     out = LogContents()
     end = data.rfind(b"\n") + 1
     out.committed_bytes = end
@@ -57,9 +57,12 @@ def read_log(path: Path, rel: str = LOG_NAME) -> LogContents:
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            out.bad_lines.append(DatasetError(rel, f"line {lineno}", f"not valid JSON ({exc})"))
+            obj = strict_json.loads(raw.decode("utf-8"), rel, f"line {lineno}")
+        except UnicodeDecodeError as exc:
+            out.bad_lines.append(DatasetError(rel, f"line {lineno}", f"not UTF-8 text ({exc})"))
+            continue
+        except DatasetError as exc:
+            out.bad_lines.append(exc)
             continue
         try:
             out.records.append(parse_record(obj, rel, lineno))

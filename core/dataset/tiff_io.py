@@ -76,13 +76,16 @@ def inspect_tiff(path: Path, field: str, rel: str | None = None) -> TiffInfo:
 
 
 def read_tiff(path: Path, field: str, rel: str | None = None) -> np.ndarray:
+    """One image of a TIFF as stored (uint8/uint16/float32, (H, W) or (H, W, 3)), read by
+    :func:`core.imageio.read_image` after the header checks of :func:`inspect_tiff`."""
+    from core import imageio
+
     name = rel or str(path)
     inspect_tiff(path, field, rel)
     try:
-        arr = tifffile.imread(path)
-    except Exception as exc:  # codecs raise assorted types; all mean 'unreadable'
-        raise DatasetError(name, field, f"corrupt or truncated TIFF ({exc})") from None
-    return np.asarray(arr)
+        return imageio.read_image(path)
+    except imageio.ImageFileError as exc:
+        raise DatasetError(name, field, exc.message) from None
 
 
 def to_float01(image: np.ndarray, bit_depth: int, file: str, field: str) -> np.ndarray:

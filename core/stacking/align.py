@@ -25,6 +25,10 @@ import numpy as np
 
 AlignModel = Literal["affine", "similarity", "translation"]
 
+#: Shortest frame side (px) that alignment accepts: ECC needs a few pixels of margin and
+#: texture on each side of its pyramid; smaller frames must be fused with align=False.
+MIN_ALIGN_SIDE = 16
+
 
 @dataclass
 class Alignment:
@@ -32,7 +36,11 @@ class Alignment:
 
     warps: np.ndarray  # (N, 2, 3) float64
     reference: int
+    #: something is wrong (an implausible warp refused, no frame registered at all): shown
     warnings: list[str] = field(default_factory=list)
+    #: what is normal in a focus sweep (a frame too blurred to register at a fine level, so
+    #: the coarser estimate stands): kept for the curious, never shown as a warning
+    notes: list[str] = field(default_factory=list)
     #: per frame, the fraction of the reference mismatch (1 - ECC correlation) the warp removed
     gains: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -155,9 +163,17 @@ def estimate_alignment(
     if not 0 <= ref < n:
         raise ValueError(f"reference frame {ref} is outside the stack of {n} frames")
     grays = [_gray_f32(np.asarray(f)) for f in frames]
+    h, w = grays[ref].shape
+    if min(h, w) < MIN_ALIGN_SIDE:
+        raise ValueError(
+            f"frames are {w}x{h} px: too small to align (alignment needs at least "
+            f"{MIN_ALIGN_SIDE} px a side); pass --no-align (align=False) if they are registered"
+        )
     pyr = [_pyramid(g, coarsest, finest) for g in grays]
     warps = np.tile(np.eye(2, 3), (n, 1, 1))
     warnings: list[str] = []
+    notes: list[str] = []
+    unregistered: set[int] = set()
     gains = np.zeros(n)
     motion = cv2.MOTION_TRANSLATION if model == "translation" else cv2.MOTION_AFFINE
     ecc = cv2.findTransformECC  # its stubs lack the gaussFiltSize overload with a None mask
@@ -176,11 +192,14 @@ def estimate_alignment(
                 _, ws = ecc(tmpl, img, ws, motion, crit, None, blur)  # type: ignore[call-overload]
             except cv2.error:
                 # Typical of frames far out of focus: too little texture to register. The
-                # coarser level's warp stands, and the gain test below still vets it.
-                warnings.append(
+                # coarser level's warp stands, and the gain test below still vets it. Normal
+                # in a sweep, so a note, not a warning.
+                notes.append(
                     f"frame {i}: alignment did not converge at scale {scale:.3g} (frame too "
                     "blurred to register?); kept the coarser estimate"
                 )
+                if level == 0:
+                    unregistered.add(i)
                 break
             w = ws.astype(np.float64)
             w[:, 2] /= scale
@@ -211,7 +230,12 @@ def estimate_alignment(
         ]
         for f in done:
             f.result()
-    return Alignment(warps=warps, reference=ref, warnings=warnings, gains=gains)
+    if n > 2 and len(unregistered) == n - 1:
+        warnings.append(
+            f"no frame could be registered against frame {ref} (too little texture, or frames "
+            "too different); the stack was fused unaligned"
+        )
+    return Alignment(warps=warps, reference=ref, warnings=warnings, notes=notes, gains=gains)
 
 
 def _implausible(

@@ -67,23 +67,44 @@ def synthesize_aif(
     stack = np.asarray(frames, dtype=np.float32)
     if stack.ndim == 3:
         stack = stack[:, None]
-    if stack.ndim != 4 or stack.shape[0] < 1:
+    if stack.ndim != 4 or stack.shape[0] < 1 or min(stack.shape[1:]) < 1:
         raise ValueError(f"expected (N, C, H, W) frames, got shape {stack.shape}")
     n = stack.shape[0]
     if focus_depths_mm is None and d_mm is not None and e_mm is not None and F_mm is not None:
         from core.optics import focus_depth
 
         focus_depths_mm = np.asarray(focus_depth(np.asarray(d_mm, float), e_mm, F_mm))
+    stack, missing, note = fill_missing(stack)
+    if note:
+        warnings.append(note)
     alignment = None
     valid = None
     if align and n > 1:
         alignment = estimate_alignment(stack, reference=reference)
         warnings += alignment.warnings
         stack, valid = apply_alignment(stack, alignment)
+        if missing is not None:
+            moved, _ = apply_alignment(missing[:, None].astype(np.float32), alignment)
+            missing = moved[:, 0] > 0.01
         timings["align_s"] = time.perf_counter() - t0
+    nodata: np.ndarray | None = None
+    if missing is not None:
+        nodata = np.asarray(missing.all(axis=0))  # no frame has data: filled, then NaN again below
+        has = ~missing | nodata[None]
+        valid = has if valid is None else valid & has
     t1 = time.perf_counter()
     fused = fuse(stack, valid=valid, params=params, device=device)
     timings["fuse_s"] = time.perf_counter() - t1
+    if n == 1:
+        warnings.append(
+            "a single frame: nothing to fuse, the output is that frame; depth from focus needs "
+            "a sweep (its index and confidence are 0)"
+        )
+    elif not bool((fused.focus > 0).any()):
+        warnings.append(
+            f"the {n} frames have no detail (constant images): focus cannot be measured, the "
+            "output is their average and depth from focus is undefined (confidence 0)"
+        )
     t2 = time.perf_counter()
     need_dff = depth or (A is not None and psf_sigma is None and depth_for_psf_mm is None)
     index = confidence = np.zeros((0, 0), np.float32)
@@ -121,6 +142,22 @@ def synthesize_aif(
             focus_depths_mm=None if focus_depths_mm is None else list(focus_depths_mm),
         )
         timings["diffusion_s"] = time.perf_counter() - t3
+    if nodata is not None and nodata.any():
+        # isolated holes (dead pixels) keep their interpolated value in the image; wider ones
+        # have nothing to interpolate from and become NaN. No depth is claimed for either.
+        far = _far_from_data(nodata, MAX_INTERPOLATED_GAP_PX)
+        aif[:, far] = np.nan
+        if index.shape == nodata.shape:
+            index[nodata] = np.nan
+            confidence[nodata] = 0.0
+        if depth_map is not None:
+            depth_map[nodata] = np.nan
+        n_far = int(far.sum())
+        warnings.append(
+            f"{int(nodata.sum())} pixels have no data in any frame: "
+            f"{int(nodata.sum()) - n_far} isolated ones (dead pixels) interpolated from their "
+            f"neighbours, {n_far} left NaN; no depth at any of them"
+        )
     timings["total_s"] = time.perf_counter() - t0
     return StackResult(
         aif=aif,
@@ -133,6 +170,78 @@ def synthesize_aif(
         timings=timings,
         warnings=warnings,
     )
+
+
+def fill_missing(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """NaN (or inf) samples of an (N, C, H, W) stack are missing data, not values.
+
+    Returns the stack with each missing sample filled from its own frame's neighbours (a
+    normalised box average grown ring by ring, so the focus measure around a hole sees no
+    false edge; what is still empty after :data:`FILL_RINGS` rings takes the frame's mean, a
+    frame without any data the other frames' mean), the (N, H, W) mask of missing pixels
+    (None when nothing is missing) and a warning naming the count. Fusion then gives the
+    filled pixels no weight: the output is finite wherever any frame has data.
+    """
+    bad = ~np.isfinite(stack)
+    if not bad.any():
+        return stack, None, ""
+    missing = bad.any(axis=1)
+    out = np.where(bad, np.float32(0), stack).astype(np.float32, copy=False)
+    counts = missing.reshape(len(stack), -1).sum(axis=1)
+    full = missing[0].size
+    for i in np.flatnonzero((counts > 0) & (counts < full)):
+        for c in range(stack.shape[1]):
+            out[i, c] = _fill_holes(out[i, c], ~missing[i])
+    empty = np.flatnonzero(counts == full)
+    if len(empty):
+        keep = np.flatnonzero(counts < full)
+        mean = out[keep].mean(axis=0) if len(keep) else np.zeros(stack.shape[1:], np.float32)
+        out[empty] = mean
+    note = (
+        f"{int(counts.sum())} NaN samples (missing data) in {int((counts > 0).sum())} of "
+        f"{len(stack)} frames: each pixel is fused from the frames that have it"
+    )
+    return out, missing, note
+
+
+#: Rings of neighbours a hole is filled from before the rest takes the frame's mean.
+FILL_RINGS = 32
+
+
+def _fill_holes(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(H, W) float32 with the pixels outside ``known`` filled from their known neighbours."""
+    import cv2
+
+    out = np.where(known, img, np.float32(0)).astype(np.float32)
+    have = known.astype(np.float32)
+    for _ in range(FILL_RINGS):
+        todo = have == 0
+        if not todo.any():
+            return out
+        num = cv2.boxFilter(out * have, -1, (3, 3), normalize=False)
+        den = cv2.boxFilter(have, -1, (3, 3), normalize=False)
+        ring = todo & (den > 0)
+        out[ring] = num[ring] / den[ring]
+        have[ring] = 1.0
+    rest = have == 0
+    if rest.any():
+        out[rest] = float(img[known].mean())
+    return out
+
+
+#: No-data holes up to this distance (px) from a measured pixel are interpolated in the
+#: fused image (dead pixels, as camera software does); wider holes stay NaN.
+MAX_INTERPOLATED_GAP_PX = 2.0
+
+
+def _far_from_data(nodata: np.ndarray, limit: float) -> np.ndarray:
+    """Pixels of ``nodata`` farther than ``limit`` px from any pixel with data."""
+    import cv2
+
+    if nodata.all():
+        return nodata.copy()
+    dist = cv2.distanceTransform(nodata.astype(np.uint8), cv2.DIST_L2, 3)
+    return nodata & (dist > limit)
 
 
 class SweepSession(Protocol):

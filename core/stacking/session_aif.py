@@ -88,13 +88,16 @@ def load_aif_file(session: Session, path: str | Path) -> AifSource:
     them; 8-bit files on 255. The image must be on the frames' pixel grid: same size and
     channels, or a fit would compare misregistered pixels without any error.
     """
-    from core.stacking.io import StackIOError, read_image
+    from core import imageio
 
     p = Path(path)
     try:
-        raw = read_image(p)
-    except StackIOError as exc:
-        raise DatasetError(p, "aif", str(exc).removeprefix(f"{p}: ")) from None
+        raw = imageio.read_image(p)
+        rng = imageio.finite_range([raw]) if raw.dtype.kind == "f" else None
+        if rng is not None:  # a float file by its real range (counts stay counts)
+            raw = raw / np.float32(imageio.float_full_scale(*rng, p))
+    except imageio.ImageFileError as exc:
+        raise DatasetError(p, "aif", exc.message) from None
     image = _as_session_float(raw, session, p)
     frame = channels_first(session.frame(session.indices[0]))
     if image.shape != frame.shape:

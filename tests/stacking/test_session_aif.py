@@ -53,5 +53,5 @@ def test_a_file_is_read_on_the_session_scale_and_must_share_the_pixel_grid(
     tifffile.imwrite(bad, np.zeros((40, 64), np.uint16))
     with pytest.raises(DatasetError, match=r"cropped\.tif: aif: shape .* pixel grid"):
         resolve_aif(session, str(bad))
-    with pytest.raises(DatasetError, match=r"missing\.png: aif: no such image file"):
+    with pytest.raises(DatasetError, match=r"missing\.png: aif: file is missing"):
         resolve_aif(session, str(tmp_path / "missing.png"))
