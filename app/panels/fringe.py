@@ -662,7 +662,7 @@ class FringePanel(QWidget):
         total = self.splitter.width() if wide else self.splitter.height()
         if total > 100:
             self._split_sized = True
-            first = min(400, int(total * 0.4)) if wide else int(total * 0.5)
+            first = min(400, int(total * 0.4)) if wide else int(total * 0.45)
             self.splitter.setSizes([first, total - first])
 
     # ------------------------------------------------------------------ state
@@ -1022,6 +1022,18 @@ class FringePanel(QWidget):
         self.camera_view.set_codes(
             chk.codes(), CHECK_COLOURS, CHECK_LABELS, base=np.asarray(wb.white, np.float32)
         )
+        self._render_check_label()
+        self.camera_view.caption.setText(
+            f"White capture with {_swatch(CHECK_COLOURS[1])} clipped and "
+            f"{_swatch(CHECK_COLOURS[2])} low-contrast pixels."
+        )
+        self.tabs.setCurrentWidget(self.camera_view)
+        self._set_status("Check done." if chk.ok else "Check: see the hint above.")
+
+    def _render_check_label(self) -> None:
+        chk, wb = self.check_result, self.white_black
+        if chk is None or wb is None:
+            return
         colour = OK_COLOURS if chk.ok else WARN_COLOURS
         head = "OK" if chk.ok else "Adjust before scanning"
         self.check_label.setText(
@@ -1031,12 +1043,6 @@ class FringePanel(QWidget):
             f"(white − black &lt; {chk.min_contrast:.0f}) at {wb.exposure_us:.0f} µs.<br>"
             f"{chk.hint}"
         )
-        self.camera_view.caption.setText(
-            f"White capture with {_swatch(CHECK_COLOURS[1])} clipped and "
-            f"{_swatch(CHECK_COLOURS[2])} low-contrast pixels."
-        )
-        self.tabs.setCurrentWidget(self.camera_view)
-        self._set_status("Check done." if chk.ok else "Check: see the hint above.")
 
     # ------------------------------------------------------------------ gamma
 
@@ -1329,7 +1335,8 @@ class FringePanel(QWidget):
         self.depth_view.set_map(depth, levels=levels)
         rng = f"{fin.min():.1f} – {fin.max():.1f} mm" if fin.size else "no valid pixel"
         self.depth_view.caption.setText(
-            f"Depth z in the camera frame, {rng}; drag the white line (or its ends) for a profile."
+            f"Depth z in the camera frame, {rng}; grey: no depth (see Refused pixels). "
+            "Drag the white line or its ends for a profile."
         )
         rmse = (
             ""
@@ -1511,6 +1518,7 @@ class FringePanel(QWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "status_label"):
             self._style_messages()
+            self._render_check_label()  # its verdict colour follows the theme
 
     # ------------------------------------------------------------------ shutdown
 

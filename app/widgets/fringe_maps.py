@@ -20,6 +20,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 #: surround of the images (dark in both themes: a light one changes how contrast looks)
 BACKGROUND = (16, 16, 16)
+#: pixels without depth in the depth map
+HOLE_RGBA = (80, 80, 80, 255)
 
 
 def robust_levels(data: np.ndarray, lo: float = 1.0, hi: float = 99.0) -> tuple[float, float]:
@@ -309,6 +311,8 @@ class DepthView(MapView):
         unit: str | None = None,
     ) -> None:
         super().set_map(data, levels=levels, unit=unit)
+        # holes (no depth) in mid grey: black would read as the surround
+        self.set_overlay(~np.isfinite(np.asarray(data)), HOLE_RGBA)
         h, w = self.data.shape[:2] if self.data is not None else (1, 1)
         if not self._line_set:  # default: a horizontal line through the middle
             self.set_line((0.5, h / 2.0), (w - 0.5, h / 2.0))
