@@ -615,16 +615,20 @@ def detect_chessboard_preview(
     max_side: int = 640,
 ) -> NDArray[np.float32] | None:
     """Chessboard corners ``(N, 2)`` in full-resolution pixel coordinates for a live overlay,
-    or None: on a frame downscaled to ``max_side`` with OpenCV's fast check, so a frame
+    or None: on a frame scaled to ``max_side`` with OpenCV's fast check, so a frame
     without a board returns in milliseconds (the capture itself uses :func:`find_chessboard`
     at full resolution)."""
     grey = to_uint8(image, full_scale)
     h, w = grey.shape
-    scale = min(1.0, float(max_side) / max(h, w))
+    # Small frames are enlarged (up to 2x): OpenCV's fast check misses boards whose squares
+    # are only ~15 px wide.
+    scale = min(2.0, float(max_side) / max(h, w))
     small: NDArray[Any] = grey
-    if scale < 1.0:
+    if scale != 1.0:
         small = cv2.resize(
-            grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            grey,
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR,
         )
     ok, corners = cv2.findChessboardCorners(
         small,
@@ -636,7 +640,7 @@ def detect_chessboard_preview(
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
     corners = cv2.cornerSubPix(small, corners, (3, 3), (-1, -1), crit)
     pts = np.asarray(corners, np.float32).reshape(-1, 2)
-    if scale < 1.0:
+    if scale != 1.0:
         # pixel centres at integer coordinates in both images
         pts = (pts + 0.5) / np.float32(scale) - 0.5
     return pts

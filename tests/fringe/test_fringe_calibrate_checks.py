@@ -145,6 +145,18 @@ def test_preview_detection_matches_full_resolution_corners() -> None:
     assert detect_chessboard_preview(noise, (9, 7)) is None
 
 
+def test_preview_detection_finds_small_boards() -> None:
+    # 14 px squares in a 307 px frame: OpenCV's fast check alone misses some of these poses;
+    # the preview enlarges small frames first
+    for pose in range(8):
+        scene = make_scene("chessboard", 257, 307, pose=pose)
+        img = np.rint(scene.aif[0] * 255).astype(np.uint8)
+        prev = detect_chessboard_preview(img, (9, 7))
+        full = find_chessboard(img, (9, 7))
+        assert prev is not None and full is not None, pose
+        assert np.abs(prev - full).max() < 0.5, pose
+
+
 def _board_corners_truth(scene) -> np.ndarray:  # type: ignore[no-untyped-def]
     p = scene.params
     cols, rows = p["corners"]
