@@ -1218,9 +1218,9 @@ class FringePanel(QWidget):
             n = len(self.frames)
             what = "Aborted" if status == "aborted" else "Failed"
             self.progress.setFormat(f"{what}: {n} / {self._scan_total} images")
+            kept = Path(folder or ".") / "frames"
             self._set_status(
-                f"{what}: {n} of {self._scan_total} frames kept in {folder / 'frames'}",
-                kind="warn",
+                f"{what}: {n} of {self._scan_total} frames kept in {kept}", kind="warn"
             )
             return
         self._decode(folder)
