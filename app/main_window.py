@@ -49,6 +49,7 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.sweep", "SweepPanel", "right"),
     ("app.panels.sessions", "SessionsPanel", "right"),
     ("app.panels.projector", "ProjectorPanel", "right"),
+    ("app.panels.fringe", "FringePanel", "central"),
     ("app.panels.fitting", "FitPanel", "central"),
 )
 
