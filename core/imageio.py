@@ -25,6 +25,7 @@ Every failure is an :class:`ImageFileError` naming the file (and page) and what 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,6 +43,12 @@ IMAGE_SUFFIXES = TIFF_SUFFIXES + OTHER_SUFFIXES
 MAX_PIXELS = 1 << 28
 #: Largest number of frames in one file.
 MAX_PAGES = 10000
+
+# tifffile logs what it finds wrong in a damaged file before raising; the exception becomes
+# our ImageFileError, so without a handler of its own Python's last-resort handler would print
+# those log lines to stderr beside the clean error. Applications that configure logging still
+# receive them (the logger propagates).
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 #: Full scales a float image holding camera counts may have (8 to 16 significant bits).
 COUNT_FULL_SCALES = (255.0, 1023.0, 4095.0, 16383.0, 65535.0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from core import imageio
 from core.dataset.atomic import atomic_write_with
 from core.dataset.errors import DatasetError
 
@@ -78,8 +79,6 @@ def inspect_tiff(path: Path, field: str, rel: str | None = None) -> TiffInfo:
 def read_tiff(path: Path, field: str, rel: str | None = None) -> np.ndarray:
     """One image of a TIFF as stored (uint8/uint16/float32, (H, W) or (H, W, 3)), read by
     :func:`core.imageio.read_image` after the header checks of :func:`inspect_tiff`."""
-    from core import imageio
-
     name = rel or str(path)
     inspect_tiff(path, field, rel)
     try:
