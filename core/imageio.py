@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import FileFieldError
+
 TIFF_SUFFIXES = (".tif", ".tiff")
 OTHER_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + OTHER_SUFFIXES
@@ -54,14 +56,8 @@ logging.getLogger("tifffile").addHandler(logging.NullHandler())
 COUNT_FULL_SCALES = (255.0, 1023.0, 4095.0, 16383.0, 65535.0)
 
 
-class ImageFileError(ValueError):
+class ImageFileError(FileFieldError):
     """An image file that cannot be used: ``<file>: <field>: <message>``, like DatasetError."""
-
-    def __init__(self, file: str | Path, field: str, message: str) -> None:
-        self.file = str(file)
-        self.field = field
-        self.message = message
-        super().__init__(f"{self.file}: {field}: {message}")
 
 
 # ----------------------------------------------------------------------------- names, order
@@ -88,14 +84,18 @@ def natural_sorted(paths: Iterable[str | Path]) -> list[Path]:
     return sorted((Path(p) for p in paths), key=natural_key)
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """The image files directly inside ``folder`` in natural order (hidden files skipped)."""
+def list_images(folder: str | Path, *, required: bool = True) -> list[Path]:
+    """The image files directly inside ``folder`` in natural order (hidden files skipped);
+    ImageFileError when it is not a folder, or (``required``) holds no image."""
     root = Path(folder)
     if not root.is_dir():
         raise ImageFileError(root, "(folder)", "not a folder")
-    return natural_sorted(
+    found = natural_sorted(
         p for p in root.iterdir() if not p.name.startswith(".") and is_image_file(p)
     )
+    if required and not found:
+        raise ImageFileError(root, "(folder)", "no image files (PNG, JPEG, BMP, TIFF) in it")
+    return found
 
 
 # ----------------------------------------------------------------------------- reading

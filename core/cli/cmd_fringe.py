@@ -122,8 +122,6 @@ def run_decode(args: argparse.Namespace) -> int:
         files = imageio.list_images(captures)
     except imageio.ImageFileError as exc:
         raise UserFacingError(str(exc)) from None
-    if not files:
-        raise UserFacingError(f"{captures}: no images (PNG, JPEG, BMP, TIFF) in the folder")
     cal_path = Path(args.calibration)
     try:
         cal = ProcamCalibration.from_json(cal_path.read_text(encoding="utf-8"), str(cal_path))

@@ -91,47 +91,25 @@ def _imported(build: Any, out: str) -> int:
     return 0 if info["valid"] else 1
 
 
+#: importer keyword -> the argparse destination of its option
+CSV_OPTIONS = ("focal_length_mm", "pixel_size_mm", "f_number", "image_dir", "depth",
+               "depth_scale", "aif", "bit_depth", "output_scale", "camera_model")  # fmt: skip
+ALLIN3D_OPTIONS = ("factor", "view", "e_mm", "focal_length_mm", "f_number", "pixel_size_mm",
+                   "depth_file", "depth_scale", "fd_scale")  # fmt: skip
+
+
 def run_import_csv(args: argparse.Namespace) -> int:
     from core.dataset import import_image_folder
 
-    return _imported(
-        lambda: import_image_folder(
-            args.csv,
-            args.out,
-            focal_length_mm=args.focal_length_mm,
-            pixel_size_mm=args.pixel_size_mm,
-            f_number=args.f_number,
-            image_dir=args.image_dir,
-            depth=args.depth,
-            depth_scale=args.depth_scale,
-            aif=args.aif,
-            bit_depth=args.bit_depth,
-            output_scale=args.output_scale,
-            camera_model=args.camera_model,
-        ),
-        args.out,
-    )
+    kw = {k: getattr(args, k) for k in CSV_OPTIONS}
+    return _imported(lambda: import_image_folder(args.csv, args.out, **kw), args.out)
 
 
 def run_import_allin3d(args: argparse.Namespace) -> int:
     from core.dataset import import_allin3d
 
-    return _imported(
-        lambda: import_allin3d(
-            args.root,
-            args.out,
-            factor=args.factor,
-            view=args.view,
-            e_mm=args.e_mm,
-            focal_length_mm=args.focal_length_mm,
-            f_number=args.f_number,
-            pixel_size_mm=args.pixel_size_mm,
-            depth_file=args.depth_file,
-            depth_scale=args.depth_scale,
-            fd_scale=args.fd_scale,
-        ),
-        args.out,
-    )
+    kw = {k: getattr(args, k) for k in ALLIN3D_OPTIONS}
+    return _imported(lambda: import_allin3d(args.root, args.out, **kw), args.out)
 
 
 def _report(path: str) -> dict[str, Any]:

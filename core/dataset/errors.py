@@ -6,14 +6,8 @@ field, so a broken session can be fixed without a traceback or reading our code.
 
 from __future__ import annotations
 
-from pathlib import Path
+from core.errors import FileFieldError
 
 
-class DatasetError(ValueError):
-    """A session (or importer input) that cannot be used as it is."""
-
-    def __init__(self, file: str | Path, field: str, message: str) -> None:
-        self.file = str(file)
-        self.field = field
-        self.message = message
-        super().__init__(f"{self.file}: {field}: {message}")
+class DatasetError(FileFieldError):
+    """A session (or importer input) that cannot be used as it is (``file: field: message``)."""

@@ -91,12 +91,9 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
         path = Path(p)
         if path.is_dir():
             try:
-                found = imageio.list_images(path)
+                out.extend(imageio.list_images(path))
             except imageio.ImageFileError as exc:
                 raise StackIOError(str(exc)) from None
-            if not found:
-                raise StackIOError(f"{path}: no image files (PNG, JPEG, BMP, TIFF) in the folder")
-            out.extend(found)
         else:
             out.append(path)
     return out

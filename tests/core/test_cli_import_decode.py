@@ -84,7 +84,7 @@ def test_fringe_decode_refusals(tmp_path, capsys) -> None:
     assert rc == 2 and "12 images, but the scan" in err and "has 9" in err
     (tmp_path / "empty").mkdir()
     assert main(["fringe", "decode", str(tmp_path / "empty"), "--calibration", cal]) == 2
-    assert "no images" in capsys.readouterr().err
+    assert "no image files" in capsys.readouterr().err
     (tmp_path / "cal.json").write_text("{}")
     assert main(["fringe", "decode", str(c), "--calibration", str(tmp_path / "cal.json")]) == 2
     assert "not a procam calibration" in capsys.readouterr().err
