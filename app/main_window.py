@@ -50,6 +50,7 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("app.panels.sessions", "SessionsPanel", "right"),
     ("app.panels.projector", "ProjectorPanel", "right"),
     ("app.panels.fringe", "FringePanel", "central"),
+    ("app.panels.calibration", "CalibrationPanel", "central"),
     ("app.panels.fitting", "FitPanel", "central"),
 )
 
