@@ -16,12 +16,6 @@ from core import imageio
 from core.dataset.errors import DatasetError
 from core.dataset.tiff_io import read_tiff
 
-IMAGE_SUFFIXES = imageio.IMAGE_SUFFIXES
-
-
-def is_image_file(path: Path) -> bool:
-    return imageio.is_image_file(path)
-
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W) or (H, W, 3) uint8/uint16/float32, RGB order, as displayed (EXIF orientation

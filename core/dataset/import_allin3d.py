@@ -31,7 +31,6 @@ from core.dataset.errors import DatasetError
 from core.dataset.image_files import (
     bit_depth_of,
     frame_number,
-    is_image_file,
     read_depth_file,
     read_image,
     read_npy,
@@ -47,6 +46,7 @@ from core.dataset.schema import (
 )
 from core.dataset.session import Session
 from core.dataset.staging import staged_session
+from core.imageio import is_image_file
 
 #: Their e (mm) and F (mm), from fd = 1/(1/50 - 1/(v + 23.6)).
 ALLIN3D_E_MM = 23.6
