@@ -155,7 +155,122 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
         save("fitting_compare_datasheet")
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
+    _spin(app, 1.0)
+    written += _structured_light(app, out, tag, work, need)
     gc_guard.timer.stop()
+    return written
+
+
+def _window_on(
+    app: object, work: Path, size: tuple[int, int], overrides: dict, need: Callable
+) -> object:  # noqa: E501
+    """A fresh main window of ``size`` connected to a virtual bench with ``overrides``."""
+    from app.main_window import MainWindow
+    from app.settings import GuiSettings
+
+    w = MainWindow(GuiSettings(sessions_dir=str(work / "sessions")), overrides=overrides)
+    w.setGeometry(0, 0, *size)
+    w.show()
+    _spin(app, 0.5)
+    w.connect_bench()
+    need(_spin(app, 30, lambda: w.model.connected), "connect")
+    return w
+
+
+def _structured_light(app: object, out: Path, tag: str, work: Path, need: Callable) -> list[Path]:
+    """The projector panel, a fringe scan (check, then the results) of a virtual scene with a
+    shiny patch, and the calibration wizard (live detection on the virtual chessboard, then
+    the results on the real captures in ../shared/data when they are there)."""
+    written: list[Path] = []
+    size = tuple(int(v) for v in tag.split("x"))
+
+    def save(w: object, name: str) -> None:
+        _spin(app, 0.8)
+        path = out / f"{name}_{tag}.png"
+        w.grab().save(str(path))  # type: ignore[attr-defined]
+        written.append(path)
+        print(f"wrote {path}")
+
+    # fringe scan and projector: a glossy patch that clips under the projector's white
+    w = _window_on(app, work, size, {**FAST, "shiny_patch": [0.62, 0.15, 0.8, 0.35]}, need)
+    pj = w.panels["projector"]  # type: ignore[attr-defined]
+    w.docks["projector"].raise_()  # type: ignore[attr-defined]
+    pj.show_test_pattern("fringe")
+    live = w.panels["live_view"]  # type: ignore[attr-defined]
+    live.start_live()  # the camera sees the fringes on the scene beside their preview
+    need(_spin(app, 10, lambda: w.model.live_running), "live view")  # type: ignore[attr-defined]
+    _spin(app, 2.0)
+    save(w, "projector_panel")
+    live.stop_live()
+    need(_spin(app, 5, lambda: not w.model.live_running), "live view stop")  # type: ignore[attr-defined]
+    pj.blank()
+    w.show_panel("fringe")  # type: ignore[attr-defined]
+    fr = w.panels["fringe"]  # type: ignore[attr-defined]
+    fr.exposure_spin.setValue(4000)
+    fr.exposure_spin.editingFinished.emit()
+    fr.dir_edit.setText(str(work / f"fringe_{tag}"))
+    fr.dir_edit.editingFinished.emit()
+    fr.check_button.click()
+    need(_spin(app, 60, lambda: fr.check_result is not None and not fr.busy), "fringe check")
+    save(w, "fringe_check")
+    fr.start_button.click()
+    need(_spin(app, 120, lambda: fr.result is not None and not fr.busy), "fringe scan")
+    fr.depth_view.set_line((10.5, 40.5), (300.5, 220.5))
+    save(w, "fringe_depth")
+    fr.tabs.setCurrentWidget(fr.refused_view)
+    save(w, "fringe_refused")
+    w.confirm_close = lambda: True  # type: ignore[attr-defined]
+    w.close()
+    _spin(app, 1.0)
+
+    # calibration wizard: live on the virtual chessboard, then the real captures
+    w = _window_on(app, work, size, {**FAST, "scene": "chessboard"}, need)
+    w.show_panel("calibration")  # type: ignore[attr-defined]
+    cp = w.panels["calibration"]  # type: ignore[attr-defined]
+    cp.step_spin.setValue(2)  # the virtual projector's pixels are finer than the camera's
+    cp.step_spin.editingFinished.emit()
+    cp.show_step(1)
+    cp.start_detection()
+    need(_spin(app, 30, lambda: cp.view.found is True), "chessboard detection")
+    cp.capture_pose()
+    need(
+        _spin(app, 120, lambda: cp._capture is None and not cp._work.busy and len(cp.poses) == 1),
+        "pose capture",
+    )
+    need(_spin(app, 30, lambda: cp.view.found is True), "chessboard detection after capture")
+    save(w, "calibration_live")
+    cp.stop_detection()
+    real = Path(__file__).resolve().parents[1].parent / "shared/data/procam-graycode-calibration"
+    if real.is_dir():
+        cp.set_source("folder", real)
+        cp.proj_w.setValue(1024)
+        cp.proj_h.setValue(768)
+        cp.step_spin.setValue(1)
+        cp._form_changed()
+        cp.show_step(1)
+        cp.load_folder()
+        need(_spin(app, 120, lambda: cp._loading is None and len(cp.poses) == 5), "real poses")
+        cp.calibrate()
+        need(_spin(app, 120, lambda: cp.calibration is not None and not cp._work.busy), "calib")
+        cp.set_pose_used(1, False)
+        cp.calibrate()
+        need(
+            _spin(
+                app,
+                120,
+                lambda: (
+                    cp.calibration is not None
+                    and len(cp.calibration.views) == 4
+                    and not cp._work.busy
+                ),
+            ),
+            "recalibration",
+        )
+        save(w, "calibration_results")
+    else:
+        print(f"screenshots: {real} not found; no calibration-results shot")
+    w.confirm_close = lambda: True  # type: ignore[attr-defined]
+    w.close()
     return written
 
 
