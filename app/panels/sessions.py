@@ -216,15 +216,17 @@ def _fit_result(root: Path) -> dict[str, Any] | None:
 
 
 def _thumb_from_file(path: Path) -> np.ndarray | None:
-    import tifffile
+    """A thumbnail of one image file, read by psfbench's one image reader
+    (:func:`core.imageio.read_image`: any format and bit depth, EXIF orientation applied);
+    None (logged) when the file cannot be read."""
+    from core import imageio
 
     try:
-        try:
-            img = tifffile.memmap(path, mode="r")  # uncompressed: reads only the sampled rows
-        except Exception:
-            img = tifffile.imread(path)
-        return thumbnail(np.asarray(img))
-    except Exception as exc:
+        return thumbnail(imageio.read_image(path))
+    except imageio.ImageFileError as exc:
+        log.debug("no thumbnail: %s", exc)
+        return None
+    except Exception as exc:  # a thumbnail is never worth a crash of the scan
         log.debug("%s: no thumbnail (%s)", path, exc)
         return None
 

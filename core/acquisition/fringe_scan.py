@@ -29,6 +29,18 @@ class FringeScanResult:
     valid_fraction: float
     rmse_vs_truth_mm: float | None
     status: str
+    #: the clip level used (None: not checked) and the pixels refused as clipped
+    saturation: float | None = None
+    saturated_pixels: int = 0
+    saturation_text: str = ""
+    pixels: int = 0
+
+
+def _pixel_format(bench: Any) -> str | None:
+    try:
+        return str(bench.camera.pixel_format)
+    except Exception:  # a camera without the attribute: the level comes from the data
+        return None
 
 
 class FolderSink:
@@ -112,22 +124,43 @@ def decode_frames(
     params: Mapping[str, Any],
     projector_size: tuple[int, int],
     calibration: Any,
+    *,
+    pixel_format: str | None = None,
     **decode_kw: Any,
 ) -> Any:
     """Decode the grabbed frames (step index -> image) of a ``fringe_scan`` plan with these
     ``params`` on a projector of ``projector_size`` (w, h): a ``ScanResult``. ``decode_kw``
-    go to ``decode_scan`` (e.g. ``saturation``)."""
-    from core.fringe.scan import decode_scan
+    go to ``decode_scan`` (e.g. ``saturation``: a level, None for no check, or ``"auto"``,
+    the default: the camera's clip level when ``pixel_format`` is given, else
+    :func:`core.fringe.scan.saturation_level` of the frames' own type and range). Colour
+    frames are decoded on luminance; a pixel where any channel clips counts as clipped."""
+    from core.fringe.scan import decode_scan, saturation_level
     from core.fringe.sources import fringe_scan_from_params
 
     scan = fringe_scan_from_params(params, int(projector_size[0]), int(projector_size[1]))
     missing = [i for i in range(scan.n_images) if i not in frames]
     if missing:
         raise ValueError(f"fringe scan incomplete: frames {missing[:5]} missing")
-    stack = np.stack([np.asarray(frames[i]) for i in range(scan.n_images)]).astype(np.float32)
+    raw = [np.asarray(frames[i]) for i in range(scan.n_images)]
+    kw = dict(decode_kw)
+    level = kw.get("saturation", "auto")
+    if isinstance(level, str) and level == "auto":
+        # from the frames as grabbed or read (their type), before the float conversion
+        level, source = saturation_level(np.stack(raw), pixel_format)
+    else:
+        source = "given" if level is not None else "not checked"
+    kw["saturation"] = level
+    stack = np.stack(raw).astype(np.float32)
     if stack.ndim == 4:  # colour camera: decode luminance
-        stack = stack @ np.array([0.299, 0.587, 0.114], np.float32)
-    return decode_scan(stack, calibration, scan, **decode_kw)
+        lum = stack @ np.array([0.299, 0.587, 0.114], np.float32)
+        if level is not None:
+            # a clipped channel makes the pixel's fringe meaningless even where the
+            # luminance stays below the level
+            lum[(stack >= np.float32(level)).any(axis=-1)] = np.float32(level)
+        stack = lum
+    res = decode_scan(stack, calibration, scan, **kw)
+    res.saturation_source = source
+    return res
 
 
 def rmse_vs_truth(bench: Any, result: Any) -> float | None:
@@ -141,6 +174,34 @@ def rmse_vs_truth(bench: Any, result: Any) -> float | None:
         return None
     diff = result.depth[result.valid] - truth[result.valid]
     return float(np.sqrt(np.mean(diff.astype(np.float64) ** 2)))
+
+
+def refusal_summary(result: Any) -> dict[str, Any]:
+    """What ``fringe.json`` says about the refused pixels: the saturation level used (None:
+    not checked) and how it was chosen, the clipped pixel count, and the count per reason."""
+    counts = result.refused_counts() if hasattr(result, "refused_counts") else {}
+    level = getattr(result, "saturation", None)
+    return {
+        "pixels": int(np.asarray(result.valid).size),
+        "valid_pixels": int(np.count_nonzero(result.valid)),
+        "saturation_level": level,
+        "saturation_source": str(getattr(result, "saturation_source", "")),
+        "saturated_pixels": int(counts.get("saturated", 0)),
+        "refused_pixels": counts,
+    }
+
+
+def saturation_line(result: Any) -> str:
+    """One line for the terminal: how many pixels clipped and at what level."""
+    level = getattr(result, "saturation", None)
+    if level is None:
+        return "saturation: not checked; clipped pixels may carry wrong depths"
+    n = int(np.count_nonzero(result.refused.get("saturated", False)))
+    total = max(1, int(np.asarray(result.valid).size))
+    return (
+        f"refused, saturated: {n} pixels ({100 * n / total:.1f}%) clipped at or above "
+        f"{level:g} ({result.saturation_source})"
+    )
 
 
 def write_scan_outputs(
@@ -163,6 +224,7 @@ def write_scan_outputs(
         "params": dict(params),
         "valid_fraction": float(result.valid.mean()),
         "rmse_vs_truth_mm": rmse,
+        **refusal_summary(result),
     }
     (out / "fringe.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
@@ -177,7 +239,11 @@ def run_fringe_scan(
     exposure_us: float | None = None,
     session: str | Path | None = None,
     engine_kw: dict[str, Any] | None = None,
+    saturation: float | str | None = "auto",
 ) -> FringeScanResult:
+    """Project, grab and decode a fringe scan into ``out_dir`` (frames/, depth.tif,
+    points.ply, fringe.json). ``saturation``: as in :func:`decode_frames`; ``"auto"`` takes
+    the camera's clip level from its pixel format."""
     from core.acquisition import AcquisitionEngine
 
     out = Path(out_dir)
@@ -197,7 +263,14 @@ def run_fringe_scan(
     if result.status != "completed":
         return FringeScanResult(out, len(sink.frames), 0.0, None, result.status)
     proj = bench.projector
-    res = decode_frames(sink.frames, plan.params, (int(proj.width), int(proj.height)), cal)
+    res = decode_frames(
+        sink.frames,
+        plan.params,
+        (int(proj.width), int(proj.height)),
+        cal,
+        pixel_format=_pixel_format(bench),
+        saturation=saturation,
+    )
     rmse = rmse_vs_truth(bench, res)
     write_scan_outputs(out, res, plan.params, rmse, plan.total_steps())
     if session is not None:
@@ -205,7 +278,17 @@ def run_fringe_scan(
 
         with SessionWriter.open_existing(session) as writer:
             writer.write_depth(res.depth)
-    return FringeScanResult(out, int(plan.total_steps()), float(res.valid.mean()), rmse, "ok")
+    return FringeScanResult(
+        out,
+        int(plan.total_steps()),
+        float(res.valid.mean()),
+        rmse,
+        "ok",
+        saturation=res.saturation,
+        saturated_pixels=res.refused_counts()["saturated"],
+        saturation_text=saturation_line(res),
+        pixels=int(res.valid.size),
+    )
 
 
 def _show_and_grab(bench: Any, patterns: list[np.ndarray], settle_s: float) -> list[np.ndarray]:

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from core.cli.common import saturation_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("acquire", help="run a focus sweep (or AIF shot) on a bench, or resume one")
@@ -67,13 +69,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _bench_args(fr)
     fr.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    fr.add_argument("--calibration", help="ProcamCalibration JSON (psfbench calibrate procam)")
+    fr.add_argument(
+        "--calibration",
+        help="ProcamCalibration JSON (psfbench calibrate procam); default: the bench "
+        "profile's <profile>.procam.json that the GUI's calibration wizard saves beside the "
+        "profile (the virtual bench: its exact geometry)",
+    )
     fr.add_argument("--counts", type=float, nargs="+", help="fringe counts (default 70 64.2 59.2)")
     fr.add_argument("--phase-steps", type=int, default=4, help="phase shifts per frequency")
     fr.add_argument("--axis", choices=("x", "y"), help="fringe direction (default: x)")
     fr.add_argument("--settle", type=float, default=0.05, help="settle time per pattern, s")
     fr.add_argument("--exposure", type=float, help="exposure time, us")
     fr.add_argument("--session", help="also store the depth map into this session")
+    fr.add_argument(
+        "--saturation",
+        type=saturation_arg,
+        default="auto",
+        metavar="LEVEL|auto|none",
+        help="sample value at which the camera clips; pixels where a fringe image reaches it "
+        "get no depth. auto (default): the camera's clip level from its pixel format (Mono8 "
+        "255, Mono12 4095, Mono16 65520); none: no check",
+    )
     fr.set_defaults(func=run_fringe)
 
     rs = asub.add_parser("resume", help="continue an interrupted sweep (no gaps, no duplicates)")
@@ -240,19 +256,10 @@ def run_resume(args: argparse.Namespace) -> int:
 def run_fringe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.acquisition.fringe_scan import run_fringe_scan
+    from core.acquisition.fringe_scan import run_fringe_scan, world_calibration
     from core.cli import UserFacingError
     from core.dataset import DatasetError
 
-    cal = None
-    if args.calibration:
-        from core.fringe.calibrate import ProcamCalibration
-
-        path = Path(args.calibration)
-        try:
-            cal = ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
-        except (OSError, ValueError, KeyError) as exc:
-            raise UserFacingError(f"{path}: not a procam calibration ({exc})") from None
     params: dict[str, Any] = {"steps": args.phase_steps}
     if args.counts:
         params["counts"] = list(args.counts)
@@ -260,6 +267,14 @@ def run_fringe(args: argparse.Namespace) -> int:
         params["axis"] = args.axis
     bench = _open(args.profile, _overrides(args.virtual))
     try:
+        if args.calibration:
+            cal = _read_procam(Path(args.calibration))
+            print(f"calibration: {args.calibration}")
+        elif world_calibration(bench) is not None:
+            cal = None  # run_fringe_scan takes the virtual bench's exact geometry
+            print("calibration: the virtual bench's exact geometry")
+        else:
+            cal = _profile_procam(bench)
         res = run_fringe_scan(
             bench,
             Path(args.out),
@@ -268,6 +283,7 @@ def run_fringe(args: argparse.Namespace) -> int:
             settle_s=args.settle,
             exposure_us=args.exposure,
             session=args.session,
+            saturation=args.saturation,
         )
     except (ValueError, DatasetError) as exc:
         raise UserFacingError(str(exc)) from None
@@ -281,7 +297,43 @@ def run_fringe(args: argparse.Namespace) -> int:
         f"fringe scan: {res.frames} frames, {100 * res.valid_fraction:.1f}% valid{extra} -> "
         f"{res.out_dir / 'depth.tif'}, {res.out_dir / 'points.ply'}"
     )
+    print(f"  {res.saturation_text}")
+    if res.saturated_pixels > 0.01 * res.pixels:
+        print(
+            "  hint: lower the exposure (--exposure) until nothing clips; the GUI's fringe "
+            "panel's 'Check white / black' proposes one"
+        )
     return 0
+
+
+def _read_procam(path: Any) -> Any:
+    from core.cli import UserFacingError
+    from core.fringe.calibrate import ProcamCalibration
+
+    try:
+        return ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserFacingError(f"{path}: not a procam calibration ({exc})") from None
+
+
+def _profile_procam(bench: Any) -> Any:
+    """The calibration the GUI's wizard saved beside the bench profile
+    (``<profile>.procam.json``), saying which file; a clear error naming where it looked."""
+    from core.cli import UserFacingError
+    from core.fringe.calibrate import profile_calibration_path
+
+    info = bench.info
+    source = getattr(info, "source", None)
+    path = profile_calibration_path(str(info.profile), None if source is None else str(source))
+    if not path.is_file():
+        raise UserFacingError(
+            f"no projector-camera calibration: pass --calibration FILE (from `psfbench "
+            f"calibrate procam`) or save one for profile {info.profile!r} with the GUI's "
+            f"calibration wizard (looked for {path})"
+        )
+    cal = _read_procam(path)
+    print(f"calibration: {path} (the bench profile's, saved by the calibration wizard)")
+    return cal
 
 
 def run_aif(args: argparse.Namespace) -> int:

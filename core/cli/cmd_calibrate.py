@@ -43,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "many pixels (default 2.0)",
     )
     q.add_argument(
+        "--distortion",
+        choices=("auto", "none", "k1", "k1k2", "k1k2p", "full"),
+        default="auto",
+        help="lens-distortion model of both devices (OpenCV k1, k2, p1, p2, k3); auto "
+        "(default): the simplest the poses support (F-test: a richer model only when it lowers "
+        "the reprojection error by more than fitting noise would)",
+    )
+    q.add_argument(
         "--fix-intrinsics",
         action="store_true",
         help="keep each device's Zhang intrinsics in the stereo step (default: refine all)",
@@ -70,6 +78,7 @@ def run_procam(args: argparse.Namespace) -> int:
             black_thr=args.black_thr,
             white_thr=args.white_thr,
             fix_intrinsics=args.fix_intrinsics,
+            distortion=args.distortion,
         )
     except (CalibrationError, PatternError) as exc:
         raise UserFacingError(str(exc)) from exc
@@ -89,6 +98,12 @@ def run_procam(args: argparse.Namespace) -> int:
     kp = cal.projector_matrix
     print(f"camera    fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}")
     print(f"projector fx={kp[0, 0]:.1f} fy={kp[1, 1]:.1f} cx={kp[0, 2]:.1f} cy={kp[1, 2]:.1f}")
+    how = " (auto: the simplest model the poses support)" if args.distortion == "auto" else ""
+    print(f"lens distortion model {cal.distortion_model}{how}")
+    if cal.distortion_model != "none":
+        dc = ", ".join(f"{v:.4g}" for v in cal.camera_dist)
+        dp = ", ".join(f"{v:.4g}" for v in cal.projector_dist)
+        print(f"  camera ({dc}); projector ({dp})")
     t = cal.T
     print(f"camera->projector T = ({t[0]:.2f}, {t[1]:.2f}, {t[2]:.2f}) {cal.units}")
     max_rms = DEFAULT_MAX_RMS if args.max_rms is None else args.max_rms

@@ -7,8 +7,11 @@ mono or colour: colour is decoded on luminance). The scan's parameters come from
 ``fringe.json`` that ``psfbench acquire fringe`` writes beside its ``frames/`` folder, or a
 ``scan.json`` holding ``FringeScan.to_dict()`` (looked for in CAPTURES, then its parent);
 flags override them or stand in for them. The projector size
-comes from the calibration. Outputs: ``depth.tif`` (float32 mm, NaN invalid), ``points.ply``
-and ``fringe.json`` in ``--out`` (default ``CAPTURES/decoded``).
+comes from the calibration. Pixels where a fringe image clipped get no depth: the clip level
+is found from the captures' type and range unless ``--saturation`` gives it (``none`` turns
+the check off); the count is printed and stored. Outputs: ``depth.tif`` (float32 mm, NaN
+invalid), ``points.ply`` and ``fringe.json`` (with the refused-pixel counts) in ``--out``
+(default ``CAPTURES/decoded``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from core.cli.common import saturation_arg
 
 SCAN_FILE = "fringe.json"
 SCAN_DESCRIPTION = "scan.json"
@@ -55,8 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument(
         "--saturation",
-        type=float,
-        help="sample value at which the camera clips; clipped pixels get no depth",
+        type=saturation_arg,
+        default="auto",
+        metavar="LEVEL|auto|none",
+        help="sample value at which the camera clips; pixels where a fringe image reaches it "
+        "get no depth. auto (default): from the captures' type and range (255 for 8-bit, 4095 "
+        "for 12-bit values in 16-bit files, 65520 for 12-bit values in the top bits, 65535 "
+        "for 16-bit); none: no check (clipped pixels keep a depth, often a wrong one)",
     )
     d.add_argument("--min-modulation", type=float, help="fringe modulation threshold")
     d.set_defaults(func=run_decode)
@@ -110,7 +120,7 @@ def run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
     from core import imageio
-    from core.acquisition.fringe_scan import decode_frames, write_scan_outputs
+    from core.acquisition.fringe_scan import decode_frames, saturation_line, write_scan_outputs
     from core.cli import UserFacingError
     from core.fringe.calibrate import ProcamCalibration
     from core.fringe.patterns import PatternError
@@ -157,9 +167,7 @@ def run_decode(args: argparse.Namespace) -> int:
             f"{files[0]}: captures are {w}x{h} but the calibration's camera is "
             f"{cal.camera_size[0]}x{cal.camera_size[1]}"
         )
-    kw: dict[str, Any] = {"method": args.method}
-    if args.saturation is not None:
-        kw["saturation"] = args.saturation
+    kw: dict[str, Any] = {"method": args.method, "saturation": args.saturation}
     if args.min_modulation is not None:
         kw["min_modulation"] = args.min_modulation
     try:
@@ -174,7 +182,12 @@ def run_decode(args: argparse.Namespace) -> int:
         f"{100 * float(res.valid.mean()):.1f}% of pixels with depth -> {out / 'depth.tif'}, "
         f"{out / 'points.ply'}"
     )
+    print(f"  {saturation_line(res)}")
+    counts = res.refused_counts()
     for reason, frac in res.refused_fractions().items():
-        if frac > 0:
-            print(f"  refused, {REFUSAL_LABELS.get(reason, reason)}: {100 * frac:.1f}%")
+        if frac > 0 and reason != "saturated":  # the line above
+            print(
+                f"  refused, {REFUSAL_LABELS.get(reason, reason)}: {100 * frac:.1f}% "
+                f"({counts[reason]} pixels)"
+            )
     return 0

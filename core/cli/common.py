@@ -45,3 +45,21 @@ def grid_arg(text: str) -> tuple[int, int]:
     if a < 1 or e < 1:
         raise argparse.ArgumentTypeError("grid sizes must be positive")
     return a, e
+
+
+def saturation_arg(text: str) -> float | str | None:
+    """``--saturation``: a number, ``auto`` or ``none``."""
+    low = text.strip().lower()
+    if low == "auto":
+        return "auto"
+    if low in ("none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a sample value, 'auto' or 'none', got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a saturation level must be > 0, got {text!r}")
+    return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from core import imageio
 from core.fringe.graycode import decode_graycode
 from core.fringe.patterns import GrayCodeLayout
 
@@ -66,6 +68,8 @@ class ProcamCalibration:
     units: str = "mm"
     #: plain-language notes from calibrating (poses skipped) and from ``check_calibration``
     warnings: list[str] = field(default_factory=list)
+    #: the lens-distortion model fitted (a name of ``DISTORTION_MODELS``; "" when unknown)
+    distortion_model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +92,7 @@ class ProcamCalibration:
             "T": np.asarray(self.T).ravel().tolist(),
             "views": [vars(v) for v in self.views],
             "warnings": list(self.warnings),
+            "distortion_model": self.distortion_model,
         }
 
     def to_json(self, **kw: Any) -> str:
@@ -113,6 +118,7 @@ class ProcamCalibration:
                 square_size=float(d.get("square_size", 1.0)),
                 units=str(d.get("units", "mm")),
                 warnings=[str(w) for w in d.get("warnings", [])],
+                distortion_model=str(d.get("distortion_model", "")),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CalibrationError(f"{source}: invalid procam calibration field: {exc!r}") from exc
@@ -259,6 +265,22 @@ def _view_rms(
     return float(np.sqrt(np.mean(np.sum(d * d, axis=1))))
 
 
+#: Lens-distortion models, simplest first: name -> (free coefficients per device, OpenCV flags).
+#: OpenCV's coefficients are (k1, k2, p1, p2, k3); the fixed ones stay 0.
+DISTORTION_MODELS: dict[str, tuple[int, int]] = {
+    "none": (
+        0,
+        cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST,
+    ),
+    "k1": (1, cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST),
+    "k1k2": (2, cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST),
+    "k1k2p": (4, cv2.CALIB_FIX_K3),
+    "full": (5, 0),
+}
+#: confidence at which a richer distortion model must beat a simpler one (F-test)
+DISTORTION_TEST_LEVEL = 0.99
+
+
 def calibrate_views(
     views: Sequence[ViewCorners],
     camera_size: tuple[int, int],
@@ -266,18 +288,106 @@ def calibrate_views(
     *,
     square: float,
     fix_intrinsics: bool = False,
+    distortion: str = "auto",
 ) -> ProcamCalibration:
     """Zhang for each device, then a stereo refinement of everything (unless
-    ``fix_intrinsics``), with per-view reprojection errors."""
+    ``fix_intrinsics``), with per-view reprojection errors.
+
+    ``distortion``: a name of :data:`DISTORTION_MODELS` (the same model for camera and
+    projector), or ``"auto"``: the simplest model that the correspondences support. Starting
+    from no distortion, a richer model is taken only when it lowers the stereo reprojection
+    error by more than fitting noise would (F-test at :data:`DISTORTION_TEST_LEVEL`). Five
+    free coefficients fitted to a few poses of a distortion-free lens fit the noise and
+    extrapolate wildly outside the board (../shared/cases/10: k3 = 605, depths tens of mm
+    off on a plane at the board's distance, at the same RMS as the exact model)."""
     if len(views) < 3:
         raise CalibrationError(f"need at least 3 chessboard poses, got {len(views)}")
+    if distortion != "auto" and distortion not in DISTORTION_MODELS:
+        raise CalibrationError(
+            f"distortion model {distortion!r}: expected auto or one of "
+            f"{', '.join(DISTORTION_MODELS)}"
+        )
+
+    fits: dict[str, ProcamCalibration] = {}
+
+    def fit(name: str) -> ProcamCalibration:
+        if name not in fits:
+            fits[name] = _calibrate_model(
+                views,
+                camera_size,
+                projector_size,
+                square=square,
+                fix_intrinsics=fix_intrinsics,
+                model=name,
+            )
+        return fits[name]
+
+    if distortion != "auto":
+        return fit(distortion)
+    names = list(DISTORTION_MODELS)
+    n_obs = 4 * sum(len(v.object) for v in views)  # x, y in the camera and the projector
+    current = 0
+    while True:
+        better = next(
+            (
+                j
+                for j in range(current + 1, len(names))
+                if _richer_model_fits_better(
+                    fit(names[current]), fit(names[j]), names[current], names[j], n_obs, views
+                )
+            ),
+            None,
+        )
+        if better is None:
+            return fit(names[current])
+        current = better
+
+
+def _richer_model_fits_better(
+    simple: ProcamCalibration,
+    rich: ProcamCalibration,
+    simple_name: str,
+    rich_name: str,
+    n_obs: int,
+    views: Sequence[ViewCorners],
+) -> bool:
+    """F-test of nested least-squares fits: is the drop in squared reprojection error larger
+    than the extra coefficients would take out of pure noise?"""
+    from scipy.stats import f as f_dist
+
+    extra = 2 * (DISTORTION_MODELS[rich_name][0] - DISTORTION_MODELS[simple_name][0])
+    # intrinsics (fx, fy, cx, cy) and distortion of both devices, a pose per view, the stereo pose
+    n_params = 2 * (4 + DISTORTION_MODELS[rich_name][0]) + 6 * len(views) + 6
+    dof = n_obs - n_params
+    rs, rc = simple.rms**2, rich.rms**2
+    if not (np.isfinite(rs) and np.isfinite(rc)) or dof <= 0:
+        return False
+    if rc <= 0.0:
+        return rs > 0.0
+    stat = (rs / rc - 1.0) / extra * dof
+    return bool(stat > f_dist.ppf(DISTORTION_TEST_LEVEL, extra, dof))
+
+
+def _calibrate_model(
+    views: Sequence[ViewCorners],
+    camera_size: tuple[int, int],
+    projector_size: tuple[int, int],
+    *,
+    square: float,
+    fix_intrinsics: bool,
+    model: str,
+) -> ProcamCalibration:
+    """One calibration with the distortion model ``model`` for both devices."""
+    model_flags = DISTORTION_MODELS[model][1]
     obj = [v.object for v in views]
     cam = [v.camera.reshape(-1, 1, 2) for v in views]
     prj = [v.projector.reshape(-1, 1, 2) for v in views]
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 200, 1e-9)
-    c_rms, Kc, dc, c_r, c_t = cv2.calibrateCamera(obj, cam, camera_size, None, None, criteria=crit)
+    c_rms, Kc, dc, c_r, c_t = cv2.calibrateCamera(
+        obj, cam, camera_size, None, None, flags=model_flags, criteria=crit
+    )
     p_rms, Kp, dp, p_r, p_t = cv2.calibrateCamera(
-        obj, prj, projector_size, None, None, criteria=crit
+        obj, prj, projector_size, None, None, flags=model_flags, criteria=crit
     )
     flags = cv2.CALIB_FIX_INTRINSIC if fix_intrinsics else cv2.CALIB_USE_INTRINSIC_GUESS
     # Copies: OpenCV refines the intrinsic guesses in place.
@@ -292,7 +402,7 @@ def calibrate_views(
         camera_size,
         np.zeros((3, 3)),
         np.zeros((3, 1)),
-        flags=flags,
+        flags=flags | model_flags,
         criteria=crit,
     )
     results = []
@@ -321,26 +431,28 @@ def calibrate_views(
         projector_rms=float(p_rms),
         views=results,
         square_size=square,
+        distortion_model=model,
     )
 
 
-_IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
-
-
 def capture_folders(folder: Path) -> list[Path]:
-    """The ``capture_*/`` sub-folders of ``folder`` in name order; CalibrationError if none."""
+    """The ``capture_*/`` sub-folders of ``folder`` in natural order (``capture_2`` before
+    ``capture_10``); CalibrationError if none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"{folder}: not a folder")
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("capture_"))
+    try:
+        subs = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("capture_")]
+    except OSError as exc:
+        raise CalibrationError(f"{folder}: cannot list the folder: {exc}") from exc
     if not subs:
         raise CalibrationError(f"{folder}: no capture_* sub-folders")
-    return subs
+    return imageio.natural_sorted(subs)
 
 
 def load_capture_folder(folder: Path) -> list[tuple[str, NDArray[np.uint8]]]:
-    """``capture_*/`` sub-folders of grayscale images in name order (the layout of
-    kamino410/procam-calibration)."""
+    """``capture_*/`` sub-folders of grayscale images (the layout of
+    kamino410/procam-calibration), each read by :func:`load_capture`."""
     return list(iter_capture_folder(folder))
 
 
@@ -351,27 +463,107 @@ def iter_capture_folder(folder: Path) -> Iterator[tuple[str, NDArray[np.uint8]]]
         yield sub.name, load_capture(sub)
 
 
-def load_capture(sub: Path) -> NDArray[np.uint8]:
-    """The images of one pose's folder, ``(K, H, W)`` uint8 grey, in name order."""
+def _name_pattern(path: Path) -> tuple[str, tuple[int, ...]]:
+    """A file name's text parts (lower case, extension dropped) and its numbers by value:
+    ``pattern_01.png`` and ``Pattern_1.tif`` give the same key."""
+    parts = re.split(r"(\d+)", path.stem.lower())
+    return "#".join(parts[0::2]), tuple(int(n) for n in parts[1::2])
+
+
+def capture_files(sub: Path) -> list[Path]:
+    """The image files of one pose's folder (any of ``core.imageio.IMAGE_SUFFIXES``, any case)
+    in projection order: natural order of their names, so ``pattern_2`` comes before
+    ``pattern_10`` with or without zero padding.
+
+    CalibrationError when the order is not certain: two files whose names differ only in
+    zero padding, case or extension (``pattern_1.png`` and ``pattern_01.png``: which is
+    image 1?), or names of more than one pattern (``graycode_00.png`` ... with ``white.png``:
+    projection order cannot be told from the names)."""
     sub = Path(sub)
     try:
-        entries = list(sub.iterdir())
+        files = imageio.list_images(sub)
+    except imageio.ImageFileError as exc:
+        raise CalibrationError(str(exc)) from None
     except OSError as exc:
         raise CalibrationError(f"{sub}: cannot list the folder: {exc}") from exc
-    files = sorted(
-        p for p in entries if p.suffix.lower() in (".png", ".bmp", ".tif", ".tiff", ".jpg")
-    )
-    if not files:
-        raise CalibrationError(f"{sub}: no images")
-    imgs: list[NDArray[np.uint8]] = []
+    seen: dict[tuple[str, tuple[int, ...]], Path] = {}
     for f in files:
-        im = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if im is None:
-            raise CalibrationError(f"{f}: cannot read image")
-        if imgs and im.shape != imgs[0].shape:
-            raise CalibrationError(f"{f}: size {im.shape} differs from {imgs[0].shape}")
-        imgs.append(np.asarray(im, np.uint8))
-    return np.stack(imgs).astype(np.uint8)
+        key = _name_pattern(f)
+        if key in seen:
+            raise CalibrationError(
+                f"{sub}: {seen[key].name} and {f.name} have the same number (names differ only "
+                "in zero padding, case or extension): the projection order is ambiguous; keep "
+                "one file per image"
+            )
+        seen[key] = f
+    patterns: dict[str, list[str]] = {}
+    for f in files:
+        patterns.setdefault(_name_pattern(f)[0], []).append(f.name)
+    if len(patterns) > 1:
+        listed = "; ".join(
+            f"{len(names)} like {names[0]}" for names in sorted(patterns.values(), key=len)[::-1]
+        )
+        raise CalibrationError(
+            f"{sub}: image names follow {len(patterns)} patterns ({listed}): the projection "
+            "order cannot be told from the names; number every image of a pose in one "
+            "pattern (Gray codes, then white, then black)"
+        )
+    return files
+
+
+def _full_scale(sub: Path, images: Sequence[NDArray[Any]]) -> float:
+    """The value that is white (255 after conversion) for one pose's images: 255 for 8-bit;
+    for 16-bit integers and float counts the smallest of 255, 1023, 4095, 16383, 65535
+    holding the pose's largest sample (12-bit data in a 16-bit file: 4095), so the
+    thresholds (8-bit units) mean the same at every bit depth; normalised floats: 1."""
+    dtype = images[0].dtype
+    if dtype == np.uint8:
+        return 255.0
+    rng = imageio.finite_range(images)
+    if rng is None:
+        return 255.0 if dtype.kind == "f" else 65535.0
+    if dtype.kind == "f":
+        try:  # the range of the whole pose, so the error names the pose's folder
+            return imageio.float_full_scale(*rng, sub)
+        except imageio.ImageFileError as exc:
+            raise CalibrationError(str(exc)) from None
+    return next(s for s in imageio.COUNT_FULL_SCALES if rng[1] <= s)
+
+
+def load_capture(sub: Path) -> NDArray[np.uint8]:
+    """The images of one pose's folder, ``(K, H, W)`` uint8 grey, in projection order
+    (:func:`capture_files`).
+
+    Read by psfbench's one image reader (:mod:`core.imageio`: PNG, JPEG, BMP, TIFF incl.
+    compressed, EXIF orientation applied); colour becomes luminance (Rec. 601); 8-bit samples
+    are kept; 16-bit ones and float counts are scaled to 8 bits by the pose's full scale
+    (:func:`_full_scale`: 12-bit values in a 16-bit file by 4095, 16-bit data by 65535), so
+    ``black_thr``/``white_thr`` keep their 8-bit meaning; NaN samples read as black (no
+    code). Every failure is a CalibrationError naming the file."""
+    files = capture_files(sub)
+    raw: list[NDArray[Any]] = []
+    for f in files:
+        try:
+            im = imageio.read_image(f)
+        except imageio.ImageFileError as exc:
+            raise CalibrationError(str(exc)) from None
+        if raw and im.shape[:2] != raw[0].shape[:2]:
+            raise CalibrationError(
+                f"{f}: size {im.shape[1]}x{im.shape[0]} differs from {files[0].name} "
+                f"{raw[0].shape[1]}x{raw[0].shape[0]}"
+            )
+        if raw and im.dtype != raw[0].dtype:
+            raise CalibrationError(
+                f"{f}: pixel type {im.dtype} differs from {files[0].name} ({raw[0].dtype})"
+            )
+        raw.append(im)
+    full = _full_scale(Path(sub), raw)
+    out = np.empty((len(raw), *raw[0].shape[:2]), np.uint8)
+    for i, im in enumerate(raw):
+        if im.dtype.kind == "f":
+            im = np.nan_to_num(im, nan=0.0)
+        out[i] = to_uint8(im, full)
+    return out
 
 
 @dataclass
@@ -455,10 +647,12 @@ def calibrate_procam(
     white_thr: float = 5.0,
     half_window: int | None = None,
     fix_intrinsics: bool = False,
+    distortion: str = "auto",
 ) -> ProcamCalibration:
     """Calibrate from a capture folder (see ``load_capture_folder``). Poses that cannot be
     used are skipped with a warning; ``cal.warnings`` also holds the plausibility warnings
-    of :func:`check_calibration` (the caller decides whether to refuse)."""
+    of :func:`check_calibration` (the caller decides whether to refuse). ``distortion``: see
+    :func:`calibrate_views`."""
     loaded = load_views(
         folder,
         projector_size=projector_size,
@@ -475,6 +669,7 @@ def calibrate_procam(
         projector_size,
         square=square,
         fix_intrinsics=fix_intrinsics,
+        distortion=distortion,
     )
     cal.warnings = skipped_warnings(loaded.skipped) + check_calibration(cal).warnings
     return cal
@@ -494,6 +689,33 @@ DEFAULT_MAX_RMS = 2.0
 FOV_RANGE_DEG = (1.0, 150.0)
 #: a pose whose stereo RMS exceeds this many times the median of the poses is named
 OUTLIER_FACTOR = 3.0
+#: radial lens distortion (fraction of the distance from the principal point) by which a
+#: point of the image may move: beyond the first a warning, beyond the second a refusal
+#: (lenses of this field distort by a few per cent; the real captures in ../shared/data by 1 %)
+DISTORTION_WARN, DISTORTION_MAX = 0.25, 0.5
+
+
+def radial_distortion_extent(
+    K: NDArray[np.float64], dist: NDArray[np.float64], size: tuple[int, int]
+) -> tuple[float, bool]:
+    """How far the radial terms (k1, k2, k3) of ``dist`` move points of a ``size`` image:
+    the largest ``|r_distorted / r - 1|`` out to the image corner farthest from the
+    principal point, and whether ``r -> r_distorted`` stays increasing there (a model that
+    is not folds the image: two directions map to one pixel)."""
+    k = np.zeros(5)
+    d = np.asarray(dist, np.float64).ravel()[:5]
+    k[: d.size] = d
+    k1, k2, k3 = k[0], k[1], k[4]
+    w, h = size
+    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+    if not (fx > 0 and fy > 0):
+        return float("nan"), False
+    r_max = math.hypot(max(cx, w - cx, 1.0) / fx, max(cy, h - cy, 1.0) / fy)
+    r = np.linspace(0.0, r_max, 256)
+    r2 = r * r
+    factor = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    mapped = r * factor
+    return float(np.max(np.abs(factor - 1.0))), bool(np.all(np.diff(mapped) > 0))
 
 
 @dataclass
@@ -519,8 +741,10 @@ def check_calibration(
     cal: ProcamCalibration, *, max_rms: float = DEFAULT_MAX_RMS
 ) -> CalibrationCheck:
     """Plausibility of a calibration: focal lengths (as fields of view), aspect ratio,
-    principal points, corners inside the projector, per-pose RMS outliers, and a refusal
-    when an RMS exceeds ``max_rms`` pixels or a focal length is impossible."""
+    principal points, lens distortion within the image (:func:`radial_distortion_extent`),
+    per-pose RMS outliers, and a refusal when an RMS exceeds ``max_rms`` pixels, a focal
+    length is impossible or the distortion folds the image or moves it by more than
+    :data:`DISTORTION_MAX`."""
     warnings: list[str] = []
     refusals: list[str] = []
     lo, hi = FOV_RANGE_DEG
@@ -543,6 +767,21 @@ def check_calibration(
                 f"{label}: fx={fx:.1f} and fy={fy:.1f} px differ by "
                 f"{abs(fx / fy - 1) * 100:.0f} % (square pixels give equal values): poses too "
                 "similar or too few"
+            )
+        dist = cal.camera_dist if label == "camera" else cal.projector_dist
+        extent, monotonic = radial_distortion_extent(K, dist, (w, h))
+        coeffs = ", ".join(f"{v:.3g}" for v in np.asarray(dist).ravel())
+        if not monotonic or not extent <= DISTORTION_MAX:
+            refusals.append(
+                f"{label} lens distortion ({coeffs}) "
+                + ("folds the image" if not monotonic else f"moves points by {extent:.0%}")
+                + ": the poses do not constrain the lens model; calibrate with a simpler "
+                "distortion model or with more poses covering the whole view"
+            )
+        elif extent > DISTORTION_WARN:
+            warnings.append(
+                f"{label} lens distortion moves image points by up to {extent:.0%} of their "
+                "distance from the centre: check with more poses near the edges of the view"
             )
         if label == "camera":
             if not (0 <= cx <= w and 0 <= cy <= h):

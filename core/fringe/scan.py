@@ -148,8 +148,69 @@ def fringe_scan_patterns(
     return scan.patterns(), scan
 
 
+def saturation_level(images: object, pixel_format: str | None = None) -> tuple[float | None, str]:
+    """The sample value at which the camera clipped these captures, and how it was found.
+
+    With the camera's ``pixel_format`` known, its clip level
+    (:func:`core.fringe.check.clip_level`: Mono8 255, Mono12 4095, Mono16 65520). Otherwise
+    from the data: 8-bit samples clip at 255; 16-bit (and other integer) samples at the full
+    scale of the bits they use: the smallest of 255, 1023, 4095, 16383, 65535 that holds the
+    largest sample (12-bit values in a 16-bit file clip at 4095), shifted left when every
+    sample is a multiple of 2**k (a 12-bit sensor's values shifted into the top bits clip at
+    65520); float samples at their full scale (:func:`core.imageio.float_full_scale`: 1.0
+    for normalised data, 4095 for float 12-bit counts). None (no level) for float data
+    beyond every known range, or above its full scale."""
+    from core import imageio
+
+    if pixel_format:
+        from core.fringe.check import clip_level
+
+        try:
+            return float(clip_level(pixel_format)), f"the {pixel_format} camera's clip level"
+        except KeyError:
+            pass
+    a = np.asarray(images)
+    if a.dtype == np.uint8:
+        return 255.0, "8-bit samples"
+    if a.dtype.kind in "ui":
+        if a.size == 0 or int(a.min()) < 0:
+            return None, f"{a.dtype} samples below 0: no known full scale"
+        hi = int(a.max())
+        dtype_bits = 8 * a.dtype.itemsize
+        if hi <= 0:
+            return float(np.iinfo(a.dtype).max), f"{a.dtype} samples"
+
+        def full_scale(top: int) -> int:
+            return next((int(f) for f in imageio.COUNT_FULL_SCALES if top <= f), top)
+
+        used = int(np.bitwise_or.reduce(a, axis=None))
+        shift = (used & -used).bit_length() - 1  # trailing zero bits every sample shares
+        full = full_scale(hi >> shift)
+        if shift and full.bit_length() + shift == dtype_bits:
+            # values in the top bits: a 12-bit sensor in Mono16 reads 0, 16, ... 65520
+            bits = full.bit_length()
+            return float(full << shift), f"{bits}-bit samples in the top bits of {a.dtype}"
+        full = full_scale(hi)
+        bits = full.bit_length()
+        how = f"{bits}-bit samples" + (f" in {a.dtype}" if bits != dtype_bits else "")
+        return float(full), how
+    if a.dtype.kind == "f":
+        rng = imageio.finite_range(a.reshape(-1, *a.shape[-2:]) if a.ndim > 2 else [a])
+        if rng is None:
+            return None, "no finite samples"
+        try:
+            full_f = imageio.float_full_scale(rng[0], rng[1], "captures")
+        except imageio.ImageFileError:
+            return None, f"float samples span [{rng[0]:.6g}, {rng[1]:.6g}]: no known full scale"
+        if rng[1] > full_f:
+            return None, f"float samples exceed their full scale {full_f:g}: not clipped there"
+        return float(full_f), f"float samples of full scale {full_f:g}"
+    return None, f"{a.dtype} samples"
+
+
 #: Why a pixel has no depth, in the order they are decided (a pixel counts under the first):
-#: ``saturated``: a fringe image clipped at the pixel (any step at or above ``saturation``);
+#: ``saturated``: a fringe image clipped at the pixel (any step at or above ``saturation``,
+#: by default the level :func:`saturation_level` finds in the data);
 #: ``low_modulation``: fringe modulation below the threshold, or below ``min_contrast`` of the
 #: bias (shadows, dark or out-of-field surfaces); ``unwrapping``: the fringe order is
 #: inconsistent between frequencies or with the neighbours (``Unwrapped.suspect``);
@@ -188,6 +249,14 @@ class ScanResult:
     refused: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     #: the modulation threshold used (input units)
     min_modulation: float | None = None
+    #: the sample value at or above which a fringe image counted as clipped (None: not
+    #: checked), and how it was chosen
+    saturation: float | None = None
+    saturation_source: str = ""
+
+    def refused_counts(self) -> dict[str, int]:
+        """Pixels refused for each reason of ``REFUSAL_REASONS`` (0 where absent)."""
+        return {k: int(np.count_nonzero(self.refused.get(k, False))) for k in REFUSAL_REASONS}
 
     def refused_fractions(self) -> dict[str, float]:
         """Fraction of all pixels refused for each reason (0 where a reason is absent)."""
@@ -210,7 +279,7 @@ def decode_scan(
     scan: FringeScan,
     *,
     min_modulation: float | None = None,
-    saturation: float | None = None,
+    saturation: float | str | None = "auto",
     min_contrast: float = 0.1,
     method: str = "heterodyne",
     reject_flying: bool = True,
@@ -218,6 +287,10 @@ def decode_scan(
     """Captures (in ``scan`` order, any real dtype) to a depth map.
 
     ``min_modulation`` defaults to ``auto_modulation_threshold`` of the finest fringe.
+    ``saturation``: the sample value at which the camera clips; a pixel where any fringe image
+    reaches it gets no depth (its phase is meaningless: depth errors of hundreds of mm on a
+    glint, ../shared/cases/17). ``"auto"`` (default): :func:`saturation_level` of the
+    captures' own type and range; None: no check.
     ``method``: ``"heterodyne"`` (all counts) or ``"graycode"`` (``counts[0]`` + the Gray
     codes). Pass a prepared ``Triangulator`` to reuse its per-pixel rays across scans."""
     stack = np.asarray(images)
@@ -231,6 +304,13 @@ def decode_scan(
         else Triangulator(calibration, scan.axis)
     )
     n = scan.steps
+    source = "given"
+    if isinstance(saturation, str):
+        if saturation != "auto":
+            raise ValueError(f"saturation must be a number, 'auto' or None, got {saturation!r}")
+        saturation, source = saturation_level(stack)
+    elif saturation is None:
+        source = "not checked"
     phases = [wrapped_phase(stack[i * n : (i + 1) * n]) for i in range(len(scan.counts))]
     saturated = np.zeros(phases[0].phase.shape, bool)
     if saturation is not None:
@@ -292,4 +372,16 @@ def decode_scan(
         "triangulation": triangulation,
         "flying": fly,
     }
-    return ScanResult(depth, res.points, valid, coord, un, phases, good, refused, float(thr))
+    return ScanResult(
+        depth,
+        res.points,
+        valid,
+        coord,
+        un,
+        phases,
+        good,
+        refused,
+        float(thr),
+        None if saturation is None else float(saturation),
+        source,
+    )

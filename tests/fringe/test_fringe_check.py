@@ -144,10 +144,14 @@ def test_refusal_reasons_partition_the_pixels() -> None:
     assert (codes[res.valid] == 0).all()
     assert (codes[sat] == 1 + REFUSAL_REASONS.index("saturated")).all()
     assert res.min_modulation is not None and res.min_modulation > 0
-    # without a saturation level nothing is refused as saturated, and the valid depth is the
-    # same where both decodes keep it
-    res0 = decode_scan(stack, cal, scan)
-    assert not res0.refused["saturated"].any()
+    # the default finds the level itself (float 12-bit counts: 4095) and refuses the same
+    auto = decode_scan(stack, cal, scan)
+    assert auto.saturation == 4095 and (auto.refused["saturated"] == sat).all()
+    np.testing.assert_array_equal(auto.valid, res.valid)
+    # with the check off nothing is refused as saturated, and the valid depth is the same
+    # where both decodes keep it
+    res0 = decode_scan(stack, cal, scan, saturation=None)
+    assert not res0.refused["saturated"].any() and res0.saturation is None
     # the glint's meaningless modulation does not lift the automatic threshold when the
     # saturated pixels are known: fewer good pixels are refused for low modulation
     assert res.min_modulation < 0.8 * res0.min_modulation
