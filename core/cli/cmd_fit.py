@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", help="session directory")
+    add_fit_options(p)
+
+
+def add_fit_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``psfbench fit`` (everything but the session): shared with
+    ``psfbench batch fit``."""
     p.add_argument(
         "--A-range", nargs=2, type=float, default=(400.0, 1150.0), metavar=("MIN", "MAX")
     )

@@ -7,8 +7,9 @@ from typing import Any
 
 
 class StageBars:
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, unit: str = "pt") -> None:
         self.enabled = enabled
+        self.unit = unit
         self._bar: Any = None
         self._stage: str | None = None
 
@@ -20,7 +21,9 @@ class StageBars:
         if p.stage != self._stage:
             self.close()
             self._stage = p.stage
-            self._bar = tqdm(total=p.total, desc=p.stage, unit="pt", leave=False, file=sys.stderr)
+            self._bar = tqdm(
+                total=p.total, desc=p.stage, unit=self.unit, leave=False, file=sys.stderr
+            )
         self._bar.n = p.done
         self._bar.refresh()
 
