@@ -20,21 +20,13 @@ Run: .venv/bin/python benchmarks/batch.py [--sessions 6] [--samples 96] [--repea
 
 from __future__ import annotations
 
-import os
-import sys
-
-# benchmarks/inspect.py shadows the standard library's ``inspect`` (numpy imports it), and
-# Dask's worker processes inherit the import path: take this folder off it first
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
 
 def _summary(values: list[float]) -> dict[str, float]:
