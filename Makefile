@@ -39,17 +39,19 @@ sysdeps: $(SYS_STAMP)
 # With a display: the desktop application on the virtual bench (live view running). Without
 # one (CI, ssh): says so and runs the headless demo (psfbench demo) instead.
 demo: $(STAMP)
-	$(PY) -m app --demo --out $(OUT)/demo
+	$(PY) -m psfbench.app --demo --out $(OUT)/demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy
+	$(PY) tools/package_view.py build/package-view
+	MYPYPATH=build/package-view $(VENV)/bin/mypy -p psfbench.core
 
 importlint: $(STAMP)
-	$(VENV)/bin/lint-imports
+	$(PY) tools/package_view.py build/package-view
+	cd build/package-view && PYTHONPATH=. $(abspath $(VENV))/bin/lint-imports --config $(CURDIR)/pyproject.toml
 
 pytest: $(STAMP) $(SYS_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
@@ -62,7 +64,7 @@ firmware: $(SYS_STAMP)
 # PNGs of the main window in realistic states at 1920x1080 and 1366x768 (offscreen Qt, the
 # virtual bench): docs/screenshots/. Open them and look before committing.
 screenshots: $(STAMP)
-	$(PY) -m app.screenshots --out docs/screenshots
+	$(PY) -m psfbench.app.screenshots --out docs/screenshots
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -1,7 +1,7 @@
-"""``python -m app``: the desktop application (same as ``psfbench-gui``)."""
+"""``python -m psfbench.app``: the desktop application (same as ``psfbench-gui``)."""
 
 import sys
 
-from app.main import main
+from psfbench.app.main import main
 
 sys.exit(main())

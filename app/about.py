@@ -23,7 +23,7 @@ def version_info() -> dict[str, str]:
     import torch
     from PySide6.QtCore import qVersion
 
-    from core import __version__
+    from psfbench.core import __version__
 
     cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {

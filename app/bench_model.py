@@ -2,8 +2,8 @@
 
 Every panel talks to the bench through one :class:`BenchModel` (injected, never a global):
 
-* **Opening and closing** the bench (``core.acquisition.bench_io.open_bench_from``) happens on
-  the model's device thread, never on the GUI thread (a serial handshake or a Basler
+* **Opening and closing** the bench (``psfbench.core.acquisition.bench_io.open_bench_from``) happens
+  on the model's device thread, never on the GUI thread (a serial handshake or a Basler
   enumeration takes seconds). ``stateChanged`` reports "disconnected" / "connecting" /
   "connected" / "disconnecting".
 * **Device calls** from panels (jog, home, exposure, ...) go through :meth:`BenchModel.call`:
@@ -14,8 +14,8 @@ Every panel talks to the bench through one :class:`BenchModel` (injected, never 
   thread into a one-frame slot; views pull :meth:`BenchModel.latest_frame` on a timer at
   their own pace, so display never slows acquisition (gui-anchors B1-B4).
 * **Runs**: :meth:`BenchModel.start_run` runs a plan on a core
-  :class:`core.acquisition.AcquisitionEngine`; its plain-Python events reach the GUI thread
-  through an :class:`app.event_pump.EventPump` (a queue drained by a timer: no cross-thread
+  :class:`psfbench.core.acquisition.AcquisitionEngine`; its plain-Python events reach the GUI thread
+  through an :class:`psfbench.app.event_pump.EventPump` (a queue drained by a timer: no cross-thread
   Qt signals) and are re-emitted as ``acquisitionEvent``. Live streaming is stopped for the
   run (the engine owns the camera) and ``latest_frame`` then returns the engine's newest frame.
 
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.event_pump import EventPump
+from psfbench.app.event_pump import EventPump
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class LiveGrabber:
         return float(len(t))
 
     def _loop(self) -> None:
-        from core.devices.protocols import PIXEL_FORMAT_MAX, DeviceError, DeviceTimeout
+        from psfbench.core.devices.protocols import PIXEL_FORMAT_MAX, DeviceError, DeviceTimeout
 
         cam = self.camera
         try:
@@ -161,7 +161,7 @@ class BenchModel(QObject):
     devicesChanged = Signal(dict)
     #: (title, message): a device or run error to show the user
     errorOccurred = Signal(str, str)
-    #: a core.acquisition Event, delivered on the GUI thread
+    #: a psfbench.core.acquisition Event, delivered on the GUI thread
     acquisitionEvent = Signal(object)
     runningChanged = Signal(bool)
     liveChanged = Signal(bool)
@@ -205,7 +205,7 @@ class BenchModel(QObject):
         self._set_state("connecting")
 
         def work() -> Any:
-            from core.acquisition.bench_io import open_bench_from
+            from psfbench.core.acquisition.bench_io import open_bench_from
 
             return open_bench_from(profile, **self.overrides)
 
@@ -257,7 +257,7 @@ class BenchModel(QObject):
             return
         if driver != "screen" or bench.projector is not None or self._closing:
             return
-        from app.projector import projector_for_bench
+        from psfbench.app.projector import projector_for_bench
 
         factory = self.projector_factory or projector_for_bench
         try:
@@ -411,7 +411,7 @@ class BenchModel(QObject):
     ) -> Any:
         """Run ``plan`` into ``sink`` on a new engine (live view stopped first); events come
         back as ``acquisitionEvent``. Returns the engine. RuntimeError if busy or no bench."""
-        from core.acquisition import AcquisitionEngine
+        from psfbench.core.acquisition import AcquisitionEngine
 
         if self.bench is None:
             raise RuntimeError("no bench connected")
@@ -522,7 +522,7 @@ class _Error:
 
 
 def _full_scale(bench: Any, img: np.ndarray) -> int:
-    from core.devices.protocols import PIXEL_FORMAT_MAX
+    from psfbench.core.devices.protocols import PIXEL_FORMAT_MAX
 
     try:
         return int(PIXEL_FORMAT_MAX[bench.camera.pixel_format])

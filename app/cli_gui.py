@@ -11,7 +11,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from app.main import add_arguments
+    from psfbench.app.main import add_arguments
 
     p = sub.add_parser("gui", help="open the desktop application (same as psfbench-gui)")
     add_arguments(p)
@@ -19,6 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.main import run
+    from psfbench.app.main import run
 
     return run(args)

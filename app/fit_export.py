@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from app.widgets.landscape_view import TERMS, ellipse_points
+from psfbench.app.widgets.landscape_view import TERMS, ellipse_points
 
 TERM_LABELS = dict(TERMS)
 
@@ -253,7 +253,7 @@ def write_npz(data: LandscapeExport, path: str | Path) -> Path:
 def default_versions() -> dict[str, str]:
     import numpy
 
-    from core import __version__
+    from psfbench.core import __version__
 
     out = {
         "psfbench": __version__,

@@ -51,7 +51,7 @@ def has_display() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.settings import load_settings, reset_settings, settings_path
+    from psfbench.app.settings import load_settings, reset_settings, settings_path
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.reset_settings and reset_settings():
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 "running the headless demo instead",
                 file=sys.stderr,
             )
-            from core.cli import main as cli_main
+            from psfbench.core.cli import main as cli_main
 
             return cli_main(["demo", "--out", args.out])
         print(
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         settings.profile = "virtual"
 
-    from app.main_window import MainWindow
+    from psfbench.app.main_window import MainWindow
 
     window = MainWindow(settings)
     _install_excepthooks(window)

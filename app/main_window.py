@@ -1,10 +1,10 @@
-"""The main window: dockable panels over one :class:`app.bench_model.BenchModel`.
+"""The main window: dockable panels over one :class:`psfbench.app.bench_model.BenchModel`.
 
 Layout: the live view and the fitting panel as tabs in the centre (each needs the room: the
 image, or the landscape with the inspected sweep images); the focus controller, the sweep
 panel and the session browser as tabs in the right column; the log under the live view.
-Menus and toolbar come from one action registry (:mod:`app.actions`). The layout, geometry
-and theme are restored per user (:mod:`app.settings`); a geometry saved on a screen that is
+Menus and toolbar come from one action registry (:mod:`psfbench.app.actions`). The layout, geometry
+and theme are restored per user (:mod:`psfbench.app.settings`); a geometry saved on a screen that is
 gone is not restored (the window is centred on the primary screen instead). Closing asks for
 confirmation only while a sweep is running; panels and the bench are shut down on close,
 never left running.
@@ -33,25 +33,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.actions import ACTIONS, MENUS, build_actions
-from app.bench_model import BenchModel
-from app.settings import GuiSettings, save_settings
-from app.theme import apply_theme
-from app.widgets.inputs import ComboBox
-from app.widgets.log_panel import LogPanel
+from psfbench.app.actions import ACTIONS, MENUS, build_actions
+from psfbench.app.bench_model import BenchModel
+from psfbench.app.settings import GuiSettings, save_settings
+from psfbench.app.theme import apply_theme
+from psfbench.app.widgets.inputs import ComboBox
+from psfbench.app.widgets.log_panel import LogPanel
 
 log = logging.getLogger(__name__)
 
 #: (module, class, dock area or "central"): the panels, in creation order
 PANELS: tuple[tuple[str, str, str], ...] = (
-    ("app.panels.live_view", "LiveViewPanel", "central"),
-    ("app.panels.focus", "FocusPanel", "right"),
-    ("app.panels.sweep", "SweepPanel", "right"),
-    ("app.panels.sessions", "SessionsPanel", "right"),
-    ("app.panels.projector", "ProjectorPanel", "right"),
-    ("app.panels.fringe", "FringePanel", "central"),
-    ("app.panels.calibration", "CalibrationPanel", "central"),
-    ("app.panels.fitting", "FitPanel", "central"),
+    ("psfbench.app.panels.live_view", "LiveViewPanel", "central"),
+    ("psfbench.app.panels.focus", "FocusPanel", "right"),
+    ("psfbench.app.panels.sweep", "SweepPanel", "right"),
+    ("psfbench.app.panels.sessions", "SessionsPanel", "right"),
+    ("psfbench.app.panels.projector", "ProjectorPanel", "right"),
+    ("psfbench.app.panels.fringe", "FringePanel", "central"),
+    ("psfbench.app.panels.calibration", "CalibrationPanel", "central"),
+    ("psfbench.app.panels.fitting", "FitPanel", "central"),
 )
 
 #: the right column's tabbed docks, in tab order
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
     def _fill_profiles(self) -> None:
-        from core.config.profiles import available_profiles
+        from psfbench.core.config.profiles import available_profiles
 
         names = ["virtual"]
         try:
@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ actions
 
     def trigger(self, key: str) -> None:
-        """Run the command ``key`` of :data:`app.actions.ACTIONS`."""
+        """Run the command ``key`` of :data:`psfbench.app.actions.ACTIONS`."""
         panels = self.panels
         handlers = {
             "open_session": self._open_session_dialog,
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
         apply_theme(theme, self)
 
     def show_about(self) -> None:
-        from app.about import AboutDialog
+        from psfbench.app.about import AboutDialog
 
         extra = {"bench": f"{self.model.profile_name} ({self.model.state})"}
         AboutDialog(self, extra).exec()

@@ -6,7 +6,7 @@ session browser over a few sessions (one incomplete). Each state is saved at 192
 1366x768 (``--sizes``), plus the live view in the dark theme. Runs on Qt's offscreen platform
 (no display needed) with its own settings file and sessions folder, never the user's.
 
-    .venv/bin/python -m app.screenshots --out docs/screenshots
+    .venv/bin/python -m psfbench.app.screenshots --out docs/screenshots
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _spin(app: object, seconds: float, until: Callable[[], bool] | None = None) 
 
 def _make_sessions(folder: Path) -> None:
     """Three small virtual sweeps for the browser: complete, without AIF, interrupted."""
-    from core.cli import main as cli
+    from psfbench.core.cli import main as cli
 
     common = ["--profile", "virtual", "--virtual", "time_scale=0.01", "--quiet", "--yes"]
     cli(["acquire", "sweep", *common, "--steps", "6", "--out", str(folder / "lens50_f8")])
@@ -61,9 +61,9 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
     gc_guard = GarbageCollector(interval=0.5)  # GC on the GUI thread only (see app/main.py)
-    from app.main_window import MainWindow
-    from app.panels.sweep import SweepForm, save_plan_file
-    from app.settings import GuiSettings
+    from psfbench.app.main_window import MainWindow
+    from psfbench.app.panels.sweep import SweepForm, save_plan_file
+    from psfbench.app.settings import GuiSettings
 
     sessions = work / "sessions"
     if not sessions.exists():
@@ -165,8 +165,8 @@ def _window_on(
     app: object, work: Path, size: tuple[int, int], overrides: dict, need: Callable
 ) -> object:  # noqa: E501
     """A fresh main window of ``size`` connected to a virtual bench with ``overrides``."""
-    from app.main_window import MainWindow
-    from app.settings import GuiSettings
+    from psfbench.app.main_window import MainWindow
+    from psfbench.app.settings import GuiSettings
 
     w = MainWindow(GuiSettings(sessions_dir=str(work / "sessions")), overrides=overrides)
     w.setGeometry(0, 0, *size)
@@ -280,8 +280,8 @@ def _fit_in_panel(app: object, w: object, work: Path, tag: str, need: Callable) 
     typed in for the comparison; the optimum inspected. Returns the panel."""
     import shutil
 
-    from core.fit.session_fit import FitSettings
-    from core.simulation import SimulationSpec, simulate_session
+    from psfbench.core.fit.session_fit import FitSettings
+    from psfbench.core.simulation import SimulationSpec, simulate_session
 
     master = work / "simulated" / "objects_A800"
     if not master.exists():
@@ -320,7 +320,7 @@ def _rows_ready(panel: object) -> bool:
 def main(argv: list[str] | None = None) -> int:
     import subprocess
 
-    p = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m psfbench.app.screenshots", description=__doc__)
     p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs")
     p.add_argument("--sizes", nargs="+", default=["1920x1080", "1366x768"])
     p.add_argument("--child", help=argparse.SUPPRESS)  # WxH: one size, in this process
@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(os.environ)
             env["QT_QPA_PLATFORM"] = f"offscreen:configfile={cfg}"
             env["PSFBENCH_GUI_SETTINGS"] = str(Path(tmp) / f"gui_{spec}.json")
-            cmd = [sys.executable, "-m", "app.screenshots", "--out", args.out, "--child", spec,
-                   "--work", tmp, "--sizes", *args.sizes]  # fmt: skip
+            cmd = [sys.executable, "-m", "psfbench.app.screenshots", "--out", args.out,
+                   "--child", spec, "--work", tmp, "--sizes", *args.sizes]  # fmt: skip
             rc = subprocess.run(cmd, env=env).returncode
             if rc != 0:
                 print(f"screenshots at {spec} failed (exit {rc})", file=sys.stderr)

@@ -44,14 +44,14 @@ def _fs_type(path: Path) -> str:
 
 
 def _writer(path: Path, bench: Any, plan: Any) -> Any:
-    from core.acquisition.bench_io import session_meta
-    from core.dataset import SessionWriter
+    from psfbench.core.acquisition.bench_io import session_meta
+    from psfbench.core.dataset import SessionWriter
 
     return SessionWriter.create(path, session_meta(bench, plan))
 
 
 def _open(source: str, args: argparse.Namespace, tmp: Path) -> Any:
-    from core.devices.factory import open_bench
+    from psfbench.core.devices.factory import open_bench
 
     overrides = {"time_scale": 0.001, "noise": bool(args.noise), "scene": "planes"}
     if source == "virtual":
@@ -66,10 +66,10 @@ def _open(source: str, args: argparse.Namespace, tmp: Path) -> Any:
 
 
 def measure(source: str, args: argparse.Namespace, base: Path) -> dict[str, Any]:
-    from core.acquisition import AcquisitionEngine, EventBus
-    from core.acquisition.plans import RepeatCapturePlan
-    from core.acquisition.session_io import SessionSink
-    from core.dataset import Session
+    from psfbench.core.acquisition import AcquisitionEngine, EventBus
+    from psfbench.core.acquisition.plans import RepeatCapturePlan
+    from psfbench.core.acquisition.session_io import SessionSink
+    from psfbench.core.dataset import Session
 
     n = args.frames
     with tempfile.TemporaryDirectory(dir=base) as tmp_s:

@@ -4,9 +4,9 @@ Two workloads, each timed on a fresh ``LocalCluster`` whose workers were warmed 
 (imports, compiled kernels: a tiny fit on every worker, not timed):
 
 * ``batch fit``: ``--sessions`` simulated sessions fitted with ``psfbench fit``'s pipeline
-  (:func:`core.batch.batch_fit`), fits per minute;
+  (:func:`psfbench.core.batch.batch_fit`), fits per minute;
 * ``dataset generate``: ``--samples`` samples of synthetic scenes rendered through a PSF and
-  written as tar shards (:func:`core.datagen.generate.generate`), samples per second.
+  written as tar shards (:func:`psfbench.core.datagen.generate.generate`), samples per second.
 
 Configurations, ``--repeats`` times, interleaved: 1 worker with one torch thread per task
 (one core), N = CPUs workers with one thread each (task parallelism: the scaling from 1 to N
@@ -40,7 +40,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def _warm(session: str) -> None:
-    from core.fit.session_fit import FitSettings, run_session_fit
+    from psfbench.core.fit.session_fit import FitSettings, run_session_fit
 
     run_session_fit(session, FitSettings(grid=(4, 3), frames=4, device="cpu"))
 
@@ -53,12 +53,12 @@ def main() -> None:
     ap.add_argument("--size", default="97x121", help="session frame size HxW")
     args = ap.parse_args()
 
-    from core.batch import batch_fit, open_client
-    from core.batch.cluster import cpu_count
-    from core.datagen import GenerationConfig, PsfSpec, synthetic_sources
-    from core.datagen.generate import generate
-    from core.fit.session_fit import FitSettings
-    from core.simulation import SimulationSpec, simulate_session
+    from psfbench.core.batch import batch_fit, open_client
+    from psfbench.core.batch.cluster import cpu_count
+    from psfbench.core.datagen import GenerationConfig, PsfSpec, synthetic_sources
+    from psfbench.core.datagen.generate import generate
+    from psfbench.core.fit.session_fit import FitSettings
+    from psfbench.core.simulation import SimulationSpec, simulate_session
 
     h, w = (int(v) for v in args.size.split("x"))
     cpus = cpu_count()

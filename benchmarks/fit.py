@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import optics
-from core.fit import evaluate_grid, fit
-from core.fit.engine import PAPER_A, PAPER_E
-from core.fit.inspect import inspect_point
-from core.fit.session_io import problem_from_session
-from core.losses import LossConfig, loss_terms
-from core.render import render
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.core import optics
+from psfbench.core.fit import evaluate_grid, fit
+from psfbench.core.fit.engine import PAPER_A, PAPER_E
+from psfbench.core.fit.inspect import inspect_point
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.losses import LossConfig, loss_terms
+from psfbench.core.render import render
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 
 def _sync(dev: str) -> None:
@@ -113,7 +113,7 @@ def main() -> None:
         .with_observation(2.0, "auto")
         .with_loss_masks(1000.0, 23.6)
     )
-    from core.fit.grid import frame_losses
+    from psfbench.core.fit.grid import frame_losses
 
     losses = frame_losses(crop)
     inspect_point(crop, 800.0, 23.6, losses=losses)  # warm-up (level ladder, kernels)

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from core.fringe.phase import wrapped_phase
-from core.fringe.reconstruct import Triangulator
-from core.fringe.scan import decode_scan, fringe_scan_patterns
-from core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
-from core.fringe.unwrap import heterodyne_unwrap
+from psfbench.core.fringe.phase import wrapped_phase
+from psfbench.core.fringe.reconstruct import Triangulator
+from psfbench.core.fringe.scan import decode_scan, fringe_scan_patterns
+from psfbench.core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
+from psfbench.core.fringe.unwrap import heterodyne_unwrap
 
 W, H = 2448, 2048  # 5.0 MP
 

@@ -49,11 +49,11 @@ import torch  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.fit.engine import PAPER_A, PAPER_E  # noqa: E402
-from core.fit.grid import frame_losses  # noqa: E402
-from core.fit.inspect import inspect_point  # noqa: E402
-from core.fit.session_io import problem_from_session  # noqa: E402
-from core.simulation import SimulationSpec, simulate_session  # noqa: E402
+from psfbench.core.fit.engine import PAPER_A, PAPER_E  # noqa: E402
+from psfbench.core.fit.grid import frame_losses  # noqa: E402
+from psfbench.core.fit.inspect import inspect_point  # noqa: E402
+from psfbench.core.fit.session_io import problem_from_session  # noqa: E402
+from psfbench.core.simulation import SimulationSpec, simulate_session  # noqa: E402
 
 
 class _PaintClock(QObject):
@@ -103,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
 
-    from app.widgets.inspector import InspectorWidget
+    from psfbench.app.widgets.inspector import InspectorWidget
 
     spec = SimulationSpec(
         A=800.0,

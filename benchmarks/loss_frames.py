@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-from core.losses import FrameLosses, LossConfig, loss_terms
-from core.scenes import make_scene
+from psfbench.core.losses import FrameLosses, LossConfig, loss_terms
+from psfbench.core.scenes import make_scene
 
 H, W, M, G = 514, 613, 20, 2
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.fit import evaluate_grid
-from core.fit.session_io import problem_from_session
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.core.fit import evaluate_grid
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 WEIGHTS = {"l2": 50000.0, "laplacian": 10000.0, "histogram": 40000.0, "ssim": 5000.0}
 COMBOS = {

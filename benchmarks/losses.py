@@ -1,10 +1,10 @@
-"""Speed of ``core.losses.loss_terms`` against the reference implementation, fitter shapes.
+"""Speed of ``psfbench.core.losses.loss_terms`` against the reference implementation, fitter shapes.
 
 The fitter calls the losses with ``real`` (M, 1, H, W) and ``sim`` (n, M, 1, H, W); this times
 one such call (default n=8, M=20, 514x613, the paper's image size) with the fast path and with
-``core.losses.reference.loss_terms_reference`` in the same run, checks that their terms agree,
-and prints the speed ratio. Timings on the shared 2-core machine are noisy: each path is timed
-``--repeats`` times, interleaved, and the best run of each is compared.
+``psfbench.core.losses.reference.loss_terms_reference`` in the same run, checks that their terms
+agree, and prints the speed ratio. Timings on the shared 2-core machine are noisy: each path is
+timed ``--repeats`` times, interleaved, and the best run of each is compared.
 
 Run: .venv/bin/python benchmarks/losses.py [--n 8 --m 20 --preset paper --mask both]
 The last line is JSON.
@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from core.losses import LossConfig, loss_terms
-from core.losses.reference import loss_terms_reference
-from core.scenes import make_scene
+from psfbench.core.losses import LossConfig, loss_terms
+from psfbench.core.losses.reference import loss_terms_reference
+from psfbench.core.scenes import make_scene
 
 
 def _inputs(n: int, m: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Fast layered renderer vs the paper-exact scatter reference, same inputs, one run.
 
-Scene: core.scenes "objects" (RGB dead-leaves texture, objects on a plate), focused in front
-of the nearest object so sigma spans ~2..20 px. For each size (256, 512, 1024) it times
+Scene: psfbench.core.scenes "objects" (RGB dead-leaves texture, objects on a plate), focused in
+front of the nearest object so sigma spans ~2..20 px. For each size (256, 512, 1024) it times
 ``blur_scatter`` (exact eq. 8), ``blur_layered`` (default accuracy, OpenCV and FFT backends;
 OpenCV also with ``downsample=False``, every layer at full resolution),
 the gather stack, and a *direct* per-tap scatter (the paper's "kernel for every point",
@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import optics
-from core.render import GatherStack, blur_layered, blur_scatter, sigma_levels
-from core.render.kernels import gaussian_kernel_table, window_radius_map
-from core.render.scatter import _scatter_one
-from core.scenes import make_scene
+from psfbench.core import optics
+from psfbench.core.render import GatherStack, blur_layered, blur_scatter, sigma_levels
+from psfbench.core.render.kernels import gaussian_kernel_table, window_radius_map
+from psfbench.core.render.scatter import _scatter_one
+from psfbench.core.scenes import make_scene
 
 SIGMA_MAX = 20.0
 

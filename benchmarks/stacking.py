@@ -1,11 +1,11 @@
 """All-in-focus fusion and depth from focus: psfbench vs focus-stack vs enfuse, in one run.
 
-Synthetic stacks with ground truth (scenes from core.scenes rendered through the Gaussian PSF
-with core.render, plus layered occlusion stacks from core.stacking.synthetic whose blurred
-foregrounds spread over the background): PSNR and SSIM of each tool's fused image against the
-true all-in-focus image, and |Pearson r| of depth from focus against the true depth.
+Synthetic stacks with ground truth (scenes from psfbench.core.scenes rendered through the Gaussian
+PSF with psfbench.core.render, plus layered occlusion stacks from psfbench.core.stacking.synthetic
+whose blurred foregrounds spread over the background): PSNR and SSIM of each tool's fused image
+against the true all-in-focus image, and |Pearson r| of depth from focus against the true depth.
 Real stacks (../shared/data/focus-stack-pcb, focus-stack-depthmap): the no-reference Q^AB/F
-generalised to N inputs (core.stacking.quality, docs/stacking.md) and wall time.
+generalised to N inputs (psfbench.core.stacking.quality, docs/stacking.md) and wall time.
 
 Every tool reads the same 8-bit PNG files (JPEGs for the real stacks) and writes PNG/TIFF;
 psfbench runs through its CLI in a subprocess, so its wall time includes Python start-up,
@@ -37,9 +37,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.stacking.io import from_float, read_image, to_float, write_image  # noqa: E402
-from core.stacking.pipeline import synthesize_aif  # noqa: E402
-from core.stacking.quality import psnr, qabf, ssim  # noqa: E402
+from psfbench.core.stacking.io import from_float, read_image, to_float, write_image  # noqa: E402
+from psfbench.core.stacking.pipeline import synthesize_aif  # noqa: E402
+from psfbench.core.stacking.quality import psnr, qabf, ssim  # noqa: E402
 
 SHARED = Path(os.environ.get("PSFBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 F_MM = 50.0
@@ -76,7 +76,7 @@ def read_float(path: Path, channels: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- tools
 def run_ours(files: list[str], out: Path, extra: Sequence[str] = ()) -> tuple[float, bool, str]:
-    cmd = [sys.executable, "-m", "core.cli", "stack", *files, "--out", str(out), *extra]
+    cmd = [sys.executable, "-m", "psfbench.core.cli", "stack", *files, "--out", str(out), *extra]
     t, p = timed(cmd)
     return t, p.returncode == 0, p.stderr[-400:]
 
@@ -109,9 +109,9 @@ def run_enfuse(exe: str, files: list[str], out: Path) -> tuple[float, bool, str]
 # ----------------------------------------------------------------------------- synthetic
 def synthetic_cases(quick: bool) -> list[dict]:
     """(name, frames, aif, depth, focus depths) with several scenes and blur levels."""
-    from core.render import render
-    from core.scenes import make_scene
-    from core.stacking.synthetic import make_plane_stack
+    from psfbench.core.render import render
+    from psfbench.core.scenes import make_scene
+    from psfbench.core.stacking.synthetic import make_plane_stack
 
     h, w = (160, 200) if quick else (240, 320)
     n_frames = 8

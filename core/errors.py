@@ -1,8 +1,8 @@
 """The error shape user-facing file problems share: ``<file>: <field>: <message>``.
 
-Session files (:class:`core.dataset.DatasetError`) and image files
-(:class:`core.imageio.ImageFileError`) both raise it, so a message always names the file and
-what in it is wrong, and a caller can catch either by this base.
+Session files (:class:`psfbench.core.dataset.DatasetError`) and image files
+(:class:`psfbench.core.imageio.ImageFileError`) both raise it, so a message always names the file
+and what in it is wrong, and a caller can catch either by this base.
 """
 
 from __future__ import annotations

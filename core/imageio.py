@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import FileFieldError
+from psfbench.core.errors import FileFieldError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 OTHER_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib")

@@ -5,7 +5,7 @@ observation noise, the SSIM map): as NumPy/torch array expressions each costs 5-
 memory, compiled it costs one. :func:`kernel` wraps a plain Python function written in the
 subset Numba compiles; Numba is imported, and the function compiled, on its first call only
 (so importing psfbench stays fast), with the GIL released (the kernels run on the shared pool
-of :mod:`core.parallel`) and the machine code cached on disk (beside the module, or in the
+of :mod:`psfbench.core.parallel`) and the machine code cached on disk (beside the module, or in the
 user's cache directory when the install is read-only).
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import optics
+from psfbench.core import optics
 
 #: Defaults from the paper's bench: F = 50 mm lens, 3.45 um pixels, e about 23.6 mm.
 DEFAULT_F_MM = 50.0
@@ -70,8 +70,8 @@ def hidden_parameters(seed: int) -> tuple[float, float]:
 def simulate_session(out: str | Path, spec: SimulationSpec, *, device: str = "cpu") -> Path:
     import torch
 
-    from core.dataset import SessionWriter
-    from core.dataset.schema import (
+    from psfbench.core.dataset import SessionWriter
+    from psfbench.core.dataset.schema import (
         Camera,
         Lens,
         PlannedStep,
@@ -79,8 +79,8 @@ def simulate_session(out: str | Path, spec: SimulationSpec, *, device: str = "cp
         SessionMeta,
         SweepPlan,
     )
-    from core.render import render
-    from core.scenes import make_scene
+    from psfbench.core.render import render
+    from psfbench.core.scenes import make_scene
 
     rng = np.random.default_rng(spec.seed)
     scene = make_scene(

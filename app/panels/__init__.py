@@ -1,2 +1,2 @@
 """The main window's dockable panels: one module per panel, each a thin view over
-:class:`app.bench_model.BenchModel` and core objects."""
+:class:`psfbench.app.bench_model.BenchModel` and core objects."""

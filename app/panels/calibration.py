@@ -7,22 +7,22 @@
 2. **Poses**: live, the camera view with the chessboard detected on every new frame and drawn
    over it (green: found, red: not found) so a pose is known good before it is captured. The
    newest frame is pulled from ``BenchModel.latest_frame`` on a timer and detected on a worker
-   thread on a downscaled copy (:func:`core.fringe.calibrate.detect_chessboard_preview`), never
-   on the GUI thread. *Capture pose* runs the ``procam_calibration`` pattern source (Gray codes,
-   white, black) through the engine (``BenchModel.start_run``) with progress and abort; the
+   thread on a downscaled copy (:func:`psfbench.core.fringe.calibrate.detect_chessboard_preview`),
+   never on the GUI thread. *Capture pose* runs the ``procam_calibration`` pattern source (Gray
+   codes, white, black) through the engine (``BenchModel.start_run``) with progress and abort; the
    frames are written as they arrive into ``<session>/capture_NN/graycode_KK.png``
-   (:class:`core.fringe.calibrate.CaptureFolderSink`), the layout ``psfbench calibrate procam``
-   reads, and the pose is decoded at once so its usable corners are known. On the virtual
+   (:class:`psfbench.core.fringe.calibrate.CaptureFolderSink`), the layout ``psfbench calibrate
+   procam`` reads, and the pose is decoded at once so its usable corners are known. On the virtual
    bench's ``chessboard`` scene the board moves to its next pose after each capture (what the
    technician does by hand) and the virtual lens is stopped down while the wizard is live (as
    ``run_fringe_scan`` does for a scan). From a folder, *Load captures* decodes every pose on a
-   worker (:func:`core.fringe.calibrate.load_views`, the CLI's code).
-3. **Results**: calibration on a worker (:func:`core.fringe.calibrate.calibrate_views`, as the
-   CLI), per-pose and overall RMS (camera, projector, stereo) in a table; untick a pose's *Use*
+   worker (:func:`psfbench.core.fringe.calibrate.load_views`, the CLI's code).
+3. **Results**: calibration on a worker (:func:`psfbench.core.fringe.calibrate.calibrate_views`, as
+   the CLI), per-pose and overall RMS (camera, projector, stereo) in a table; untick a pose's *Use*
    to drop it and *Recalibrate*; the plausibility checks of
-   :func:`core.fringe.calibrate.check_calibration` shown plainly (a refused calibration cannot
-   be saved). *Save to profile* writes ``<profile>.procam.json`` beside the bench profile
-   (:func:`core.fringe.calibrate.profile_calibration_path`); *Save to session* writes
+   :func:`psfbench.core.fringe.calibrate.check_calibration` shown plainly (a refused calibration
+   cannot be saved). *Save to profile* writes ``<profile>.procam.json`` beside the bench profile
+   (:func:`psfbench.core.fringe.calibrate.profile_calibration_path`); *Save to session* writes
    ``calibration.json`` and ``wizard.json`` (settings, poses used and dropped, checks) into the
    calibration session folder.
 
@@ -75,13 +75,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.calib_view import CalibImageView
-from app.widgets.inputs import DoubleSpinBox, SpinBox, action_button
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.calib_view import CalibImageView
+from psfbench.app.widgets.inputs import DoubleSpinBox, SpinBox, action_button
 
 if TYPE_CHECKING:
-    from app.bench_model import BenchModel
-    from app.settings import GuiSettings
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.settings import GuiSettings
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class PoseEntry:
     of its white image with the corners found."""
 
     name: str  # the view name calibrate_procam gives it: str(folder / "capture_NN")
-    view: Any = None  # core.fringe.calibrate.ViewCorners
+    view: Any = None  # psfbench.core.fringe.calibrate.ViewCorners
     reason: str | None = None
     white: np.ndarray | None = None  # uint8, subsampled to THUMB_SIDE at most
     shape: tuple[int, int] = (0, 0)  # full-resolution (H, W)
@@ -253,7 +253,7 @@ def _pose_entry(
     pattern: tuple[int, int],
 ) -> PoseEntry:
     """Worker: a pose's display data (white image; corners found but not decoded)."""
-    from core.fringe.calibrate import find_chessboard
+    from psfbench.core.fringe.calibrate import find_chessboard
 
     idx = n_codes if stack.shape[0] > n_codes else stack.shape[0] - 1
     white = stack[max(0, idx)]
@@ -985,7 +985,7 @@ class CalibrationPanel(QWidget):
                 "taken: set them back, or press New session",
             )
             return False
-        from core.fringe.calibrate import CaptureFolderSink, calibration_plan
+        from psfbench.core.fringe.calibrate import CaptureFolderSink, calibration_plan
 
         try:
             plan = calibration_plan(
@@ -1003,7 +1003,7 @@ class CalibrationPanel(QWidget):
         self._clear_message()
 
         def prepare() -> int:
-            from core.devices.protocols import PIXEL_FORMAT_MAX
+            from psfbench.core.devices.protocols import PIXEL_FORMAT_MAX
 
             return int(PIXEL_FORMAT_MAX[bench.camera.pixel_format])
 
@@ -1363,7 +1363,7 @@ class CalibrationPanel(QWidget):
         self._clear_message()
         names = [p.name for p in use]
         skipped = [(p.name, p.reason or "") for p in self.poses if not p.usable]
-        from core.fringe.calibrate import skipped_warnings
+        from psfbench.core.fringe.calibrate import skipped_warnings
 
         self._skipped_warnings = skipped_warnings(skipped)
         self._set_status(f"Calibrating from {len(use)} poses …")
@@ -1532,7 +1532,7 @@ class CalibrationPanel(QWidget):
             self.checks_label.setText("Not calibrated yet.")
             self.overall_rms = {}
             return
-        from core.fringe.calibrate import check_calibration
+        from psfbench.core.fringe.calibrate import check_calibration
 
         # the refusal limit can change after calibrating: check again with the one set now
         self.check = check_calibration(cal, max_rms=self.form.max_rms)
@@ -1584,12 +1584,12 @@ class CalibrationPanel(QWidget):
     # ------------------------------------------------------------------ saving
 
     def _profile_target(self) -> Path:
-        from core.fringe.calibrate import profile_calibration_path
+        from psfbench.core.fringe.calibrate import profile_calibration_path
 
         bench = self.model.bench
         if bench is not None:
             return profile_calibration_path(self.model.profile_name, bench.info.source)
-        from core.config.profiles import load_profile
+        from psfbench.core.config.profiles import load_profile
 
         name = self.settings.profile or "virtual"
         try:
@@ -1602,7 +1602,7 @@ class CalibrationPanel(QWidget):
         """Write the calibration beside the bench profile (``<profile>.procam.json``)."""
         if not self._can_save():
             return None
-        from core.fringe.calibrate import save_calibration
+        from psfbench.core.fringe.calibrate import save_calibration
 
         try:
             path = save_calibration(self.calibration, self._profile_target())
@@ -1619,7 +1619,7 @@ class CalibrationPanel(QWidget):
         folder that names the captures' folder)."""
         if not self._can_save():
             return None
-        from core.fringe.calibrate import save_calibration
+        from psfbench.core.fringe.calibrate import save_calibration
 
         if self.pose_folder is not None and not self._from_folder:
             session = self.pose_folder
@@ -1819,7 +1819,7 @@ def _process_frame(
     image: np.ndarray, full_scale: int, pattern: tuple[int, int], detect: bool
 ) -> tuple[np.ndarray, tuple[int, int], Any, bool]:
     """Worker: 8-bit display copy (subsampled) and, for live frames, the board's corners."""
-    from core.fringe.calibrate import detect_chessboard_preview, to_uint8
+    from psfbench.core.fringe.calibrate import detect_chessboard_preview, to_uint8
 
     h, w = image.shape[:2]
     k = max(1, int(np.ceil(max(h, w) / THUMB_SIDE)))
@@ -1832,8 +1832,8 @@ def _process_frame(
 
 def _decode_pose(folder: Path, form: WizardForm) -> PoseEntry:
     """Worker: one captured pose from disk (as the CLI reads it) to correspondences."""
-    from core.fringe.calibrate import CalibrationError, extract_view, load_capture
-    from core.fringe.patterns import GrayCodeLayout
+    from psfbench.core.fringe.calibrate import CalibrationError, extract_view, load_capture
+    from psfbench.core.fringe.patterns import GrayCodeLayout
 
     layout = GrayCodeLayout(form.projector[0], form.projector[1], form.step)
     stack = load_capture(folder)
@@ -1849,8 +1849,8 @@ def _decode_pose(folder: Path, form: WizardForm) -> PoseEntry:
 
 def _load_folder_views(job: _Loading, form: WizardForm) -> Any:
     """Worker: every pose of a folder (core ``load_views``, the CLI's code)."""
-    from core.fringe.calibrate import capture_folders, load_views
-    from core.fringe.patterns import GrayCodeLayout
+    from psfbench.core.fringe.calibrate import capture_folders, load_views
+    from psfbench.core.fringe.patterns import GrayCodeLayout
 
     job.total = len(capture_folders(job.folder))
     n_codes = GrayCodeLayout(form.projector[0], form.projector[1], form.step).n_patterns
@@ -1875,7 +1875,7 @@ def _calibrate(
     views: list[Any], camera_size: tuple[int, int], form: WizardForm, skipped: list[Any]
 ) -> tuple[Any, Any]:
     """Worker: ``calibrate_views`` + ``check_calibration`` (what ``calibrate_procam`` does)."""
-    from core.fringe.calibrate import calibrate_views, check_calibration, skipped_warnings
+    from psfbench.core.fringe.calibrate import calibrate_views, check_calibration, skipped_warnings
 
     cal = calibrate_views(views, camera_size, form.projector, square=form.square)
     check = check_calibration(cal, max_rms=form.max_rms)

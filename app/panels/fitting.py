@@ -4,19 +4,19 @@
   Open… button, or a folder dropped on the panel). A session with results (``results/fit.json``
   and ``landscape.npz``) shows them at once: nothing is refitted.
 * **Settings**: every option of ``psfbench fit`` with its defaults
-  (:class:`core.fit.session_fit.FitSettings`); the equivalent command line is shown.
-* **Run** starts the fit on a worker thread (:func:`core.fit.session_fit.run_session_fit`, the
-  CLI's own code path) with progress, ETA and Cancel. The landscape fills in as blocks finish:
+  (:class:`psfbench.core.fit.session_fit.FitSettings`); the equivalent command line is shown.
+* **Run** starts the fit on a worker thread (:func:`psfbench.core.fit.session_fit.run_session_fit`,
+  the CLI's own code path) with progress, ETA and Cancel. The landscape fills in as blocks finish:
   the worker appends each block to a queue that a GUI timer drains (no cross-thread Qt
   signals). When it finishes the results are written with
-  :func:`core.fit.report.write_outputs` exactly as ``psfbench fit`` writes them; a cancelled or
-  failed fit writes nothing, so the session keeps its earlier results.
-* **Landscape** (:class:`app.widgets.landscape_view.LandscapeView`) and **inspector**
-  (:class:`app.widgets.inspector.InspectorWidget`): a click or a drag on the landscape shows
-  that (A, e) in the inspector; buttons go to the optimum, the datasheet A and the truth, pin
+  :func:`psfbench.core.fit.report.write_outputs` exactly as ``psfbench fit`` writes them; a
+  cancelled or failed fit writes nothing, so the session keeps its earlier results.
+* **Landscape** (:class:`psfbench.app.widgets.landscape_view.LandscapeView`) and **inspector**
+  (:class:`psfbench.app.widgets.inspector.InspectorWidget`): a click or a drag on the landscape
+  shows that (A, e) in the inspector; buttons go to the optimum, the datasheet A and the truth, pin
   points and compare the fitted model with the datasheet's side by side.
 * **Export** the figure (PNG, SVG), the numbers (CSV, NPZ) and a one-page HTML report
-  (:mod:`app.fit_export`), written on a worker thread.
+  (:mod:`psfbench.app.fit_export`), written on a worker thread.
 
 Public slots: :meth:`open_session`, :meth:`offer_session`, :meth:`open_dialog`,
 :meth:`start_fit`, :meth:`cancel_fit`, :meth:`export_to`, :meth:`export_dialog`,
@@ -58,14 +58,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
-from app.widgets.landscape_view import LandscapeView
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
+from psfbench.app.widgets.landscape_view import LandscapeView
 
 if TYPE_CHECKING:
-    from app.bench_model import BenchModel
-    from app.settings import GuiSettings
-    from core.fit.session_fit import FitSettings, SessionResults
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.settings import GuiSettings
+    from psfbench.core.fit.session_fit import FitSettings, SessionResults
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ BACKGROUND_NICE = 10
 
 def _background_priority() -> None:
     """Lower the CPU priority of this worker thread and of core's shared compute pool
-    (``core.parallel``, "psfbench-cpu" threads) on Linux. Measured on 2 cores: a 10 ms GUI
+    (``psfbench.core.parallel``, "psfbench-cpu" threads) on Linux. Measured on 2 cores: a 10 ms GUI
     heartbeat was late by up to ~275 ms while a fit ran at normal priority (pyqtgraph's
     painting got a third of a core), ~70 ms with the fit's threads at nice 10. Linux only (a
     thread is a task there); a thread keeps its niceness (raising it back needs privileges),
@@ -144,10 +144,10 @@ def _zoom_points_of(landscapes: list[Any]) -> np.ndarray:
 
 def _run_fit_job(path: str, fs: FitSettings, token: Any, queue: deque[Any]) -> _FitJob:
     """On the worker: the fit as ``psfbench fit`` runs it, then its outputs."""
-    from core.fit.inspect import problem_for_inspection
-    from core.fit.progress import Cancelled
-    from core.fit.report import format_table, write_outputs
-    from core.fit.session_fit import load_session_results, run_session_fit
+    from psfbench.core.fit.inspect import problem_for_inspection
+    from psfbench.core.fit.progress import Cancelled
+    from psfbench.core.fit.report import format_table, write_outputs
+    from psfbench.core.fit.session_fit import load_session_results, run_session_fit
 
     _background_priority()
     t0 = time.perf_counter()
@@ -193,7 +193,7 @@ def _run_fit_job(path: str, fs: FitSettings, token: Any, queue: deque[Any]) -> _
 
 
 def _load_results_job(path: str) -> Any:
-    from core.fit.session_fit import has_results, load_session_results
+    from psfbench.core.fit.session_fit import has_results, load_session_results
 
     if not has_results(path):
         return None
@@ -201,7 +201,7 @@ def _load_results_job(path: str) -> Any:
 
 
 def _load_problem_job(results: Any, device: str) -> Any:
-    from core.fit.session_fit import load_problem_for_results, resolve_device
+    from psfbench.core.fit.session_fit import load_problem_for_results, resolve_device
 
     _background_priority()
     return load_problem_for_results(results, resolve_device(device))
@@ -214,8 +214,8 @@ def _cuda_available() -> bool:
 
 
 def _export_job(folder: str, report: Any) -> dict[str, Path]:
-    from app.about import version_info
-    from app.fit_export import export_all
+    from psfbench.app.about import version_info
+    from psfbench.app.fit_export import export_all
 
     _background_priority()
     report.versions = version_info()
@@ -254,7 +254,7 @@ class FitPanel(QWidget):
         self.settings = settings
         self.setAcceptDrops(True)
         self.session_path: Path | None = None
-        #: the results shown (a :class:`core.fit.session_fit.SessionResults`), None if none
+        #: the results shown (a :class:`psfbench.core.fit.session_fit.SessionResults`), None if none
         self.results: SessionResults | None = None
         self.running = False
         self.last_error = ""
@@ -619,7 +619,7 @@ class FitPanel(QWidget):
 
     def form_settings(self) -> FitSettings:
         """The settings as entered now (not validated)."""
-        from core.fit.session_fit import FitSettings
+        from psfbench.core.fit.session_fit import FitSettings
 
         aif = str(self.aif_box.currentData())
         if aif == "file":
@@ -696,12 +696,12 @@ class FitPanel(QWidget):
         self._form_changed()
 
     def _reset_defaults(self) -> None:
-        from core.fit.session_fit import FitSettings
+        from psfbench.core.fit.session_fit import FitSettings
 
         self.set_form(FitSettings())
 
     def _form_changed(self, *_: Any) -> None:
-        from core.fit.session_fit import FitSetupError
+        from psfbench.core.fit.session_fit import FitSetupError
 
         file_aif = self.aif_box.currentData() == "file"
         self.aif_path.setVisible(file_aif)
@@ -728,7 +728,7 @@ class FitPanel(QWidget):
         self.settings.panels[self.name] = state
 
     def _restore_settings(self) -> None:
-        from core.fit.session_fit import FitSettings, FitSetupError
+        from psfbench.core.fit.session_fit import FitSettings, FitSetupError
 
         state = self.settings.panels.get(self.name)
         fs = FitSettings()
@@ -759,7 +759,7 @@ class FitPanel(QWidget):
     def offer_session(self, path: str | os.PathLike[str]) -> bool:
         """Open ``path`` here if it has fit results and no fit is running (the main window's
         File → Open session); True if taken."""
-        from core.fit.session_fit import has_results
+        from psfbench.core.fit.session_fit import has_results
 
         if self.running or not has_results(os.fspath(path)):
             return False
@@ -894,8 +894,8 @@ class FitPanel(QWidget):
 
     def start_fit(self) -> None:
         """Run the fit of the open session with the form's settings (Run fit)."""
-        from core.fit.progress import CancelToken
-        from core.fit.session_fit import FitSetupError
+        from psfbench.core.fit.progress import CancelToken
+        from psfbench.core.fit.session_fit import FitSetupError
 
         if self.running or self._shut:
             return
@@ -1036,7 +1036,7 @@ class FitPanel(QWidget):
             self.resultsWritten.emit(str(self.session_path))
 
     def _fit_failed(self, exc: BaseException) -> None:
-        from core.fit.progress import Cancelled
+        from psfbench.core.fit.progress import Cancelled
 
         if self._shut:
             return
@@ -1068,7 +1068,7 @@ class FitPanel(QWidget):
         if self.inspector is not None:
             return self.inspector
         try:
-            from app.widgets.inspector import InspectorWidget
+            from psfbench.app.widgets.inspector import InspectorWidget
         except Exception as exc:  # the inspector is optional: the landscape works without
             log.info("fitting panel: no inspector (%s)", exc)
             return None
@@ -1216,7 +1216,7 @@ class FitPanel(QWidget):
 
     def export_snapshot(self) -> Any:
         """What the export writes, as shown now (copies), or None without results."""
-        from app.fit_export import LandscapeExport, ReportInput
+        from psfbench.app.fit_export import LandscapeExport, ReportInput
 
         r = self.results
         surf = self.view.surface()

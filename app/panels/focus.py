@@ -1,6 +1,6 @@
 """Focus controller panel: home, jog, go to, halt, E-STOP, and a live readout of the drive.
 
-A thin view over :class:`app.bench_model.BenchModel` (gui-anchors "Motor / stage panel",
+A thin view over :class:`psfbench.app.bench_model.BenchModel` (gui-anchors "Motor / stage panel",
 "Safety limits", B13, C6):
 
 * **Non-blocking moves** (C6): jog and go-to send ``move_rel`` / ``move_abs`` with
@@ -16,7 +16,7 @@ A thin view over :class:`app.bench_model.BenchModel` (gui-anchors "Motor / stage
 * **During a sweep** the acquisition engine owns the motor and the serial line: the panel
   sends nothing and polls nothing; its readout follows the run's ``step`` events instead.
 * **Readout**: motor position (steps and mm), distance d (mm) and the focus depth
-  Df = F (d + e) / (d + e - F) (core.optics.focus_depth) with the profile's nominal lens
+  Df = F (d + e) / (d + e - F) (psfbench.core.optics.focus_depth) with the profile's nominal lens
   (``[lens]`` focal_length_mm, nominal_e_mm; the virtual bench's own defaults), a rolling
   60 s plot of d, and the drive's speed and acceleration (read-only).
 """
@@ -52,9 +52,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bench_model import BenchModel
-from app.settings import GuiSettings
-from app.widgets.inputs import SpinBox, action_button
+from psfbench.app.bench_model import BenchModel
+from psfbench.app.settings import GuiSettings
+from psfbench.app.widgets.inputs import SpinBox, action_button
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ _BANNER = {
 class _Poll:
     """One poll's result (made on the device thread)."""
 
-    status: Any  # core.devices.protocols.ControllerStatus
+    status: Any  # psfbench.core.devices.protocols.ControllerStatus
     d_mm: float | None
     d_error: str | None
     t: float
@@ -547,7 +547,7 @@ class FocusPanel(QWidget):
         self._target = None
         what = f"{was.capitalize()} failed: " if was else ""
         self._say(f"{what}{exc}", error=True)
-        from core.devices.protocols import DeviceDisconnected, DeviceTimeout
+        from psfbench.core.devices.protocols import DeviceDisconnected, DeviceTimeout
 
         if isinstance(exc, DeviceDisconnected | DeviceTimeout):
             self.model.errorOccurred.emit("Focus controller", str(exc))
@@ -594,7 +594,7 @@ class FocusPanel(QWidget):
             return
         bench = self.model.bench
         if state == "connected" and bench is not None:
-            from core.acquisition.bench_io import steps_per_mm
+            from psfbench.core.acquisition.bench_io import steps_per_mm
 
             try:
                 self._steps_per_mm = steps_per_mm(bench)
@@ -755,7 +755,7 @@ class FocusPanel(QWidget):
                 "Df needs the lens: set [lens] " + " and ".join(missing) + " in the device profile"
             )
             return
-        from core.optics import OpticsError, focus_depth
+        from psfbench.core.optics import OpticsError, focus_depth
 
         try:
             self._df = float(focus_depth(d, self._e, self._F))

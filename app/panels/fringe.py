@@ -1,15 +1,15 @@
 """Fringe-scan panel: set up the patterns, check the camera's range, scan, judge the depth map.
 
 The panel does what ``psfbench acquire fringe`` does (core/acquisition/fringe_scan.py), through
-:class:`app.bench_model.BenchModel`, and shows every intermediate map:
+:class:`psfbench.app.bench_model.BenchModel`, and shows every intermediate map:
 
 * **Patterns**: fringe counts across the projector (several frequencies for heterodyne
   unwrapping; the paper's 70, 64.2, 59.2), phase steps, Gray codes (on/off, block size; for
   Gray-code unwrapping of the finest frequency), the stripe axis, gamma pre-compensation
-  (with a measured projector gamma: "Measure" fits ``core.fringe.gamma`` to flat grey levels),
-  settle delay and exposure. Remembered in ``settings.panels["fringe"]``.
+  (with a measured projector gamma: "Measure" fits ``psfbench.core.fringe.gamma`` to flat grey
+  levels), settle delay and exposure. Remembered in ``settings.panels["fringe"]``.
 * **Check**: project white and black, grab each on the device thread (``model.call``), and
-  show where the camera clips under white or lacks contrast (``core.fringe.check``), as an
+  show where the camera clips under white or lacks contrast (``psfbench.core.fringe.check``), as an
   overlay with percentages and a hint (lower / raise the exposure).
 * **Scan** through the engine (``PatternScanPlan`` with the ``fringe_scan`` source, exactly as
   the CLI builds it), every frame written to ``<scans folder>/fringe-NNN/frames`` as it
@@ -63,9 +63,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.fringe_maps import DepthView, MapView, robust_levels
-from app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.fringe_maps import DepthView, MapView, robust_levels
+from psfbench.app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class FringeForm:
         return p
 
     def validate(self) -> None:
-        from core.fringe.unwrap import UnwrapError, heterodyne_unwrap
+        from psfbench.core.fringe.unwrap import UnwrapError, heterodyne_unwrap
 
         if not self.counts:
             raise FormError("Frequencies: give at least one fringe count")
@@ -242,7 +242,7 @@ def keep_previous(path: Path) -> Path | None:
 
 def profile_calibration(model: Any) -> Path | None:
     """Where the calibration wizard saves the bench profile's calibration
-    (``core.fringe.calibrate.profile_calibration_path``: ``<profile>.procam.json`` beside
+    (``psfbench.core.fringe.calibrate.profile_calibration_path``: ``<profile>.procam.json`` beside
     the profile's TOML, or in the config folder for a built-in profile)."""
     info = getattr(getattr(model, "bench", None), "info", None)
     name = str(getattr(model, "profile_name", "") or getattr(info, "profile", "") or "")
@@ -250,9 +250,9 @@ def profile_calibration(model: Any) -> Path | None:
         return None
     source = getattr(info, "source", None)
     try:
-        from core.fringe.calibrate import profile_calibration_path
+        from psfbench.core.fringe.calibrate import profile_calibration_path
     except ImportError:  # an older core: the same rule
-        from core.config.profiles import config_dir
+        from psfbench.core.config.profiles import config_dir
 
         if source and str(source).lower().endswith(".toml"):
             src = Path(str(source)).expanduser()
@@ -759,7 +759,7 @@ class FringePanel(QWidget):
     def _refresh_images_label(self) -> None:
         try:
             f = self.form()
-            from core.fringe.sources import fringe_scan_from_params
+            from psfbench.core.fringe.sources import fringe_scan_from_params
 
             w, h = self._projector_size or (640, 400)
             n = fringe_scan_from_params(f.plan_params(), w, h).n_images
@@ -833,7 +833,7 @@ class FringePanel(QWidget):
         self._update_controls()
 
     def _load_calibration(self, path: Path) -> bool:
-        from core.fringe.calibrate import ProcamCalibration
+        from psfbench.core.fringe.calibrate import ProcamCalibration
 
         try:
             cal = ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
@@ -880,7 +880,7 @@ class FringePanel(QWidget):
         """The calibration for a decode (GUI thread): ValueError with a reason if none."""
         key = self._calibration_key()
         if key == "virtual":
-            from core.acquisition.fringe_scan import world_calibration
+            from psfbench.core.acquisition.fringe_scan import world_calibration
 
             if self.model.bench is None:
                 raise ValueError("connect the bench: the virtual calibration comes from it")
@@ -987,8 +987,8 @@ class FringePanel(QWidget):
         except FormError as exc:
             self._show_message(str(exc))
             return
-        from core.acquisition.fringe_scan import capture_white_black
-        from core.fringe.check import check_contrast
+        from psfbench.core.acquisition.fringe_scan import capture_white_black
+        from psfbench.core.fringe.check import check_contrast
 
         self._clear_message()
         was_live = self.model.live_running
@@ -1050,7 +1050,7 @@ class FringePanel(QWidget):
         """Project flat grey levels, fit the projector's gamma, put it in the form."""
         if self.busy or not self.model.connected or self.model.running:
             return
-        from core.acquisition.fringe_scan import measure_projector_gamma
+        from psfbench.core.acquisition.fringe_scan import measure_projector_gamma
 
         self._clear_message()
         was_live = self.model.live_running
@@ -1086,7 +1086,11 @@ class FringePanel(QWidget):
         """Run the scan into a new numbered folder through the engine."""
         if self.busy or not self.model.connected or self.model.running:
             return
-        from core.acquisition.fringe_scan import FolderSink, fringe_plan, stop_down_for_scan
+        from psfbench.core.acquisition.fringe_scan import (
+            FolderSink,
+            fringe_plan,
+            stop_down_for_scan,
+        )
 
         self._clear_message()
         try:
@@ -1234,12 +1238,12 @@ class FringePanel(QWidget):
         self._decode(self._scan_folder)
 
     def _decode(self, folder: Path | None) -> None:
-        from core.acquisition.fringe_scan import (
+        from psfbench.core.acquisition.fringe_scan import (
             decode_frames,
             rmse_vs_truth,
             write_scan_outputs,
         )
-        from core.fringe.check import clip_level
+        from psfbench.core.fringe.check import clip_level
 
         try:
             cal = self._resolve_calibration()
@@ -1294,7 +1298,7 @@ class FringePanel(QWidget):
     # ------------------------------------------------------------------ results
 
     def _show_results(self) -> None:
-        from core.fringe.scan import REFUSAL_LABELS, REFUSAL_REASONS
+        from psfbench.core.fringe.scan import REFUSAL_LABELS, REFUSAL_REASONS
 
         res = self.result
         if res is None:
@@ -1392,7 +1396,7 @@ class FringePanel(QWidget):
         depth = np.array(self.result.depth, copy=True)
 
         def work() -> tuple[Path, Path | None]:
-            from core.dataset import SessionWriter
+            from psfbench.core.dataset import SessionWriter
 
             with SessionWriter.open_existing(root) as writer:
                 target = root / "depth.tif"
@@ -1443,7 +1447,7 @@ class FringePanel(QWidget):
             grey = np.clip((b[res.valid] - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
 
         def work() -> tuple[int, Path | None]:
-            from core.fringe.ply import write_ply
+            from psfbench.core.fringe.ply import write_ply
 
             target.parent.mkdir(parents=True, exist_ok=True)
             backup = keep_previous(target)

@@ -46,9 +46,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bench_model import BenchModel, LiveFrame
-from app.settings import GuiSettings
-from app.widgets.image_stats import (
+from psfbench.app.bench_model import BenchModel, LiveFrame
+from psfbench.app.settings import GuiSettings
+from psfbench.app.widgets.image_stats import (
     FOCUS_MEASURES,
     Budget,
     RoiStats,
@@ -58,8 +58,8 @@ from app.widgets.image_stats import (
     roi_stats,
     saturation_mask,
 )
-from app.widgets.image_view import ImageView
-from app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
+from psfbench.app.widgets.image_view import ImageView
+from psfbench.app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
 
 log = logging.getLogger(__name__)
 
@@ -954,7 +954,7 @@ class LiveViewPanel(QWidget):
         self._camera_call(work, "pixel format", restart_live=True)
 
     def _commit_hw_roi(self) -> None:
-        from core.devices.protocols import Roi
+        from psfbench.core.devices.protocols import Roi
 
         x, y, w, h = (s.value() for s in self.hw_roi_spins)
 

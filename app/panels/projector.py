@@ -14,7 +14,8 @@ A thin view over the bench's projector (``model.bench.projector``):
 * **Test patterns**: white, black, checkerboard, a 1-px grid (any scaling or smoothing shows
   as blurred or missing lines), a fringe; Blank. On the virtual bench they light the virtual
   scene (through the device thread); on the Qt projector they are painted at once.
-* **Preview** of the current pattern (:class:`app.widgets.projector_preview.ProjectorPreview`).
+* **Preview** of the current pattern
+  (:class:`psfbench.app.widgets.projector_preview.ProjectorPreview`).
 
 Controls are disabled, with the reason shown, when there is no projector or a run owns it.
 """
@@ -41,8 +42,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bench_model import BenchModel
-from app.projector import (
+from psfbench.app.bench_model import BenchModel
+from psfbench.app.projector import (
     MAX_SETTLE_MS,
     QtProjector,
     install,
@@ -50,10 +51,10 @@ from app.projector import (
     projector_options,
     save_projector_options,
 )
-from app.projector.screens import display_name
-from app.settings import GuiSettings
-from app.widgets.inputs import ComboBox, SpinBox, action_button
-from app.widgets.projector_preview import ProjectorPreview
+from psfbench.app.projector.screens import display_name
+from psfbench.app.settings import GuiSettings
+from psfbench.app.widgets.inputs import ComboBox, SpinBox, action_button
+from psfbench.app.widgets.projector_preview import ProjectorPreview
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def test_pattern(kind: str, width: int, height: int) -> np.ndarray:
     if kind == "grid":
         return np.where((x % 16 == 0) | (y % 16 == 0), 255, 0).astype(np.uint8)
     if kind == "fringe":
-        from core.fringe.patterns import fringe_patterns, to_uint8
+        from psfbench.core.fringe.patterns import fringe_patterns, to_uint8
 
         return to_uint8(fringe_patterns(width, height, counts=[width / 32.0], steps=4)[0])
     raise ValueError(f"unknown test pattern {kind!r}")

@@ -10,8 +10,8 @@ freezes the window. A broken session (unreadable ``session.json``, missing frame
 with its problem, never a failed scan.
 
 Actions on the selected session: Open (double-click; a viewer of the frames, depth map and
-AIF: :class:`app.widgets.session_view.SessionView`), Validate (the full report), Resume (emits
-``resumeRequested(path)``: the main window hands it to the sweep panel), Fit… (emits
+AIF: :class:`psfbench.app.widgets.session_view.SessionView`), Validate (the full report), Resume
+(emits ``resumeRequested(path)``: the main window hands it to the sweep panel), Fit… (emits
 ``fitRequested(path)``) and Reveal (the folder in the file manager). The list refreshes when
 a run starts or finishes.
 """
@@ -67,9 +67,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.inputs import action_button
-from app.widgets.session_view import SessionView, thumbnail
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.inputs import action_button
+from psfbench.app.widgets.session_view import SessionView, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,8 @@ def list_session_dirs(folder: str) -> list[str]:
 
 
 def _fit_result(root: Path) -> dict[str, Any] | None:
-    """The session's fit result: ``results/fit.json`` (``psfbench fit``, core.fit.report), else
-    any ``results/<name>.json`` (``psfbench.result/1``) whose data holds A and e."""
+    """The session's fit result: ``results/fit.json`` (``psfbench fit``, psfbench.core.fit.report),
+    else any ``results/<name>.json`` (``psfbench.result/1``) whose data holds A and e."""
     results = root / "results"
     if not results.is_dir():
         return None
@@ -217,9 +217,9 @@ def _fit_result(root: Path) -> dict[str, Any] | None:
 
 def _thumb_from_file(path: Path) -> np.ndarray | None:
     """A thumbnail of one image file, read by psfbench's one image reader
-    (:func:`core.imageio.read_image`: any format and bit depth, EXIF orientation applied);
+    (:func:`psfbench.core.imageio.read_image`: any format and bit depth, EXIF orientation applied);
     None (logged) when the file cannot be read."""
-    from core import imageio
+    from psfbench.core import imageio
 
     try:
         return thumbnail(imageio.read_image(path))
@@ -268,8 +268,8 @@ def summarize_session(path: str, with_thumbnail: bool = True) -> SessionSummary:
 
 
 def _summarize(root: Path, s: SessionSummary, with_thumbnail: bool) -> None:
-    from core.dataset import DatasetError, Session
-    from core.dataset.sweep_log import read_log
+    from psfbench.core.dataset import DatasetError, Session
+    from psfbench.core.dataset.sweep_log import read_log
 
     try:
         session = Session.open(root, strict=False)

@@ -1,7 +1,7 @@
 """Focus sweep panel: plan a sweep, run it into a new session, watch it, pause, abort, resume.
 
 The panel does what ``psfbench acquire sweep`` / ``resume`` do (core/cli/cmd_acquire.py), through
-:class:`app.bench_model.BenchModel`:
+:class:`psfbench.app.bench_model.BenchModel`:
 
 * **Plan.** A range in motor steps, in sensor distance d (mm) or in focus depth Df (mm; needs
   the profile's nominal lens F and e), "Mark near" / "Mark far" from the current focus
@@ -58,7 +58,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
+from psfbench.app.widgets.inputs import ComboBox, DoubleSpinBox, SpinBox, action_button
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class BenchFacts:
 
 def read_bench_facts(bench: Any) -> BenchFacts:
     """Device thread: controller state, one d reading, camera exposure, profile lens."""
-    from core.acquisition.engine import bench_time_scale
+    from psfbench.core.acquisition.engine import bench_time_scale
 
     ctl = bench.focus
     settings = bench.info.settings
@@ -299,7 +299,7 @@ def _safe_float(fn: Callable[[], Any]) -> float | None:
     return v if v > 0 else None
 
 
-# thin lens (core/optics.py eqs. 1 and 12), on floats: importing core.optics pulls in torch
+# thin lens (core/optics.py eqs. 1 and 12), on floats: importing psfbench.core.optics pulls in torch
 def focus_depth_mm(d_mm: float, e_mm: float, F_mm: float) -> float | None:
     """Df = F v / (v - F) with v = d + e; None where there is no real focus depth."""
     v = d_mm + e_mm
@@ -349,8 +349,8 @@ def from_position(pos: float, unit: str, facts: BenchFacts, d_mm: float | None =
 
 def build_plan(form: SweepForm, facts: BenchFacts, *, check_limits: bool = True) -> Any:
     """The engine's ``FocusSweepPlan`` for the form; PlanError/ValueError with a clear text."""
-    from core.acquisition.plans.base import PlanError
-    from core.acquisition.plans.focus_sweep import FocusSweepPlan, sweep_positions
+    from psfbench.core.acquisition.plans.base import PlanError
+    from psfbench.core.acquisition.plans.focus_sweep import FocusSweepPlan, sweep_positions
 
     try:
         lo = to_position(form.near, form.unit, facts)
@@ -979,7 +979,7 @@ class SweepPanel(QWidget):
         return build_plan(self.form(), self.facts, check_limits=exact)
 
     def _refresh_estimate(self, *_: Any) -> None:
-        from core.acquisition.plans.base import PlanError
+        from psfbench.core.acquisition.plans.base import PlanError
 
         self._unit_shown = self.unit
         try:
@@ -1253,7 +1253,7 @@ class SweepPanel(QWidget):
 
     def start(self) -> bool:
         """Start the planned sweep into a new session folder. False (and a message) if not."""
-        from core.acquisition.plans.base import PlanError
+        from psfbench.core.acquisition.plans.base import PlanError
 
         if self.busy or not self.model.connected or self.model.running:
             return False
@@ -1282,7 +1282,7 @@ class SweepPanel(QWidget):
         self._set_status(f"Creating {out.name} …", tip=str(out))
 
         def create(bench: Any) -> Any:
-            from core.acquisition.sessions import create_sweep_session
+            from psfbench.core.acquisition.sessions import create_sweep_session
 
             facts = facts_for_plan(bench, form.unit)
             exact = build_plan(form, facts)
@@ -1368,9 +1368,9 @@ class SweepPanel(QWidget):
         profile_name = getattr(self.model.bench.info.settings, "name", None)
 
         def prepare(bench: Any) -> Any:
-            from core.acquisition.sessions import complete_ground_truth, pending_work
-            from core.dataset import SessionWriter
-            from core.dataset.sweep_log import read_log
+            from psfbench.core.acquisition.sessions import complete_ground_truth, pending_work
+            from psfbench.core.dataset import SessionWriter
+            from psfbench.core.dataset.sweep_log import read_log
 
             writer = SessionWriter.open_existing(p)
             try:
@@ -1442,7 +1442,7 @@ class SweepPanel(QWidget):
             return
         try:
             if job.stage == "sweep":
-                from core.acquisition.session_io import SessionSink
+                from psfbench.core.acquisition.session_io import SessionSink
 
                 self._engine = self.model.start_run(
                     job.plan,
@@ -1452,8 +1452,8 @@ class SweepPanel(QWidget):
                     session=str(job.path),
                 )
             else:
-                from core.acquisition.plans.aif_capture import AifSink
-                from core.acquisition.sessions import aif_plan_for
+                from psfbench.core.acquisition.plans.aif_capture import AifSink
+                from psfbench.core.acquisition.sessions import aif_plan_for
 
                 self._set_status("All-in-focus shot: waiting for the lens to be stopped down …")
                 self._engine = self.model.start_run(

@@ -2,7 +2,7 @@
 Qt window), screen choice by name, and the options the Projector panel remembers.
 
 When a profile says ``[projector] driver = "screen"``, core opens the bench without a
-projector (it has no window system); :class:`app.bench_model.BenchModel` then calls its
+projector (it has no window system); :class:`psfbench.app.bench_model.BenchModel` then calls its
 ``projector_factory`` (default :func:`projector_for_bench`) on the GUI thread and attaches
 the result as ``bench.projector``. :func:`install` makes the factory use the user's GUI
 settings (screen name, settle delay); the Projector panel calls it.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.projector.screens import ScreenChoice, ScreenInfo, choose_screen, list_screens
-from app.projector.window import DEFAULT_SETTLE_MS, MAX_SETTLE_MS, QtProjector
+from psfbench.app.projector.screens import ScreenChoice, ScreenInfo, choose_screen, list_screens
+from psfbench.app.projector.window import DEFAULT_SETTLE_MS, MAX_SETTLE_MS, QtProjector
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def projector_for_bench(bench: Any, settings: Any = None) -> QtProjector:
         fallback = (int(world.settings.projector_width), int(world.settings.projector_height))
     mirror = None
     if world is not None:
-        from core.bench.projector import SimProjector
+        from psfbench.core.bench.projector import SimProjector
 
         mirror = SimProjector(world)
     proj = QtProjector(

@@ -2,12 +2,12 @@
 
 :class:`QtProjector` is what the acquisition engine drives when the profile says
 ``[projector] driver = "screen"`` (core has no window system, so the GUI attaches it as
-``bench.projector`` after connecting; see :meth:`app.bench_model.BenchModel`). Pattern scans,
-fringe scans and calibration captures run unchanged on it.
+``bench.projector`` after connecting; see :meth:`psfbench.app.bench_model.BenchModel`). Pattern
+scans, fringe scans and calibration captures run unchanged on it.
 
 * **Where**: a frameless full-screen window on the screen picked *by name*
-  (:mod:`app.projector.screens`); with one screen, or when the named screen is not connected,
-  an ordinary movable window instead (never a full-screen window over the operator's only
+  (:mod:`psfbench.app.projector.screens`); with one screen, or when the named screen is not
+  connected, an ordinary movable window instead (never a full-screen window over the operator's only
   screen), and :attr:`QtProjector.fallback_reason` says why.
 * **Pixel for pixel**: ``width`` x ``height`` are the screen's *physical* pixels (logical size
   x the window's device pixel ratio). A pattern becomes an RGB32 ``QImage`` whose device pixel
@@ -44,8 +44,8 @@ from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QPoint
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage, QPainter, QPaintEvent, QScreen
 from PySide6.QtWidgets import QWidget
 
-from app.projector.screens import ScreenChoice, choose_screen, display_name, physical_size
-from core.devices.protocols import DeviceError, ProjectorInfo, normalise_pattern
+from psfbench.app.projector.screens import ScreenChoice, choose_screen, display_name, physical_size
+from psfbench.core.devices.protocols import DeviceError, ProjectorInfo, normalise_pattern
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,15 @@ For the chosen sweep image it shows the real (camera) frame, the frame simulated
 their residual (simulated - real) in a diverging colour map with symmetric limits around 0,
 the residual's histogram under a colour bar of the same scale, and the table of loss terms
 (l2, laplacian, histogram, ssim, total) for that image and their mean over the sweep images,
-exactly as :func:`core.fit.inspect.inspect_point` computes them. Two points can be pinned (the
-fitted optimum and the datasheet A, say) and are shown side by side with a table of both
+exactly as :func:`psfbench.core.fit.inspect.inspect_point` computes them. Two points can be pinned
+(the fitted optimum and the datasheet A, say) and are shown side by side with a table of both
 points' terms and their difference, as the paper's Table 3 compares them.
 
-Everything is computed on one worker thread (:class:`app.widgets.background.BackgroundTasks`,
-results polled back onto the GUI thread). Latest wins: :meth:`InspectorWidget.inspect` only
-records the newest point; at most one computation runs, and when it ends the newest pending
-point runs next, so a drag over the landscape never queues up stale points.
+Everything is computed on one worker thread
+(:class:`psfbench.app.widgets.background.BackgroundTasks`, results polled back onto the GUI thread).
+Latest wins: :meth:`InspectorWidget.inspect` only records the newest point; at most one computation
+runs, and when it ends the newest pending point runs next, so a drag over the landscape never queues
+up stale points.
 
 Large problems are computed in chunks of sweep images (``chunk_pixels`` per job, about 0.1 s
 each on 2 CPU cores): first the chunk holding the shown image, so the images appear quickly,
@@ -53,17 +54,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.inputs import action_button
-from app.widgets.session_view import auto_levels
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.inputs import action_button
+from psfbench.app.widgets.session_view import auto_levels
 
 if TYPE_CHECKING:
-    from core.fit.inspect import Inspection
-    from core.fit.problem import FitProblem
+    from psfbench.core.fit.inspect import Inspection
+    from psfbench.core.fit.problem import FitProblem
 
 log = logging.getLogger(__name__)
 
-#: the loss terms in table order (core.fit.grid.TERMS)
+#: the loss terms in table order (psfbench.core.fit.grid.TERMS)
 TERMS = ("l2", "laplacian", "histogram", "ssim", "total")
 TERM_TIPS = {
     "l2": "loss 1: mean squared difference of the intensities",
@@ -162,7 +163,7 @@ class _Context:
         return next(i for i, c in enumerate(self.chunks) if pos in c)
 
     def _evaluator(self, ci: int) -> tuple[Any, Any]:  # worker thread
-        from core.fit.grid import frame_losses
+        from psfbench.core.fit.grid import frame_losses
 
         if self.single:
             if self._full_losses is None:
@@ -179,7 +180,7 @@ class _Context:
     ) -> tuple[dict[int, _Frame], Inspection | None, float]:  # worker thread
         """Chunk ``ci`` of (A, e): its images' records, and the whole sweep's Inspection when
         ``have`` plus this chunk cover every image (assembled here, off the GUI thread)."""
-        from core.fit.inspect import inspect_point
+        from psfbench.core.fit.inspect import inspect_point
 
         t0 = time.perf_counter()
         problem, losses = self._evaluator(ci)
@@ -198,7 +199,7 @@ def _assemble(problem: FitProblem, A: float, e: float, recs: dict[int, _Frame]) 
     returns (each image's simulation and terms depend on that image only)."""
     import torch
 
-    from core.fit.inspect import Inspection
+    from psfbench.core.fit.inspect import Inspection
 
     m = problem.n_images
 

@@ -30,7 +30,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.widgets.inputs import ComboBox
+from psfbench.app.widgets.inputs import ComboBox
 
 #: (term key, label) in the order of the selector
 TERMS: tuple[tuple[str, str], ...] = (

@@ -16,7 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from app.widgets.inputs import ComboBox, action_button
+from psfbench.app.widgets.inputs import ComboBox, action_button
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _COLOURS = {"WARNING": "#b36b00", "ERROR": "#c62828", "CRITICAL": "#c62828"}

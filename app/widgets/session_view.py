@@ -1,6 +1,6 @@
 """Viewer of one session folder: the sweep's frames, the depth map and the all-in-focus image.
 
-Everything is read from disk on a worker thread (:class:`app.widgets.background.
+Everything is read from disk on a worker thread (:class:`psfbench.app.widgets.background.
 BackgroundTasks`): opening a session, each frame asked for by the slider (latest-only: dragging
 the slider over 200 frames loads the last one asked for, not all 200), the depth map and the
 AIF. The three image views share their zoom and pan (they show the same pixels).
@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.background import BackgroundTasks
-from app.widgets.inputs import action_button
+from psfbench.app.widgets.background import BackgroundTasks
+from psfbench.app.widgets.inputs import action_button
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def record_text(rec: Any, pos: int, total: int) -> str:
 
 
 def _open_session(path: str) -> Any:
-    from core.dataset import Session
+    from psfbench.core.dataset import Session
 
     return Session.open(Path(path), strict=False)
 

@@ -4,9 +4,9 @@ See docs/acquisition.md. Nothing here imports Qt; the GUI subscribes to :class:`
 (``inline=True`` with its thread-safe ``EventPump.post``) and pulls events into Qt itself.
 """
 
-from core.acquisition.control import AbortRequested, RunControl, RunState
-from core.acquisition.engine import AcquisitionEngine, RunResult
-from core.acquisition.events import (
+from psfbench.core.acquisition.control import AbortRequested, RunControl, RunState
+from psfbench.core.acquisition.engine import AcquisitionEngine, RunResult
+from psfbench.core.acquisition.events import (
     ErrorEvent,
     Event,
     EventBus,
@@ -21,7 +21,7 @@ from core.acquisition.events import (
     Subscription,
     WarningEvent,
 )
-from core.acquisition.plans import (
+from psfbench.core.acquisition.plans import (
     AcquiredFrame,
     FocusSweepPlan,
     PatternScanPlan,
@@ -30,7 +30,7 @@ from core.acquisition.plans import (
     plan_from_dict,
     register_pattern_source,
 )
-from core.acquisition.writer import FrameWriterThread, WriterFailed
+from psfbench.core.acquisition.writer import FrameWriterThread, WriterFailed
 
 __all__ = [
     "AbortRequested",

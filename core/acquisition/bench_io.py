@@ -11,16 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.acquisition.plans.base import Plan
-from core.acquisition.session_io import bit_depth, plan_section
+from psfbench.core.acquisition.plans.base import Plan
+from psfbench.core.acquisition.session_io import bit_depth, plan_section
 
 
 def open_bench_from(profile: str | Path | dict[str, Any], **overrides: Any) -> Any:
     """``open_bench`` for a profile name/path, or a stored profile dict (resume)."""
-    from core.devices.factory import open_bench
+    from psfbench.core.devices.factory import open_bench
 
     if isinstance(profile, dict):
-        from core.config.profiles import parse_profile
+        from psfbench.core.config.profiles import parse_profile
 
         data = dict(profile)
         source = str(data.pop("_source", "session.json"))

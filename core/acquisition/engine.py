@@ -4,10 +4,10 @@ Three threads cooperate so that nothing slow can stall the camera or lose a fram
 
 * the **acquisition thread** drives the devices step by step (move, settle, read d, grab) and
   is the only thread that touches them;
-* the **writer thread** (:mod:`core.acquisition.writer`) stores frames through the crash-safe
-  session writer; a bounded queue between the two gives backpressure, never loss;
-* the **event bus** (:mod:`core.acquisition.events`) delivers events to each subscriber on its
-  own thread, so a slow GUI or logger only delays itself.
+* the **writer thread** (:mod:`psfbench.core.acquisition.writer`) stores frames through the
+  crash-safe session writer; a bounded queue between the two gives backpressure, never loss;
+* the **event bus** (:mod:`psfbench.core.acquisition.events`) delivers events to each subscriber on
+  its own thread, so a slow GUI or logger only delays itself.
 
 Callers steer the run with ``pause()``, ``resume()``, ``abort()`` from any thread; the
 acquisition thread honours them at step boundaries and inside waits. Whatever ends the run
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.acquisition.control import AbortRequested, RunControl, RunState
-from core.acquisition.events import (
+from psfbench.core.acquisition.control import AbortRequested, RunControl, RunState
+from psfbench.core.acquisition.events import (
     ErrorEvent,
     EventBus,
     Finished,
@@ -42,8 +42,8 @@ from core.acquisition.events import (
     Step,
     WarningEvent,
 )
-from core.acquisition.plans.base import Plan
-from core.acquisition.writer import FrameSink, FrameWriterThread, WriterFailed
+from psfbench.core.acquisition.plans.base import Plan
+from psfbench.core.acquisition.writer import FrameSink, FrameWriterThread, WriterFailed
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class _Context:
 
     def move_to(self, target: int) -> None:
         """Absolute move that an abort can cut short (the engine then stops the motor)."""
-        from core.devices import DeviceTimeout
+        from psfbench.core.devices import DeviceTimeout
 
         ctl = self.bench.focus
         ctl.move_abs(int(target), wait=False)
@@ -375,7 +375,7 @@ class AcquisitionEngine:
 
     def _sequencer_for(self, cam: Any) -> Any:
         if self._sequencer is None or self._sequencer.camera is not cam:
-            from core.devices.sequencing import FrameSequencer
+            from psfbench.core.devices.sequencing import FrameSequencer
 
             self._sequencer = FrameSequencer(cam)
         return self._sequencer
@@ -395,7 +395,12 @@ class AcquisitionEngine:
         A streamed frame can only be retried by triggering again (``retrigger``); without it
         the error propagates rather than waiting for a frame that will never come.
         """
-        from core.devices import DeviceDisconnected, DeviceTimeout, FrameLost, StaleFrameError
+        from psfbench.core.devices import (
+            DeviceDisconnected,
+            DeviceTimeout,
+            FrameLost,
+            StaleFrameError,
+        )
 
         cam = self.bench.camera
         attempts = 0
@@ -475,7 +480,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _is_expected(exc: BaseException) -> bool:
-    from core.acquisition.plans.base import PlanError
-    from core.devices import DeviceError
+    from psfbench.core.acquisition.plans.base import PlanError
+    from psfbench.core.devices import DeviceError
 
     return isinstance(exc, DeviceError | PlanError | OSError | ValueError)

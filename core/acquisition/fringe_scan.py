@@ -47,7 +47,7 @@ class FolderSink:
     """Each grabbed frame to ``frames/pattern_NNN.tif`` (atomic) and kept for decoding."""
 
     def __init__(self, folder: Path) -> None:
-        from core.dataset.tiff_io import write_tiff
+        from psfbench.core.dataset.tiff_io import write_tiff
 
         self._write = write_tiff
         self.folder = folder
@@ -62,7 +62,7 @@ class FolderSink:
 
 def calibration_from_world(world: Any, projector_size: tuple[int, int]) -> Any:
     """A virtual bench world's exact geometry as a ProcamCalibration (no lens distortion)."""
-    from core.fringe.calibrate import ProcamCalibration
+    from psfbench.core.fringe.calibrate import ProcamCalibration
 
     R, t = world.projector_pose()
     return ProcamCalibration(
@@ -98,8 +98,8 @@ def fringe_plan(
     exposure_us: float | None = None,
 ) -> Any:
     """The pattern-scan plan of a fringe scan (source ``fringe_scan``)."""
-    from core.acquisition import PatternScanPlan
-    from core.fringe.sources import register_sources
+    from psfbench.core.acquisition import PatternScanPlan
+    from psfbench.core.fringe.sources import register_sources
 
     register_sources()
     return PatternScanPlan(
@@ -132,10 +132,10 @@ def decode_frames(
     ``params`` on a projector of ``projector_size`` (w, h): a ``ScanResult``. ``decode_kw``
     go to ``decode_scan`` (e.g. ``saturation``: a level, None for no check, or ``"auto"``,
     the default: the camera's clip level when ``pixel_format`` is given, else
-    :func:`core.fringe.scan.saturation_level` of the frames' own type and range). Colour
+    :func:`psfbench.core.fringe.scan.saturation_level` of the frames' own type and range). Colour
     frames are decoded on luminance; a pixel where any channel clips counts as clipped."""
-    from core.fringe.scan import decode_scan, saturation_level
-    from core.fringe.sources import fringe_scan_from_params
+    from psfbench.core.fringe.scan import decode_scan, saturation_level
+    from psfbench.core.fringe.sources import fringe_scan_from_params
 
     scan = fringe_scan_from_params(params, int(projector_size[0]), int(projector_size[1]))
     missing = [i for i in range(scan.n_images) if i not in frames]
@@ -213,8 +213,8 @@ def write_scan_outputs(
 ) -> None:
     """``depth.tif``, ``points.ply`` and ``fringe.json`` beside the frames, as the CLI
     writes them."""
-    from core.fringe.export import write_depth_tiff
-    from core.fringe.ply import write_ply
+    from psfbench.core.fringe.export import write_depth_tiff
+    from psfbench.core.fringe.ply import write_ply
 
     out = Path(out_dir)
     write_depth_tiff(out / "depth.tif", result.depth)
@@ -244,7 +244,7 @@ def run_fringe_scan(
     """Project, grab and decode a fringe scan into ``out_dir`` (frames/, depth.tif,
     points.ply, fringe.json). ``saturation``: as in :func:`decode_frames`; ``"auto"`` takes
     the camera's clip level from its pixel format."""
-    from core.acquisition import AcquisitionEngine
+    from psfbench.core.acquisition import AcquisitionEngine
 
     out = Path(out_dir)
     plan = fringe_plan(params, settle_s=settle_s, exposure_us=exposure_us)
@@ -274,7 +274,7 @@ def run_fringe_scan(
     rmse = rmse_vs_truth(bench, res)
     write_scan_outputs(out, res, plan.params, rmse, plan.total_steps())
     if session is not None:
-        from core.dataset import SessionWriter
+        from psfbench.core.dataset import SessionWriter
 
         with SessionWriter.open_existing(session) as writer:
             writer.write_depth(res.depth)
@@ -293,7 +293,7 @@ def run_fringe_scan(
 
 def _show_and_grab(bench: Any, patterns: list[np.ndarray], settle_s: float) -> list[np.ndarray]:
     """Show each pattern, settle, grab one frame (software trigger); blank after."""
-    from core.acquisition.engine import bench_time_scale
+    from psfbench.core.acquisition.engine import bench_time_scale
 
     cam, proj = bench.camera, bench.projector
     if proj is None:
@@ -331,8 +331,8 @@ def capture_white_black(
 ) -> WhiteBlack:
     """Project white then black and grab each, stopped down as for a scan (device thread:
     this talks to the camera and the projector). Feed the result to
-    ``core.fringe.check.check_contrast``."""
-    from core.fringe.check import clip_level
+    ``psfbench.core.fringe.check.check_contrast``."""
+    from psfbench.core.fringe.check import clip_level
 
     cam, proj = bench.camera, bench.projector
     if proj is None:
@@ -362,9 +362,9 @@ def measure_projector_gamma(
     settle_s: float = 0.05,
 ) -> Any:
     """Show flat grey levels, grab each, fit ``offset + gain * level**gamma`` over the lit,
-    unclipped pixels (``core.fringe.gamma``): a ``GammaFit`` (device thread)."""
-    from core.fringe.check import clip_level
-    from core.fringe.gamma import fit_projector_gamma, responses_from_frames
+    unclipped pixels (``psfbench.core.fringe.gamma``): a ``GammaFit`` (device thread)."""
+    from psfbench.core.fringe.check import clip_level
+    from psfbench.core.fringe.gamma import fit_projector_gamma, responses_from_frames
 
     cam, proj = bench.camera, bench.projector
     if proj is None:

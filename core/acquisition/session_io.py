@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from core.acquisition.plans.base import Plan, PlanError, plan_from_dict
-from core.acquisition.snapshot import jsonable
+from psfbench.core.acquisition.plans.base import Plan, PlanError, plan_from_dict
+from psfbench.core.acquisition.snapshot import jsonable
 
 #: Key under ``session.json: plan.parameters`` holding the engine's own plan (for resume).
 ENGINE_PLAN_KEY = "engine_plan"
@@ -99,7 +99,7 @@ def session_path_ok(path: Path) -> None:
     creating* a session leaves (nothing was acquired, ``session.json`` never appeared): it is
     cleared and reused.
     """
-    from core.dataset.atomic import is_temp_file
+    from psfbench.core.dataset.atomic import is_temp_file
 
     if path.is_dir() and not (path / "session.json").exists():
         entries = list(path.iterdir())

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.acquisition.bench_io import session_meta, write_ground_truth
-from core.acquisition.plans.aif_capture import AifCapturePlan
-from core.acquisition.plans.base import Plan
-from core.acquisition.session_io import session_path_ok, stored_plan, stored_profile
+from psfbench.core.acquisition.bench_io import session_meta, write_ground_truth
+from psfbench.core.acquisition.plans.aif_capture import AifCapturePlan
+from psfbench.core.acquisition.plans.base import Plan
+from psfbench.core.acquisition.session_io import session_path_ok, stored_plan, stored_profile
 
 AifMode = Literal["capture", "skip"]
 
@@ -32,7 +32,7 @@ def create_sweep_session(
     The virtual bench's ground-truth depth map is written at once, so even a session
     interrupted after one frame has everything but the missing frames.
     """
-    from core.dataset import SessionWriter
+    from psfbench.core.dataset import SessionWriter
 
     path = Path(out)
     session_path_ok(path)

@@ -21,7 +21,8 @@ import numpy as np
 
 
 class FrameSink(Protocol):
-    """What the writer needs from the session (``core.dataset.SessionWriter`` satisfies it)."""
+    """What the writer needs from the session (``psfbench.core.dataset.SessionWriter`` satisfies
+    it)."""
 
     def write_frame(
         self, index: int, image: np.ndarray, record_fields: Mapping[str, Any]

@@ -184,11 +184,11 @@ def set_task_threads(n: int) -> None:
 
 def worker_versions(client: Any) -> dict[str, str]:
     """psfbench version on every worker (address -> version), to warn about mixed installs."""
-    from core import __version__ as _  # noqa: F401
+    from psfbench.core import __version__ as _  # noqa: F401
 
     def version() -> str:
-        import core
+        from psfbench.core import __version__
 
-        return str(core.__version__)
+        return str(__version__)
 
     return {str(k): str(v) for k, v in client.run(version).items()}

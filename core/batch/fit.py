@@ -1,9 +1,9 @@
 """``psfbench batch fit``: one ``psfbench fit`` per session, each a Dask task.
 
-Each task runs :func:`core.fit.session_fit.run_session_fit` (exactly what ``psfbench fit``
+Each task runs :func:`psfbench.core.fit.session_fit.run_session_fit` (exactly what ``psfbench fit``
 runs) on a worker and writes the session's ``results/`` with
-:func:`core.fit.report.write_outputs`, as ``psfbench fit`` does; the driver gathers a summary
-per session (:class:`SessionOutcome`) into one table (:func:`format_report`) and JSON.
+:func:`psfbench.core.fit.report.write_outputs`, as ``psfbench fit`` does; the driver gathers a
+summary per session (:class:`SessionOutcome`) into one table (:func:`format_report`) and JSON.
 Sessions are named by path: workers must see them at the same path (shared storage).
 
 A task is idempotent (results are written atomically and a rerun writes the same), so when a
@@ -20,9 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.batch.cluster import BatchSetupError, ClusterHandle, set_task_threads, task_resources
-from core.fit.progress import Progress, ProgressCallback, StageTimer
-from core.fit.session_fit import FitSettings
+from psfbench.core.batch.cluster import (
+    BatchSetupError,
+    ClusterHandle,
+    set_task_threads,
+    task_resources,
+)
+from psfbench.core.fit.progress import Progress, ProgressCallback, StageTimer
+from psfbench.core.fit.session_fit import FitSettings
 
 
 @dataclass
@@ -65,8 +70,8 @@ def fit_session_task(
     """Run on a worker: fit ``session`` with ``settings`` (FitSettings JSON) on ``threads``
     torch threads, write its results (``write``), return a SessionOutcome dict. A session
     that cannot be fitted is an outcome with ``error``, not an exception."""
-    from core.fit.report import write_outputs
-    from core.fit.session_fit import FitSetupError, run_session_fit
+    from psfbench.core.fit.report import write_outputs
+    from psfbench.core.fit.session_fit import FitSetupError, run_session_fit
 
     set_task_threads(threads)
     t0 = time.perf_counter()
@@ -115,13 +120,13 @@ def batch_fit(
 
     ``settings`` are ``psfbench fit``'s (one set for all sessions; ``device`` "auto" uses
     the GPU workers when the cluster has any, through the GPU resource). ``progress``
-    receives :class:`core.fit.progress.Progress` events (stage "fits", with ETA) as fits
+    receives :class:`psfbench.core.fit.progress.Progress` events (stage "fits", with ETA) as fits
     finish. A session that fails (cannot be fitted, or its worker died repeatedly) is an
     outcome with ``error``. Raises BatchSetupError for bad settings or a session given twice.
     """
     from distributed import as_completed
 
-    from core.fit.session_fit import FitSetupError
+    from psfbench.core.fit.session_fit import FitSetupError
 
     paths = [str(Path(s)) for s in sessions]
     if not paths:

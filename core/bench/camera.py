@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from core.bench.stamp import stamp
-from core.bench.world import LUMA, BenchWorld
-from core.devices.protocols import (
+from psfbench.core.bench.stamp import stamp
+from psfbench.core.bench.world import LUMA, BenchWorld
+from psfbench.core.devices.protocols import (
     PIXEL_FORMATS,
     CameraInfo,
     DeviceDisconnected,
@@ -41,7 +41,7 @@ _FAILED = object()
 
 
 class SimCamera:
-    """Virtual camera implementing :class:`core.devices.protocols.Camera`."""
+    """Virtual camera implementing :class:`psfbench.core.devices.protocols.Camera`."""
 
     def __init__(
         self,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 
-from core.bench.motion import Trajectory, decelerate, trapezoid
-from core.bench.world import BenchWorld
-from core.devices.protocols import (
+from psfbench.core.bench.motion import Trajectory, decelerate, trapezoid
+from psfbench.core.bench.world import BenchWorld
+from psfbench.core.devices.protocols import (
     ControllerInfo,
     ControllerStatus,
     DeviceDisconnected,
@@ -27,7 +27,7 @@ FIRMWARE_VERSION = "sim-1.0"
 
 
 class SimFocusController:
-    """Virtual controller implementing :class:`core.devices.protocols.FocusController`."""
+    """Virtual controller implementing :class:`psfbench.core.devices.protocols.FocusController`."""
 
     def __init__(self, world: BenchWorld) -> None:
         self.world = world

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.bench.world import BenchWorld
-from core.devices.protocols import ProjectorInfo, normalise_pattern
+from psfbench.core.bench.world import BenchWorld
+from psfbench.core.devices.protocols import ProjectorInfo, normalise_pattern
 
 
 class SimProjector:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.optics import DEFAULT_OMEGA
+from psfbench.core.optics import DEFAULT_OMEGA
 
 
 def disc_kernel(radius: float) -> np.ndarray:

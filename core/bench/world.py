@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from core import optics
-from core.bench.motion import Trajectory, backlash
-from core.bench.settings import VirtualBenchSettings
-from core.devices.protocols import DeviceError, normalise_pattern
+from psfbench.core import optics
+from psfbench.core.bench.motion import Trajectory, backlash
+from psfbench.core.bench.settings import VirtualBenchSettings
+from psfbench.core.devices.protocols import DeviceError, normalise_pattern
 
 #: Rec. 709 luma weights: what a monochrome sensor integrates from an RGB scene.
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
@@ -93,7 +93,7 @@ class BenchWorld:
         self._render_cache: dict[tuple[Any, ...], np.ndarray] = {}
 
     def _make_scene(self) -> Any:
-        from core.scenes import make_scene
+        from psfbench.core.scenes import make_scene
 
         s = self.settings
         options: dict[str, Any] = {}
@@ -341,7 +341,7 @@ class BenchWorld:
         return img
 
     def _render(self, state: dict[str, Any]) -> np.ndarray:
-        from core.bench.psf import disc_blur, scale_about_centre
+        from psfbench.core.bench.psf import disc_blur, scale_about_centre
 
         s = self.settings
         d = s.d_home_mm + float(state["lens_steps"]) / s.steps_per_mm
@@ -393,10 +393,11 @@ class BenchWorld:
 
 
 def _renderer() -> Callable[..., Any]:
-    """core.render.render, looked up at call time (the renderer package loads torch lazily)."""
+    """psfbench.core.render.render, looked up at call time (the renderer package loads torch
+    lazily)."""
     import importlib
 
-    fn: Callable[..., Any] = importlib.import_module("core.render").render
+    fn: Callable[..., Any] = importlib.import_module("psfbench.core.render").render
     return fn
 
 

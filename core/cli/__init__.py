@@ -14,7 +14,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from core import __version__
+from psfbench.core import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,8 +45,8 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_cluster(args: argparse.Namespace) -> Any:
-    """The context manager of :func:`core.batch.cluster.open_client` for these options."""
-    from core.batch.cluster import open_client
+    """The context manager of :func:`psfbench.core.batch.cluster.open_client` for these options."""
+    from psfbench.core.batch.cluster import open_client
 
     dash = None if str(args.dashboard).lower() == "none" else str(args.dashboard)
     return open_client(
@@ -60,7 +60,7 @@ def open_cluster(args: argparse.Namespace) -> Any:
 
 def describe(handle: Any, args: argparse.Namespace) -> str:
     """'cluster: ...' line: where the tasks run, how many workers, the dashboard."""
-    from core.batch.cluster import gpu_workers
+    from psfbench.core.batch.cluster import gpu_workers
 
     n = handle.n_workers()
     gpus = len(gpu_workers(handle.client))
@@ -80,8 +80,8 @@ def describe(handle: Any, args: argparse.Namespace) -> str:
 def announce(handle: Any, args: argparse.Namespace) -> None:
     """Print the cluster line (:func:`describe`) and warn about workers that run another
     psfbench version."""
-    from core import __version__
-    from core.batch.cluster import worker_versions
+    from psfbench.core import __version__
+    from psfbench.core.batch.cluster import worker_versions
 
     print(describe(handle, args), flush=True)
     other = {w: v for w, v in worker_versions(handle.client).items() if v != __version__}

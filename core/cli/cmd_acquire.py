@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from core.cli.common import saturation_arg
+from psfbench.core.cli.common import saturation_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,7 +125,7 @@ def _ui_args(p: argparse.ArgumentParser) -> None:
 def _overrides(items: list[str]) -> dict[str, Any]:
     import json
 
-    from core.cli import UserFacingError
+    from psfbench.core.cli import UserFacingError
 
     out: dict[str, Any] = {}
     for item in items:
@@ -140,10 +140,10 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _open(profile: Any, overrides: dict[str, Any] | None = None) -> Any:
-    from core.acquisition.bench_io import open_bench_from
-    from core.cli import UserFacingError
-    from core.config.profiles import ConfigError
-    from core.devices import DeviceError
+    from psfbench.core.acquisition.bench_io import open_bench_from
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.config.profiles import ConfigError
+    from psfbench.core.devices import DeviceError
 
     try:
         return open_bench_from(profile, **(overrides or {}))
@@ -156,12 +156,12 @@ def _open(profile: Any, overrides: dict[str, Any] | None = None) -> Any:
 def run_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.acquisition import FocusSweepPlan, PlanError
-    from core.acquisition.bench_io import default_range, steps_per_mm
-    from core.acquisition.session_io import session_path_ok
-    from core.acquisition.sessions import create_sweep_session
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError
+    from psfbench.core.acquisition import FocusSweepPlan, PlanError
+    from psfbench.core.acquisition.bench_io import default_range, steps_per_mm
+    from psfbench.core.acquisition.session_io import session_path_ok
+    from psfbench.core.acquisition.sessions import create_sweep_session
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError
 
     out = Path(args.out)
     try:
@@ -210,10 +210,10 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from core.acquisition import PlanError
-    from core.acquisition.sessions import pending_work
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError, SessionWriter
+    from psfbench.core.acquisition import PlanError
+    from psfbench.core.acquisition.sessions import pending_work
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError, SessionWriter
 
     try:
         writer = SessionWriter.open_existing(args.dir)
@@ -237,7 +237,7 @@ def run_resume(args: argparse.Namespace) -> int:
             return 0
         bench = _open(work.profile)
         try:
-            from core.acquisition.sessions import complete_ground_truth
+            from psfbench.core.acquisition.sessions import complete_ground_truth
 
             if complete_ground_truth(writer, bench):
                 print("repaired: wrote the virtual bench's depth map", file=sys.stderr)
@@ -256,9 +256,9 @@ def run_resume(args: argparse.Namespace) -> int:
 def run_fringe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.acquisition.fringe_scan import run_fringe_scan, world_calibration
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError
+    from psfbench.core.acquisition.fringe_scan import run_fringe_scan, world_calibration
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError
 
     params: dict[str, Any] = {"steps": args.phase_steps}
     if args.counts:
@@ -307,8 +307,8 @@ def run_fringe(args: argparse.Namespace) -> int:
 
 
 def _read_procam(path: Any) -> Any:
-    from core.cli import UserFacingError
-    from core.fringe.calibrate import ProcamCalibration
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.fringe.calibrate import ProcamCalibration
 
     try:
         return ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
@@ -319,8 +319,8 @@ def _read_procam(path: Any) -> Any:
 def _profile_procam(bench: Any) -> Any:
     """The calibration the GUI's wizard saved beside the bench profile
     (``<profile>.procam.json``), saying which file; a clear error naming where it looked."""
-    from core.cli import UserFacingError
-    from core.fringe.calibrate import profile_calibration_path
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.fringe.calibrate import profile_calibration_path
 
     info = bench.info
     source = getattr(info, "source", None)
@@ -337,9 +337,9 @@ def _profile_procam(bench: Any) -> Any:
 
 
 def run_aif(args: argparse.Namespace) -> int:
-    from core.acquisition.session_io import stored_profile
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError, SessionWriter
+    from psfbench.core.acquisition.session_io import stored_profile
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError, SessionWriter
 
     try:
         writer = SessionWriter.open_existing(args.dir)
@@ -372,7 +372,7 @@ def _run_session(
     steps: list[int] | None,
     resumed: bool,
 ) -> int:
-    from core.acquisition.session_io import SessionSink
+    from psfbench.core.acquisition.session_io import SessionSink
 
     code = _drive(
         args,
@@ -385,7 +385,7 @@ def _run_session(
     )
     if code != 0:
         return code
-    from core.acquisition.sessions import wants_aif
+    from psfbench.core.acquisition.sessions import wants_aif
 
     if wants_aif(writer):
         return _capture_aif(args, bench, writer)
@@ -396,8 +396,8 @@ def _run_session(
 def _capture_aif(
     args: argparse.Namespace, bench: Any, writer: Any, average: int | None = None
 ) -> int:
-    from core.acquisition.plans.aif_capture import AifSink
-    from core.acquisition.sessions import aif_plan_for
+    from psfbench.core.acquisition.plans.aif_capture import AifSink
+    from psfbench.core.acquisition.sessions import aif_plan_for
 
     plan = aif_plan_for(writer, average)
     code = _drive(
@@ -423,7 +423,7 @@ def _drive(
     """Run one plan with a progress bar, prompts on this thread, and Ctrl-C = clean abort."""
     import queue
 
-    from core.acquisition import AcquisitionEngine
+    from psfbench.core.acquisition import AcquisitionEngine
 
     engine = AcquisitionEngine(bench)
     prompts: queue.SimpleQueue[Any] = queue.SimpleQueue()

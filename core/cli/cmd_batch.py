@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scheduler; a table of A, e, their uncertainties and warnings per session at the end.",
     )
     f.add_argument("sessions", nargs="+", metavar="SESSION", help="session directories")
-    from core.cli.cluster_args import add_cluster_args
-    from core.cli.cmd_fit import add_fit_options
+    from psfbench.core.cli.cluster_args import add_cluster_args
+    from psfbench.core.cli.cmd_fit import add_fit_options
 
     add_fit_options(f)
     add_cluster_args(f)
@@ -35,12 +35,12 @@ def run_fit(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from core.batch.cluster import BatchSetupError
-    from core.batch.fit import batch_fit, format_report
-    from core.cli import UserFacingError
-    from core.cli.cluster_args import announce, open_cluster
-    from core.cli.progress_bar import StageBars
-    from core.fit.session_fit import FitSettings
+    from psfbench.core.batch.cluster import BatchSetupError
+    from psfbench.core.batch.fit import batch_fit, format_report
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.cli.cluster_args import announce, open_cluster
+    from psfbench.core.cli.progress_bar import StageBars
+    from psfbench.core.fit.session_fit import FitSettings
 
     settings = FitSettings.from_args(args)
     bars = StageBars(enabled=not args.quiet, unit="fit")

@@ -59,14 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_procam(args: argparse.Namespace) -> int:
-    from core.cli import UserFacingError
-    from core.fringe.calibrate import (
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.fringe.calibrate import (
         DEFAULT_MAX_RMS,
         CalibrationError,
         calibrate_procam,
         check_calibration,
     )
-    from core.fringe.patterns import PatternError
+    from psfbench.core.fringe.patterns import PatternError
 
     try:
         cal = calibrate_procam(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.cli.common import size_arg
+from psfbench.core.cli.common import size_arg
 
 if TYPE_CHECKING:
-    from core.datagen import GenerationConfig
+    from psfbench.core.datagen import GenerationConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.cli.cluster_args import add_cluster_args
+    from psfbench.core.cli.cluster_args import add_cluster_args
 
     p = sub.add_parser(
         "dataset",
@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, device: str) -> GenerationConfig:
-    from core.datagen import GenerationConfig, load_psf, scan_folder, synthetic_sources
+    from psfbench.core.datagen import GenerationConfig, load_psf, scan_folder, synthetic_sources
 
     psf = load_psf(args.psf, focal_length_mm=args.focal_length_mm, scale=args.psf_scale)
     if str(args.source).startswith("synthetic:"):
@@ -133,13 +133,13 @@ def run_generate(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from core.batch.cluster import BatchSetupError, gpu_workers
-    from core.cli import UserFacingError
-    from core.cli.cluster_args import announce, open_cluster
-    from core.cli.progress_bar import StageBars
-    from core.datagen import DatagenError
-    from core.datagen.generate import generate
-    from core.datagen.shards import shard_pattern
+    from psfbench.core.batch.cluster import BatchSetupError, gpu_workers
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.cli.cluster_args import announce, open_cluster
+    from psfbench.core.cli.progress_bar import StageBars
+    from psfbench.core.datagen import DatagenError
+    from psfbench.core.datagen.generate import generate
+    from psfbench.core.datagen.shards import shard_pattern
 
     bars = StageBars(enabled=not args.quiet, unit="shard")
     try:
@@ -169,9 +169,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from core.cli import UserFacingError
-    from core.datagen import DatagenError
-    from core.datagen.generate import verify_dataset
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.datagen import DatagenError
+    from psfbench.core.datagen.generate import verify_dataset
 
     try:
         rep = verify_dataset(args.out, regenerate=args.regenerate)

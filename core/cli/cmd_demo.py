@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import device_arg, size_arg
+from psfbench.core.cli.common import device_arg, size_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from core.cli import cmd_fit, cmd_simulate
-    from core.fit.report import format_table, write_outputs
+    from psfbench.core.cli import cmd_fit, cmd_simulate
+    from psfbench.core.fit.report import format_table, write_outputs
 
     out = Path(args.out)
     session = out / "session"

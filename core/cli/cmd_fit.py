@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import device_arg, grid_arg, resolve_device
+from psfbench.core.cli.common import device_arg, grid_arg, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,10 +88,11 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
 
 def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, float] | None]:
     """The fit of ``args.session`` with the command's options; the GUI's fitting panel runs
-    the same :func:`core.fit.session_fit.run_session_fit`. Returns (result, session, truth)."""
-    from core.cli import UserFacingError
-    from core.cli.progress_bar import StageBars
-    from core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
+    the same :func:`psfbench.core.fit.session_fit.run_session_fit`. Returns (result, session,
+    truth)."""
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.cli.progress_bar import StageBars
+    from psfbench.core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
 
     device = resolve_device(args.device)
     quiet = bool(getattr(args, "quiet", False))
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from core.fit.report import format_table, write_outputs
+    from psfbench.core.fit.report import format_table, write_outputs
 
     result, session, truth = run_fit(args)
     out = Path(args.session) / "results"

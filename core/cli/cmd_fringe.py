@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import saturation_arg
+from psfbench.core.cli.common import saturation_arg
 
 SCAN_FILE = "fringe.json"
 SCAN_DESCRIPTION = "scan.json"
@@ -78,7 +78,7 @@ def scan_params(
     """The scan parameters: ``fringe.json`` (``{"params": ...}``, what ``psfbench acquire
     fringe`` writes) or ``scan.json`` (a ``FringeScan.to_dict()``) in CAPTURES or its parent,
     then the flags on top."""
-    from core.cli import UserFacingError
+    from psfbench.core.cli import UserFacingError
 
     params: dict[str, Any] = {}
     source = "flags and defaults"
@@ -119,13 +119,17 @@ def scan_params(
 def run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core import imageio
-    from core.acquisition.fringe_scan import decode_frames, saturation_line, write_scan_outputs
-    from core.cli import UserFacingError
-    from core.fringe.calibrate import ProcamCalibration
-    from core.fringe.patterns import PatternError
-    from core.fringe.scan import REFUSAL_LABELS
-    from core.fringe.sources import fringe_scan_from_params
+    from psfbench.core import imageio
+    from psfbench.core.acquisition.fringe_scan import (
+        decode_frames,
+        saturation_line,
+        write_scan_outputs,
+    )
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.fringe.calibrate import ProcamCalibration
+    from psfbench.core.fringe.patterns import PatternError
+    from psfbench.core.fringe.scan import REFUSAL_LABELS
+    from psfbench.core.fringe.sources import fringe_scan_from_params
 
     captures = Path(args.captures)
     try:

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy
     import torch
 
-    from core import __version__
+    from psfbench.core import __version__
 
     info = {
         "psfbench": __version__,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import device_arg, resolve_device
+from psfbench.core.cli.common import device_arg, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from core import optics
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError, Session
-    from core.render import render
+    from psfbench.core import optics
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError, Session
+    from psfbench.core.render import render
 
     try:
         session = Session.open(Path(args.session))
@@ -95,6 +95,6 @@ def write_image(path: object, img: object, bit_depth: int) -> None:
     if out.ndim == 3:
         out = np.ascontiguousarray(out[..., ::-1])  # RGB -> OpenCV's BGR
     if not cv2.imwrite(str(p), out):
-        from core.cli import UserFacingError
+        from psfbench.core.cli import UserFacingError
 
         raise UserFacingError(f"could not write {p} (unsupported extension?)")

@@ -74,8 +74,8 @@ def _register_import(ssub: argparse._SubParsersAction) -> None:
 
 
 def _imported(build: Any, out: str) -> int:
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError
 
     try:
         session = build()
@@ -99,14 +99,14 @@ ALLIN3D_OPTIONS = ("factor", "view", "e_mm", "focal_length_mm", "f_number", "pix
 
 
 def run_import_csv(args: argparse.Namespace) -> int:
-    from core.dataset import import_image_folder
+    from psfbench.core.dataset import import_image_folder
 
     kw = {k: getattr(args, k) for k in CSV_OPTIONS}
     return _imported(lambda: import_image_folder(args.csv, args.out, **kw), args.out)
 
 
 def run_import_allin3d(args: argparse.Namespace) -> int:
-    from core.dataset import import_allin3d
+    from psfbench.core.dataset import import_allin3d
 
     kw = {k: getattr(args, k) for k in ALLIN3D_OPTIONS}
     return _imported(lambda: import_allin3d(args.root, args.out, **kw), args.out)
@@ -115,8 +115,8 @@ def run_import_allin3d(args: argparse.Namespace) -> int:
 def _report(path: str) -> dict[str, Any]:
     from pathlib import Path
 
-    from core.cli import UserFacingError
-    from core.dataset import DatasetError, Session
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.dataset import DatasetError, Session
 
     root = Path(path)
     if not root.is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import device_arg, resolve_device, size_arg
+from psfbench.core.cli.common import device_arg, resolve_device, size_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.cli import UserFacingError
-    from core.scenes import SCENE_KINDS
-    from core.simulation import SimulationSpec, hidden_parameters, simulate_session
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.scenes import SCENE_KINDS
+    from psfbench.core.simulation import SimulationSpec, hidden_parameters, simulate_session
 
     if args.scene not in SCENE_KINDS:
         raise UserFacingError(f"--scene {args.scene!r}: choose one of {', '.join(SCENE_KINDS)}")

@@ -11,7 +11,7 @@ import argparse
 import sys
 import threading
 
-from core.cli import UserFacingError
+from psfbench.core.cli import UserFacingError
 
 
 def _floats(text: str) -> list[float]:
@@ -99,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _sweep_order(files: list[str], as_given: bool) -> tuple[list[str], str]:
     """FILES in sweep order: a list in plain text order (what a shell glob gives) whose
     numeric order differs is taken in numeric order (frame_2 before frame_10)."""
-    from core.imageio import natural_key
+    from psfbench.core.imageio import natural_key
 
     numeric = sorted(files, key=natural_key)
     if as_given or numeric == files or sorted(files) != files:
@@ -111,13 +111,19 @@ def _sweep_order(files: list[str], as_given: bool) -> tuple[list[str], str]:
 
 
 def _import_engine() -> None:
-    import core.stacking.pipeline  # noqa: F401  (torch and the engine)
+    import psfbench.core.stacking.pipeline  # noqa: F401  (torch and the engine)
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core.stacking.io import StackIOError, from_float, read_stack, write_depth, write_image
+    from psfbench.core.stacking.io import (
+        StackIOError,
+        from_float,
+        read_stack,
+        write_depth,
+        write_image,
+    )
 
     # Importing torch takes ~1.4 s; decoding the frames (OpenCV, GIL released) overlaps it.
     importer = threading.Thread(target=_import_engine, daemon=True)
@@ -148,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
     importer.join()
     import torch
 
-    from core.optics import OpticsError
-    from core.stacking.fusion import FusionParams
-    from core.stacking.pipeline import synthesize_aif
+    from psfbench.core.optics import OpticsError
+    from psfbench.core.stacking.fusion import FusionParams
+    from psfbench.core.stacking.pipeline import synthesize_aif
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserFacingError(f"--device {args.device}: CUDA is not available on this machine")
@@ -189,8 +195,8 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
     """Synthesise all-in-focus from this sweep: frames, d and F come from the session."""
     import numpy as np
 
-    from core.dataset import DatasetError, Session
-    from core.stacking.io import StackIOError, from_float, write_depth, write_image
+    from psfbench.core.dataset import DatasetError, Session
+    from psfbench.core.stacking.io import StackIOError, from_float, write_depth, write_image
 
     try:
         session = Session.open(args.session)
@@ -203,9 +209,9 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
     dtype = first.dtype
     top = float(2**bits - 1) if np.issubdtype(dtype, np.integer) else None
     importer.join()
-    from core.optics import OpticsError
-    from core.stacking.fusion import FusionParams
-    from core.stacking.pipeline import synthesize_aif_from_session
+    from psfbench.core.optics import OpticsError
+    from psfbench.core.stacking.fusion import FusionParams
+    from psfbench.core.stacking.pipeline import synthesize_aif_from_session
 
     try:
         result = synthesize_aif_from_session(

@@ -16,7 +16,7 @@ def device_arg(p: argparse.ArgumentParser) -> None:
 def resolve_device(name: str) -> str:
     import torch
 
-    from core.cli import UserFacingError
+    from psfbench.core.cli import UserFacingError
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

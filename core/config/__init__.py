@@ -4,7 +4,7 @@
 config directory (``PSFBENCH_CONFIG_DIR`` overrides it). See docs/devices.md.
 """
 
-from core.config.profiles import (
+from psfbench.core.config.profiles import (
     EXAMPLE_REAL_TOML,
     CameraProfile,
     ConfigError,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.bench.settings import VirtualBenchSettings
+from psfbench.core.bench.settings import VirtualBenchSettings
 
 BUILTIN = "virtual"
 

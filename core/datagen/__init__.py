@@ -7,17 +7,17 @@ histogram-invariant spatial shuffle of the seed paper. Samples are written shard
 WebDataset-style tar files with a manifest, on Dask workers, resumably
 (docs/dataset-generation.md).
 
-Modules: :mod:`~core.datagen.psf` (the fitted PSF), :mod:`~core.datagen.sources` (RGB-D
-folders, synthetic scenes), :mod:`~core.datagen.shuffle` (spatial shuffle),
-:mod:`~core.datagen.sample` (one sample from the configuration and its index),
-:mod:`~core.datagen.shards` (tar shards, manifest, reading), :mod:`~core.datagen.generate`
-(the run on Dask, resume, verification).
+Modules: :mod:`~psfbench.core.datagen.psf` (the fitted PSF), :mod:`~psfbench.core.datagen.sources`
+(RGB-D folders, synthetic scenes), :mod:`~psfbench.core.datagen.shuffle` (spatial shuffle),
+:mod:`~psfbench.core.datagen.sample` (one sample from the configuration and its index),
+:mod:`~psfbench.core.datagen.shards` (tar shards, manifest, reading),
+:mod:`~psfbench.core.datagen.generate` (the run on Dask, resume, verification).
 """
 
-from core.datagen.psf import DatagenError, PsfSpec, load_psf
-from core.datagen.sample import FORMAT, GenerationConfig, Sample, make_sample, sample_key
-from core.datagen.shuffle import spatial_shuffle
-from core.datagen.sources import SyntheticSources, scan_folder, synthetic_sources
+from psfbench.core.datagen.psf import DatagenError, PsfSpec, load_psf
+from psfbench.core.datagen.sample import FORMAT, GenerationConfig, Sample, make_sample, sample_key
+from psfbench.core.datagen.shuffle import spatial_shuffle
+from psfbench.core.datagen.sources import SyntheticSources, scan_folder, synthetic_sources
 
 __all__ = [
     "FORMAT",

@@ -3,7 +3,7 @@ the driver.
 
 :func:`prepare_output` creates ``OUT/dataset.json`` or checks that an existing one holds the
 same configuration (a resumed run), removes debris of interrupted writes and returns the shards
-already done; :func:`generate` submits one :func:`core.datagen.shards.write_shard` task per
+already done; :func:`generate` submits one :func:`psfbench.core.datagen.shards.write_shard` task per
 missing shard and appends each finished shard's record to ``shards.jsonl`` as it arrives.
 Workers read the configuration from ``OUT/dataset.json``, so OUT must be on a filesystem every
 worker sees (the same path), as on a cluster's shared storage.
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.datagen.psf import DatagenError
-from core.datagen.sample import GenerationConfig, make_sample, sample_key
-from core.datagen.shards import (
+from psfbench.core.datagen.psf import DatagenError
+from psfbench.core.datagen.sample import GenerationConfig, make_sample, sample_key
+from psfbench.core.datagen.shards import (
     CONFIG_FILE,
     LOCK_FILE,
     append_manifest,
@@ -119,15 +119,15 @@ def generate(
     stop_after: int | None = None,
 ) -> GenerateReport:
     """Generate (or resume) the dataset ``cfg`` in ``out_dir`` on the cluster of ``handle``
-    (:class:`core.batch.cluster.ClusterHandle`). ``progress`` receives
-    :class:`core.fit.progress.Progress` events (stage "shards"). ``stop_after``: stop once
+    (:class:`psfbench.core.batch.cluster.ClusterHandle`). ``progress`` receives
+    :class:`psfbench.core.fit.progress.Progress` events (stage "shards"). ``stop_after``: stop once
     that many shards were written in this run, after the shards then being written (an
     interruption, for tests). Raises
     DatagenError; a failing shard cancels the rest (shards already listed stay done)."""
     from distributed import as_completed
 
-    from core.batch.cluster import GPU_RESOURCE
-    from core.fit.progress import Progress, StageTimer
+    from psfbench.core.batch.cluster import GPU_RESOURCE
+    from psfbench.core.fit.progress import Progress, StageTimer
 
     cfg.validate()
     out = Path(out_dir)
@@ -181,7 +181,7 @@ def generate(
 
 
 def _shard_task(out_dir: str, shard: int, threads: int) -> dict[str, Any]:
-    from core.batch.cluster import set_task_threads
+    from psfbench.core.batch.cluster import set_task_threads
 
     set_task_threads(threads)
     return write_shard(out_dir, shard)
@@ -192,7 +192,7 @@ def _shard_task(out_dir: str, shard: int, threads: int) -> dict[str, Any]:
 
 def regenerate_sample(out_dir: str | Path, key: str | int) -> Any:
     """Sample ``key`` rendered again from ``OUT/dataset.json`` alone (a
-    :class:`core.datagen.sample.Sample`): bit-identical to the stored one with the same
+    :class:`psfbench.core.datagen.sample.Sample`): bit-identical to the stored one with the same
     software versions and device type."""
     cfg = load_config(out_dir)
     return make_sample(cfg, int(key))
@@ -219,7 +219,7 @@ def verify_dataset(out_dir: str | Path, *, regenerate: int = 0, seed: int = 0) -
     comparing every member byte for byte."""
     import numpy as np
 
-    from core.datagen.shards import sha256_of
+    from psfbench.core.datagen.shards import sha256_of
 
     out = Path(out_dir)
     cfg = load_config(out)

@@ -67,7 +67,7 @@ class PsfSpec:
 def _session_focal_length(folder: Path) -> float | None:
     if not (folder / "session.json").is_file():
         return None
-    from core.dataset import DatasetError, Session
+    from psfbench.core.dataset import DatasetError, Session
 
     try:
         return float(Session.open(folder).meta.lens.focal_length_mm)
@@ -85,8 +85,8 @@ def load_psf(
     (the folder given, or the one above ``results/``). Raises :class:`DatagenError` when the
     document holds no usable A or no focal length can be found.
     """
-    from core.dataset import DatasetError
-    from core.dataset.strict_json import loads, read_limited
+    from psfbench.core.dataset import DatasetError
+    from psfbench.core.dataset.strict_json import loads, read_limited
 
     p = Path(path)
     session_dir: Path | None = None

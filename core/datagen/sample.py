@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from core.datagen.psf import DatagenError, PsfSpec
-from core.datagen.sources import Sources, sources_from_json
+from psfbench.core.datagen.psf import DatagenError, PsfSpec
+from psfbench.core.datagen.sources import Sources, sources_from_json
 
 FORMAT = "psfbench.defocus-dataset/1"
 METHODS = ("layered", "scatter")
@@ -40,7 +40,7 @@ def software_versions() -> dict[str, str]:
     import cv2
     import torch
 
-    from core import __version__
+    from psfbench.core import __version__
 
     return {
         "psfbench": __version__,
@@ -221,8 +221,8 @@ def make_sample(cfg: GenerationConfig, index: int) -> Sample:
     DatagenError for a source that changed or optics that cannot be rendered."""
     import torch
 
-    from core import optics
-    from core.render import blur_layered, blur_scatter
+    from psfbench.core import optics
+    from psfbench.core.render import blur_layered, blur_scatter
 
     if not 0 <= index < cfg.count:
         raise DatagenError(f"sample {index}: outside 0..{cfg.count - 1}")
@@ -231,7 +231,7 @@ def make_sample(cfg: GenerationConfig, index: int) -> Sample:
     aif, depth, source = cfg.sources.load(index, scene_seed)
     df, focus_range = _focus_depth(cfg, depth, float(rng.random()))
     if cfg.shuffle:
-        from core.datagen.shuffle import spatial_shuffle
+        from psfbench.core.datagen.shuffle import spatial_shuffle
 
         aif = spatial_shuffle(aif, rng)
     dev = torch.device(cfg.device)

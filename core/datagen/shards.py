@@ -7,12 +7,12 @@ An output folder holds::
     shard-000000.tar   samples 0..S-1: KEY.png, KEY.sigma.npy, KEY.depth.npy, KEY.json
     ...
 
-A shard is written under a hidden temporary name, fsync'd and renamed (core.dataset.atomic),
-then listed in the manifest; only listed shards whose size matches count as done. Anything
-else (a temporary file of a killed writer, a renamed shard the manifest never heard of, a torn
-last manifest line) is redone when the run is resumed: a shard's samples are fixed by its
-index, and its bytes by the configuration (tar members carry no times or owners), so the redone
-shard is the same file and no sample is ever duplicated or skipped.
+A shard is written under a hidden temporary name, fsync'd and renamed
+(psfbench.core.dataset.atomic), then listed in the manifest; only listed shards whose size matches
+count as done. Anything else (a temporary file of a killed writer, a renamed shard the manifest
+never heard of, a torn last manifest line) is redone when the run is resumed: a shard's samples are
+fixed by its index, and its bytes by the configuration (tar members carry no times or owners), so
+the redone shard is the same file and no sample is ever duplicated or skipped.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from core.datagen.psf import DatagenError
-from core.datagen.sample import GenerationConfig, make_sample, software_versions
+from psfbench.core.datagen.psf import DatagenError
+from psfbench.core.datagen.sample import GenerationConfig, make_sample, software_versions
 
 CONFIG_FILE = "dataset.json"
 MANIFEST_FILE = "shards.jsonl"
@@ -84,8 +84,8 @@ _config_cache: dict[tuple[str, int, int], GenerationConfig] = {}
 def load_config(out_dir: str | Path) -> GenerationConfig:
     """The configuration in ``OUT/dataset.json`` (cached per file version). Raises
     DatagenError when absent or unreadable."""
-    from core.dataset import DatasetError
-    from core.dataset.strict_json import loads, read_limited
+    from psfbench.core.dataset import DatasetError
+    from psfbench.core.dataset.strict_json import loads, read_limited
 
     path = Path(out_dir) / CONFIG_FILE
     try:
@@ -110,7 +110,7 @@ def load_config(out_dir: str | Path) -> GenerationConfig:
 def write_config(out_dir: Path, cfg: GenerationConfig) -> None:
     from datetime import UTC, datetime
 
-    from core.dataset.atomic import atomic_write_json
+    from psfbench.core.dataset.atomic import atomic_write_json
 
     doc = {
         "format": cfg.to_json()["format"],
@@ -137,7 +137,7 @@ def write_shard(out_dir: str | Path, shard: int) -> dict[str, Any]:
     """Render shard ``shard`` of the dataset configured in ``out_dir`` and write it
     atomically; returns its manifest record (name, sample range, size, SHA-256, software,
     seconds). Runs on a Dask worker; the same call always writes the same bytes."""
-    from core.dataset.atomic import atomic_open
+    from psfbench.core.dataset.atomic import atomic_open
 
     out = Path(out_dir)
     cfg = load_config(out)
@@ -197,7 +197,7 @@ def read_manifest(out_dir: str | Path) -> tuple[dict[int, dict[str, Any]], bool]
 
 
 def rewrite_manifest(out_dir: Path, records: dict[int, dict[str, Any]]) -> None:
-    from core.dataset.atomic import atomic_write_bytes
+    from psfbench.core.dataset.atomic import atomic_write_bytes
 
     text = "".join(
         json.dumps(records[k], sort_keys=True, allow_nan=False) + "\n" for k in sorted(records)
@@ -206,7 +206,7 @@ def rewrite_manifest(out_dir: Path, records: dict[int, dict[str, Any]]) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    from core.datagen.sources import sha256_file
+    from psfbench.core.datagen.sources import sha256_file
 
     return sha256_file(path)
 
@@ -239,7 +239,7 @@ def completed_shards(
 
 def remove_debris(out_dir: Path) -> list[Path]:
     """Delete temporary files of interrupted shard writes; returns what was removed."""
-    from core.dataset.atomic import is_temp_file
+    from psfbench.core.dataset.atomic import is_temp_file
 
     removed = []
     for p in out_dir.iterdir():

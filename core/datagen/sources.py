@@ -6,15 +6,15 @@
   ``_depth.png``);
 - ``DIR/rgb/NAME.*`` and ``DIR/depth/NAME.*`` (same stem).
 
-Images are anything :mod:`core.imageio` reads (mono or RGB, 8/16-bit or float); integers are
-scaled by their type's full scale (255, 65535), floats by their real range. Depth maps are
+Images are anything :mod:`psfbench.core.imageio` reads (mono or RGB, 8/16-bit or float); integers
+are scaled by their type's full scale (255, 65535), floats by their real range. Depth maps are
 (H, W), the image's size, in millimetres times ``depth_scale`` (1000 for metres); values that
 are not finite or not > 0 are holes (NaN: rendered in focus, sigma 0). Every file's SHA-256 is
 recorded when the folder is scanned and checked again when a sample is made, so a sample can
 only be regenerated from the very files it came from.
 
-**Synthetic scenes** (:class:`SyntheticSources`): :func:`core.scenes.make_scene` kinds, each
-sample its own seeded scene (bit-identical on regeneration).
+**Synthetic scenes** (:class:`SyntheticSources`): :func:`psfbench.core.scenes.make_scene` kinds,
+each sample its own seeded scene (bit-identical on regeneration).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from core.datagen.psf import DatagenError
+from psfbench.core.datagen.psf import DatagenError
 
 DEPTH_SUFFIXES = (".tif", ".tiff", ".npy", ".png")
 #: Largest depth ``.npy`` read (a 16k x 16k float32 map).
@@ -84,7 +84,7 @@ class FolderSources:
 
 @dataclass(frozen=True)
 class SyntheticSources:
-    """Synthetic scenes (:data:`core.scenes.SCENE_KINDS`) of ``size`` (H, W) around
+    """Synthetic scenes (:data:`psfbench.core.scenes.SCENE_KINDS`) of ``size`` (H, W) around
     ``working_distance_mm``; sample i uses kind ``kinds[i % len]`` and its own scene seed."""
 
     kinds: tuple[str, ...]
@@ -104,7 +104,7 @@ class SyntheticSources:
         }
 
     def load(self, index: int, scene_seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from core.scenes import make_scene
+        from psfbench.core.scenes import make_scene
 
         kind = self.kinds[index % len(self.kinds)]
         scene = make_scene(
@@ -126,7 +126,7 @@ Sources = FolderSources | SyntheticSources
 
 def sources_from_json(doc: dict[str, Any]) -> Sources:
     if doc.get("kind") == "synthetic":
-        from core.scenes import SCENE_KINDS
+        from psfbench.core.scenes import SCENE_KINDS
 
         kinds = tuple(str(k) for k in doc["kinds"])
         bad = [k for k in kinds if k not in SCENE_KINDS]
@@ -166,7 +166,7 @@ def scan_folder(root: str | Path, *, depth_scale: float = 1.0) -> FolderSources:
     """The RGB-D pairs of ``root`` (either layout of the module docstring), hashed.
 
     Raises DatagenError when the folder holds no pair, or an image has no depth map."""
-    from core.imageio import is_image_file, natural_sorted
+    from psfbench.core.imageio import is_image_file, natural_sorted
 
     base = Path(root)
     if not base.is_dir():
@@ -219,7 +219,7 @@ def scan_folder(root: str | Path, *, depth_scale: float = 1.0) -> FolderSources:
 
 
 def _to_unit(img: np.ndarray, where: str) -> np.ndarray:
-    from core.imageio import finite_range, float_full_scale
+    from psfbench.core.imageio import finite_range, float_full_scale
 
     if img.dtype == np.uint8:
         out = img.astype(np.float32) / 255.0
@@ -244,7 +244,7 @@ def _read_depth(path: Path) -> np.ndarray:
         except (ValueError, OSError, EOFError) as exc:
             raise DatagenError(f"{path}: not a readable .npy depth map ({exc})") from None
     else:
-        from core.imageio import ImageFileError, read_image
+        from psfbench.core.imageio import ImageFileError, read_image
 
         try:
             arr = read_image(path)
@@ -257,7 +257,7 @@ def _read_depth(path: Path) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _load_pair(root: str, pair: SourcePair, depth_scale: float) -> tuple[np.ndarray, np.ndarray]:
-    from core.imageio import ImageFileError, read_image
+    from psfbench.core.imageio import ImageFileError, read_image
 
     base = Path(root)
     img_path, depth_path = base / pair.image, base / pair.depth

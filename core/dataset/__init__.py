@@ -1,9 +1,9 @@
 """Session format: crash-safe writers, a validating reader, importers (docs/dataset.md)."""
 
-from core.dataset.errors import DatasetError
-from core.dataset.import_allin3d import import_allin3d
-from core.dataset.import_csv import import_image_folder
-from core.dataset.schema import (
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.import_allin3d import import_allin3d
+from psfbench.core.dataset.import_csv import import_image_folder
+from psfbench.core.dataset.schema import (
     SCHEMA,
     Camera,
     ImpliedDistance,
@@ -14,8 +14,8 @@ from core.dataset.schema import (
     SweepPlan,
     SweepRecord,
 )
-from core.dataset.session import Session, ValidationReport
-from core.dataset.writer import SessionWriter
+from psfbench.core.dataset.session import Session, ValidationReport
+from psfbench.core.dataset.writer import SessionWriter
 
 __all__ = [
     "SCHEMA",

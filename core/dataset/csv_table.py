@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.dataset.errors import DatasetError
+from psfbench.core.dataset.errors import DatasetError
 
 SEPARATORS = (",", ";", "\t", "|")
 #: Larger CSVs are refused: a sweep table has one row per frame.

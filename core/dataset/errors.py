@@ -6,7 +6,7 @@ field, so a broken session can be fixed without a traceback or reading our code.
 
 from __future__ import annotations
 
-from core.errors import FileFieldError
+from psfbench.core.errors import FileFieldError
 
 
 class DatasetError(FileFieldError):

@@ -1,6 +1,6 @@
 """Reading the image and array files that importers meet (PNG/JPEG/BMP/TIFF, ``.npy``).
 
-Images go through the one reader of psfbench, :mod:`core.imageio` (formats, bit depths,
+Images go through the one reader of psfbench, :mod:`psfbench.core.imageio` (formats, bit depths,
 compressed TIFF, EXIF orientation: see docs/dataset.md); here its errors become
 :class:`DatasetError` naming the file, so a bad file in a folder of hundreds is found at once.
 """
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core import imageio
-from core.dataset.errors import DatasetError
-from core.dataset.tiff_io import read_tiff
+from psfbench.core import imageio
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.tiff_io import read_tiff
 
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W) or (H, W, 3) uint8/uint16/float32, RGB order, as displayed (EXIF orientation
-    applied); DatasetError naming the file for anything unreadable (see core.imageio)."""
+    applied); DatasetError naming the file for anything unreadable (see psfbench.core.imageio)."""
     try:
         return imageio.read_image(path)
     except imageio.ImageFileError as exc:

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dataset.errors import DatasetError
-from core.dataset.image_files import (
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.image_files import (
     bit_depth_of,
     frame_number,
     read_depth_file,
     read_image,
     read_npy,
 )
-from core.dataset.schema import (
+from psfbench.core.dataset.schema import (
     Camera,
     ImpliedDistance,
     Lens,
@@ -44,9 +44,9 @@ from core.dataset.schema import (
     SessionMeta,
     SweepPlan,
 )
-from core.dataset.session import Session
-from core.dataset.staging import staged_session
-from core.imageio import is_image_file
+from psfbench.core.dataset.session import Session
+from psfbench.core.dataset.staging import staged_session
+from psfbench.core.imageio import is_image_file
 
 #: Their e (mm) and F (mm), from fd = 1/(1/50 - 1/(v + 23.6)).
 ALLIN3D_E_MM = 23.6
@@ -145,7 +145,7 @@ def import_allin3d(
         if arr[:2] != first.shape[:2] or (path == aif_path and aif.shape != first.shape):
             raise DatasetError(path, "shape", f"{arr} differs from the frames' {first.shape}")
 
-    from core.optics import sensor_distance
+    from psfbench.core.optics import sensor_distance
 
     d_implied = sensor_distance(fd, focal_length_mm) - e_mm
     meta = SessionMeta(

@@ -2,7 +2,7 @@
 
 CSV format (header row required; what spreadsheets write is read: UTF-8 with or without BOM,
 Windows-1252, ``;`` with decimal commas, tabs, quoted fields, trailing separators; see
-:mod:`core.dataset.csv_table`)::
+:mod:`psfbench.core.dataset.csv_table`)::
 
     file,d_mm[,focus_depth_mm][,motor_steps][,exposure_us][,index]
 
@@ -19,12 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from core.dataset.csv_table import read_table
-from core.dataset.errors import DatasetError
-from core.dataset.image_files import bit_depth_of, read_depth_file, read_image
-from core.dataset.schema import Camera, Lens, PlannedStep, Provenance, SessionMeta, SweepPlan
-from core.dataset.session import Session
-from core.dataset.staging import staged_session
+from psfbench.core.dataset.csv_table import read_table
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.image_files import bit_depth_of, read_depth_file, read_image
+from psfbench.core.dataset.schema import (
+    Camera,
+    Lens,
+    PlannedStep,
+    Provenance,
+    SessionMeta,
+    SweepPlan,
+)
+from psfbench.core.dataset.session import Session
+from psfbench.core.dataset.staging import staged_session
 
 _NUMERIC: dict[str, type] = {
     "d_mm": float,
@@ -92,8 +99,8 @@ def session_image(img: np.ndarray, path: Path, scale: float | None) -> np.ndarra
 
 def float_scale(images: list[tuple[Path, np.ndarray]]) -> float | None:
     """One full scale for a set of float images (None for integer images): their real range,
-    :func:`core.imageio.float_full_scale`; DatasetError naming the file otherwise."""
-    from core import imageio
+    :func:`psfbench.core.imageio.float_full_scale`; DatasetError naming the file otherwise."""
+    from psfbench.core import imageio
 
     scale: float | None = None
     for path, img in images:

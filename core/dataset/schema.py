@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from core import __version__
-from core.dataset.errors import DatasetError
+from psfbench.core import __version__
+from psfbench.core.dataset.errors import DatasetError
 
 SCHEMA = "psfbench.session/1"
 SUPPORTED_SCHEMAS = (SCHEMA,)

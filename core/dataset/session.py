@@ -14,13 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from core.dataset import layout, strict_json
-from core.dataset.atomic import is_temp_file
-from core.dataset.errors import DatasetError
-from core.dataset.schema import SessionMeta, SweepRecord, parse_meta
-from core.dataset.strict_json import read_limited
-from core.dataset.sweep_log import read_log
-from core.dataset.tiff_io import TiffInfo, channels_first, inspect_tiff, read_tiff, to_float01
+from psfbench.core.dataset import layout, strict_json
+from psfbench.core.dataset.atomic import is_temp_file
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.schema import SessionMeta, SweepRecord, parse_meta
+from psfbench.core.dataset.strict_json import read_limited
+from psfbench.core.dataset.sweep_log import read_log
+from psfbench.core.dataset.tiff_io import (
+    TiffInfo,
+    channels_first,
+    inspect_tiff,
+    read_tiff,
+    to_float01,
+)
 
 
 @dataclass
@@ -291,7 +297,7 @@ class Session:
         Raises a DatasetError naming the record whose d + e does not exceed F (no real focus
         depth), so a fitter can reject an e range up front instead of producing NaNs.
         """
-        from core.optics import focus_depth
+        from psfbench.core.optics import focus_depth
 
         F = self.focal_length_mm
         out = np.empty(len(self.records), dtype=float)

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.dataset.atomic import fsync_dir, temp_name
-from core.dataset.errors import DatasetError
-from core.dataset.schema import SessionMeta
-from core.dataset.writer import SessionWriter
+from psfbench.core.dataset.atomic import fsync_dir, temp_name
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.schema import SessionMeta
+from psfbench.core.dataset.writer import SessionWriter
 
 
 def check_new_folder(out: Path) -> None:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from core.dataset.errors import DatasetError
+from psfbench.core.dataset.errors import DatasetError
 
 #: Deepest nesting of arrays/objects accepted (session files nest a few levels).
 MAX_DEPTH = 64

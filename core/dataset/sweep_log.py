@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.dataset import strict_json
-from core.dataset.atomic import fsync_dir
-from core.dataset.errors import DatasetError
-from core.dataset.layout import LOG_NAME
-from core.dataset.schema import SweepRecord, parse_record
-from core.dataset.strict_json import read_limited
+from psfbench.core.dataset import strict_json
+from psfbench.core.dataset.atomic import fsync_dir
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.layout import LOG_NAME
+from psfbench.core.dataset.schema import SweepRecord, parse_record
+from psfbench.core.dataset.strict_json import read_limited
 
 #: Largest sweep table read (about a million records); a larger file is refused unread.
 MAX_LOG_BYTES = 256 << 20

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from core import imageio
-from core.dataset.atomic import atomic_write_with
-from core.dataset.errors import DatasetError
+from psfbench.core import imageio
+from psfbench.core.dataset.atomic import atomic_write_with
+from psfbench.core.dataset.errors import DatasetError
 
 #: dtypes a frame may have on disk: what cameras deliver, plus float32 for simulations.
 FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -78,7 +78,7 @@ def inspect_tiff(path: Path, field: str, rel: str | None = None) -> TiffInfo:
 
 def read_tiff(path: Path, field: str, rel: str | None = None) -> np.ndarray:
     """One image of a TIFF as stored (uint8/uint16/float32, (H, W) or (H, W, 3)), read by
-    :func:`core.imageio.read_image` after the header checks of :func:`inspect_tiff`."""
+    :func:`psfbench.core.imageio.read_image` after the header checks of :func:`inspect_tiff`."""
     name = rel or str(path)
     inspect_tiff(path, field, rel)
     try:

@@ -18,24 +18,24 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from core.dataset import layout
-from core.dataset.atomic import (
+from psfbench.core.dataset import layout
+from psfbench.core.dataset.atomic import (
     atomic_write_json,
     atomic_write_npy,
     fsync_dir,
     is_temp_file,
 )
-from core.dataset.errors import DatasetError
-from core.dataset.schema import (
+from psfbench.core.dataset.errors import DatasetError
+from psfbench.core.dataset.schema import (
     SCHEMA,
     SessionMeta,
     SweepRecord,
     dataset_error_from,
     parse_meta,
 )
-from core.dataset.session import load_meta
-from core.dataset.sweep_log import SweepLogAppender, read_log, truncate_torn_tail
-from core.dataset.tiff_io import check_image_array, inspect_tiff, write_tiff
+from psfbench.core.dataset.session import load_meta
+from psfbench.core.dataset.sweep_log import SweepLogAppender, read_log, truncate_torn_tail
+from psfbench.core.dataset.tiff_io import check_image_array, inspect_tiff, write_tiff
 
 try:  # a second writer on the same session would interleave steps; POSIX only
     import fcntl
@@ -289,7 +289,7 @@ class SessionWriter:
 
     @property
     def results_dir(self) -> Path:
-        """For extra result files (plots); write them with :mod:`core.dataset.atomic`."""
+        """For extra result files (plots); write them with :mod:`psfbench.core.dataset.atomic`."""
         return self.path / layout.RESULTS_DIR
 
     def update_meta(self, **changes: Any) -> SessionMeta:

@@ -4,7 +4,7 @@ Import the Protocols and error types from here; drivers live in their own module
 importing this package never loads pypylon or pyserial.
 """
 
-from core.devices.protocols import (
+from psfbench.core.devices.protocols import (
     PIXEL_FORMAT_MAX,
     PIXEL_FORMATS,
     TRIGGER_MODES,
@@ -63,7 +63,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # open_bench pulls in profiles and simulators; load it on first use, not on import.
     if name in ("open_bench", "Bench", "BenchInfo"):
-        from core.devices import factory
+        from psfbench.core.devices import factory
 
         return getattr(factory, name)
-    raise AttributeError(f"module 'core.devices' has no attribute {name!r}")
+    raise AttributeError(f"module 'psfbench.core.devices' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Basler cameras through pypylon, implementing :class:`core.devices.protocols.Camera`.
+"""Basler cameras through pypylon, implementing :class:`psfbench.core.devices.protocols.Camera`.
 
 Tested against pylon's camera emulation (``PYLON_CAMEMU=N``), which runs the real driver path;
 docs/devices.md lists what the emulator cannot do. Sweeps stream ``one_by_one`` and every
@@ -6,7 +6,7 @@ frame's BlockID is checked for continuity, so a lost, failed or repeated buffer 
 counted, visible event (:class:`FrameLost`) instead of a silent gap; live view may use
 ``latest_only``, whose overwritten frames are counted as dropped.
 
-pypylon is imported lazily so that importing :mod:`core.devices` never needs it.
+pypylon is imported lazily so that importing :mod:`psfbench.core.devices` never needs it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.devices.protocols import (
+from psfbench.core.devices.protocols import (
     PIXEL_FORMATS,
     CameraInfo,
     DeviceDisconnected,

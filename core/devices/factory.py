@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config.profiles import ConfigError, Profile, load_profile
-from core.devices.protocols import (
+from psfbench.core.config.profiles import ConfigError, Profile, load_profile
+from psfbench.core.devices.protocols import (
     Camera,
     DeviceError,
     DistanceSensor,
@@ -104,11 +104,11 @@ def _open_camera(p: Profile, world: Any) -> Camera:
     c = p.camera
     cam: Camera
     if c.driver == "virtual":
-        from core.bench.camera import SimCamera
+        from psfbench.core.bench.camera import SimCamera
 
         cam = SimCamera(world, serial=c.serial or "VIRTUAL-0001")
     else:
-        from core.devices.basler import BaslerCamera, enable_emulation
+        from psfbench.core.devices.basler import BaslerCamera, enable_emulation
 
         if c.emulated:
             enable_emulation(c.emulated)
@@ -131,14 +131,14 @@ def _open_focus(p: Profile, world: Any) -> FocusController:
     f = p.focus
     ctl: FocusController
     if f.driver == "virtual":
-        from core.bench.controller import SimFocusController
+        from psfbench.core.bench.controller import SimFocusController
 
         ctl = SimFocusController(world)
     else:
         import importlib
 
         try:
-            module = importlib.import_module("core.devices.serial_controller")
+            module = importlib.import_module("psfbench.core.devices.serial_controller")
             SerialFocusController = module.SerialFocusController
         except (ImportError, AttributeError) as exc:
             raise DeviceError(
@@ -175,7 +175,7 @@ def open_bench(
         prof, source = load_profile(profile)
     if virtual_overrides:
         try:
-            from core.bench.settings import VirtualBenchSettings
+            from psfbench.core.bench.settings import VirtualBenchSettings
 
             merged = prof.virtual.model_dump() | dict(virtual_overrides)
             prof = prof.model_copy(update={"virtual": VirtualBenchSettings(**merged)})
@@ -184,7 +184,7 @@ def open_bench(
     world: Any = None
     kinds = {prof.camera.driver, prof.focus.driver}
     if prof.is_virtual:
-        from core.bench.world import BenchWorld
+        from psfbench.core.bench.world import BenchWorld
 
         world = BenchWorld(prof.virtual)
     camera = _open_camera(prof, world)
@@ -196,7 +196,7 @@ def open_bench(
     projector: Projector | None = None
     notes: list[str] = []
     if prof.projector.driver == "virtual":
-        from core.bench.projector import SimProjector
+        from psfbench.core.bench.projector import SimProjector
 
         projector = SimProjector(world)
     elif prof.projector.driver == "screen":
@@ -206,7 +206,7 @@ def open_bench(
         )
     sensor: DistanceSensor | None = None
     if prof.sensor.driver == "virtual":
-        from core.bench.projector import SimDistanceSensor
+        from psfbench.core.bench.projector import SimDistanceSensor
 
         sensor = SimDistanceSensor(world)
     elif prof.sensor.driver == "controller":

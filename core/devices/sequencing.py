@@ -8,7 +8,7 @@ repeated or older id is a :class:`StaleFrameError`, a jump is :class:`FrameLost`
 
 from __future__ import annotations
 
-from core.devices.protocols import Camera, Frame, FrameLost, StaleFrameError
+from psfbench.core.devices.protocols import Camera, Frame, FrameLost, StaleFrameError
 
 
 class FrameSequencer:

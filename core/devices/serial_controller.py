@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.devices.protocols import (
+from psfbench.core.devices.protocols import (
     ControllerInfo,
     ControllerStatus,
     DeviceDisconnected,
@@ -98,7 +98,7 @@ class LinkStats:
 
 
 class SerialFocusController:
-    """:class:`~core.devices.protocols.FocusController` over a serial port (pyserial).
+    """:class:`~psfbench.core.devices.protocols.FocusController` over a serial port (pyserial).
 
     ``port`` is anything ``serial.serial_for_url`` opens (``/dev/ttyACM0``, a pty path,
     ``rfc2217://``). ``timeout_s`` is the wait for one reply before re-sending the same frame;

@@ -3,8 +3,8 @@
 The harness (firmware/sim/fc_harness.c) executes the Mega ELF, exposes its USB serial port as
 a pty, simulates the RS-485 distance sensor and the axis' limit switches, and logs every
 STEP/DIR/EN/TRIG/DE edge with its CPU cycle. Tests and demos drive the pty with the ordinary
-:class:`~core.devices.serial_controller.SerialFocusController`, so what they exercise is the
-firmware that will be flashed, not a model of it.
+:class:`~psfbench.core.devices.serial_controller.SerialFocusController`, so what they exercise is
+the firmware that will be flashed, not a model of it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.devices.protocols import DeviceError
+from psfbench.core.devices.protocols import DeviceError
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE_DIR = REPO / "firmware"

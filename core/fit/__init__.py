@@ -6,11 +6,11 @@ pyramid, refined below the grid step with a quadratic fit, and given an uncertai
 bootstrap over sweep images. See docs/fitting.md.
 """
 
-from core.fit.engine import FitResult, fit
-from core.fit.grid import GridBlock, Landscape, evaluate_grid, frame_losses
-from core.fit.inspect import Inspection, inspect_point, problem_for_inspection
-from core.fit.problem import FitProblem
-from core.fit.progress import Cancelled, CancelToken, Progress
+from psfbench.core.fit.engine import FitResult, fit
+from psfbench.core.fit.grid import GridBlock, Landscape, evaluate_grid, frame_losses
+from psfbench.core.fit.inspect import Inspection, inspect_point, problem_for_inspection
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.fit.progress import Cancelled, CancelToken, Progress
 
 __all__ = [
     "Cancelled",

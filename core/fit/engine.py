@@ -5,7 +5,7 @@
    resolution. Every term and every image is kept, for plots and for the bootstrap.
 2. **Zoom** with the scatter model (layered renderer, eq. 8), from the landscape's quadratic
    optimum: Newton steps on quadratic models of 3 x 3 designs, first on a coarse pyramid
-   level (short side >= 128 px, 10 frames), then at full resolution (:mod:`core.fit.zoom`);
+   level (short side >= 128 px, 10 frames), then at full resolution (:mod:`psfbench.core.fit.zoom`);
    the final design's quadratic gives the optimum below the grid step.
 3. **Uncertainty**: bootstrap over sweep images on the final design, and its curvature.
 
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.fit.grid import TERMS, BlockCallback, Landscape, evaluate_grid, frame_losses
-from core.fit.problem import FitProblem
-from core.fit.progress import CancelToken, ProgressCallback
-from core.fit.refine import bootstrap, quadratic_value, refine
-from core.fit.zoom import ZoomResult, newton_zoom, pattern_zoom
-from core.losses import LossConfig
+from psfbench.core.fit.grid import TERMS, BlockCallback, Landscape, evaluate_grid, frame_losses
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.fit.progress import CancelToken, ProgressCallback
+from psfbench.core.fit.refine import bootstrap, quadratic_value, refine
+from psfbench.core.fit.zoom import ZoomResult, newton_zoom, pattern_zoom
+from psfbench.core.losses import LossConfig
 
 #: The paper's grid as used in the authors' code: A 400..1150 step 50, e 23.0..24.8 step 0.2.
 PAPER_A = np.arange(400.0, 1150.0 + 1e-9, 50.0)
@@ -143,9 +143,9 @@ def fit(
     (default) or "pattern" (the previous search, for comparison). ``hole_reach_sigmas``: how
     many sigmas of a hole's blur are left out around it in each frame. ``exclude_clipped``:
     also leave clipped samples out of the losses. ``on_block`` receives every finished block
-    of the landscape and of each zoom design (:class:`core.fit.grid.GridBlock`). Raises
+    of the landscape and of each zoom design (:class:`psfbench.core.fit.grid.GridBlock`). Raises
     ValueError for bad grids or a problem without usable frames, and
-    :class:`core.fit.progress.Cancelled` when ``cancel`` is set.
+    :class:`psfbench.core.fit.progress.Cancelled` when ``cancel`` is set.
     """
     if zoom not in ("newton", "pattern"):
         raise ValueError(f"zoom: unknown {zoom!r}, use 'newton' or 'pattern'")

@@ -7,8 +7,8 @@ while it is computed; unfinished points are NaN in the landscape meanwhile.
 
 Every frame is compared with its own loss mask (``FitProblem.loss_masks``: depth-map holes and
 their reach, optionally clipped samples), and everything that depends on the real frames only
-is computed once per call (:class:`core.losses.frames.FrameLosses`), or once per fit stage when
-the caller passes ``losses``.
+is computed once per call (:class:`psfbench.core.losses.frames.FrameLosses`), or once per fit stage
+when the caller passes ``losses``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.fit.models import ForwardModel, make_model
-from core.fit.problem import FitProblem
-from core.fit.progress import CancelToken, ProgressCallback, StageTimer
-from core.losses import LossConfig
+from psfbench.core.fit.models import ForwardModel, make_model
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.fit.progress import CancelToken, ProgressCallback, StageTimer
+from psfbench.core.losses import LossConfig
 
 TERMS = ("l2", "laplacian", "histogram", "ssim", "total")
 
@@ -114,7 +114,7 @@ BlockCallback = Callable[[GridBlock], None]
 
 def frame_losses(problem: FitProblem, loss_config: LossConfig | None = None) -> Any:
     """The loss evaluator of a problem's observed frames with their own masks, built once."""
-    from core.losses.frames import FrameLosses
+    from psfbench.core.losses.frames import FrameLosses
 
     cfg = loss_config if loss_config is not None else LossConfig.paper()
     return FrameLosses(problem.observed(), problem.loss_masks(), cfg)
@@ -140,8 +140,8 @@ def evaluate_grid(
     ``model``: "gather" (blur stack, fast, biased at depth edges), "layered" (eq. 8, fast
     renderer), "scatter" (eq. 8, exact renderer, slow) or a :class:`ForwardModel`. ``losses``:
     a :func:`frame_losses` evaluator of this problem to reuse (else built here). Raises
-    ValueError for empty grids, :class:`core.fit.progress.Cancelled` when ``cancel`` is set.
-    ``skip``: (nA, ne) bool, points not to evaluate (they stay NaN; e.g. a zoom design's
+    ValueError for empty grids, :class:`psfbench.core.fit.progress.Cancelled` when ``cancel`` is
+    set. ``skip``: (nA, ne) bool, points not to evaluate (they stay NaN; e.g. a zoom design's
     corners).
     """
     A_arr = np.asarray(A_values, dtype=np.float64)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.fit.grid import TERMS, frame_losses
-from core.fit.observation import gaussian_smooth
-from core.fit.problem import FitProblem
-from core.losses import LossConfig
+from psfbench.core.fit.grid import TERMS, frame_losses
+from psfbench.core.fit.observation import gaussian_smooth
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.losses import LossConfig
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class Inspection:
 
 def problem_for_inspection(problem: FitProblem, result: Any) -> FitProblem:
     """``problem`` (as loaded for the fit) with the observation model, loss masks and frames
-    that the fit ``result`` (a :class:`core.fit.FitResult`) used in its final stage, so that
+    that the fit ``result`` (a :class:`psfbench.core.fit.FitResult`) used in its final stage, so
+    that
     :func:`inspect_point` reproduces its loss values. Raises KeyError if ``result`` lacks the
     settings (a fit.json from before issue 11)."""
     st = result.settings
@@ -82,11 +83,11 @@ def inspect_point(
     """Simulate and score one (A, e). ``frames``: positions in ``problem`` (default all).
 
     ``problem`` should carry the fit's observation model and loss masks; ``losses`` (from
-    :func:`core.fit.grid.frame_losses` of the same problem) is reused when given, which saves
-    rebuilding the real frames' features on every click. Raises ValueError for A <= 0 or a
+    :func:`psfbench.core.fit.grid.frame_losses` of the same problem) is reused when given, which
+    saves rebuilding the real frames' features on every click. Raises ValueError for A <= 0 or a
     frame position out of range.
     """
-    from core.render import blur_layered
+    from psfbench.core.render import blur_layered
 
     if not A > 0:
         raise ValueError(f"A must be > 0, got {A}")

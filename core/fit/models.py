@@ -1,13 +1,13 @@
 """Forward models for the grid: how a candidate (A, e) becomes simulated sweep images.
 
 ``gather``: the all-in-focus image is blurred once at a ladder of sigma levels
-(``core.render.GatherStack``); every candidate then costs one per-pixel interpolation. It
+(``psfbench.core.render.GatherStack``); every candidate then costs one per-pixel interpolation. It
 differs from the scatter model of eq. 8 only near depth edges, so it is used for the coarse,
-landscape-wide passes. ``layered``: the fast scatter renderer (``core.render.blur_layered``),
-used where the optimum is polished. ``scatter``: the exact renderer of eq. 8
-(``core.render.blur_scatter``), 30-100x slower, to check what the fast renderer concludes (the
-fit's refinement must not move by more than 0.2 % in A when it replaces ``layered``). All share
-one interface so the grid code is model-agnostic.
+landscape-wide passes. ``layered``: the fast scatter renderer
+(``psfbench.core.render.blur_layered``), used where the optimum is polished. ``scatter``: the exact
+renderer of eq. 8 (``psfbench.core.render.blur_scatter``), 30-100x slower, to check what the fast
+renderer concludes (the fit's refinement must not move by more than 0.2 % in A when it replaces
+``layered``). All share one interface so the grid code is model-agnostic.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Protocol
 
 import torch
 
-from core.fit.observation import gaussian_smooth
-from core.fit.problem import FitProblem
+from psfbench.core.fit.observation import gaussian_smooth
+from psfbench.core.fit.problem import FitProblem
 
 
 class ForwardModel(Protocol):
@@ -35,7 +35,7 @@ class GatherModel:
     name = "gather"
 
     def __init__(self, problem: FitProblem, sigma_max: float) -> None:
-        from core.render import GatherStack
+        from psfbench.core.render import GatherStack
 
         # Pre-smoothing the output equals blurring every level by sigma0 wherever sigma is
         # locally constant, which is the gather model's own domain of validity.
@@ -54,7 +54,7 @@ class LayeredModel:
         self.presmooth = problem.presmooth_sigma
 
     def _blur(self, sigma: torch.Tensor) -> torch.Tensor:
-        from core.render import blur_layered
+        from psfbench.core.render import blur_layered
 
         return blur_layered(self.aif, sigma)
 
@@ -72,7 +72,7 @@ class ScatterModel(LayeredModel):
     name = "scatter"
 
     def _blur(self, sigma: torch.Tensor) -> torch.Tensor:
-        from core.render import blur_scatter
+        from psfbench.core.render import blur_scatter
 
         return blur_scatter(self.aif, sigma)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.jit import kernel
+from psfbench.core.jit import kernel
 
 
 @kernel
@@ -29,8 +29,8 @@ def _add_noise(sims: Any, field: Any, gain: Any, var0: Any, out: Any, b0: int, b
 def add_noise_cpu(sims: torch.Tensor, field: torch.Tensor, gain: float, sd: float) -> torch.Tensor:
     """``sims`` (..., *field.shape) float32 CPU plus signal-dependent noise from the unit
     ``field`` (float32 CPU): a new tensor of the same shape. The rows (one per leading index)
-    run on the shared pool of :func:`core.parallel.map_images`."""
-    from core.parallel import map_images
+    run on the shared pool of :func:`psfbench.core.parallel.map_images`."""
+    from psfbench.core.parallel import map_images
 
     s = sims.detach().contiguous().numpy().reshape(-1, field.numel())
     f = field.detach().contiguous().numpy().reshape(-1)

@@ -148,7 +148,7 @@ def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if x.device.type == "cpu" and x.dtype == torch.float32 and min(shape[-2:]) > 1:
         import cv2
 
-        from core.parallel import map_images
+        from psfbench.core.parallel import map_images
 
         kn = k.numpy()
         planes = x.detach().reshape(-1, shape[-2], shape[-1]).contiguous().numpy()

@@ -1,7 +1,7 @@
 """The data a fit needs, on one torch device, plus the image pyramid used for coarse passes.
 
 Depth-map holes (NaN) are filled from their far rim for rendering and their reach is left out
-of each frame's losses (:mod:`core.fit.depth_holes`); per-frame loss masks come from
+of each frame's losses (:mod:`psfbench.core.fit.depth_holes`); per-frame loss masks come from
 :meth:`FitProblem.with_loss_masks`.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F_nn
 
-from core import optics
-from core.fit.depth_holes import HoleFill, fill_holes, hole_band_masks
+from psfbench.core import optics
+from psfbench.core.fit.depth_holes import HoleFill, fill_holes, hole_band_masks
 
 #: Margin around hole bands and clipped samples, in pre-filter sigmas (its reach).
 HOLE_MARGIN_SIGMAS = 2.0
@@ -80,7 +80,7 @@ class FitProblem:
         if frames_t.ndim == 3:
             frames_t = frames_t[:, None]
         depth_t = torch.as_tensor(np.asarray(depth_mm, dtype=np.float32), device=dev)
-        from core.fit.observation import clipped
+        from psfbench.core.fit.observation import clipped
 
         clip_mask = clipped(frames_t).any(dim=1) if frames_t.ndim == 4 else None
         if gray:
@@ -116,9 +116,9 @@ class FitProblem:
         noise_gain: float = 0.0,
     ) -> FitProblem:
         """Set the observation model. ``noise_sd="auto"`` estimates a Poisson-Gaussian model
-        (sd0, gain) from the frames (:func:`core.fit.observation.estimate_noise_model`); a
+        (sd0, gain) from the frames (:func:`psfbench.core.fit.observation.estimate_noise_model`); a
         number sets sd0 (``noise_gain`` the shot part, default none)."""
-        from core.fit.observation import (
+        from psfbench.core.fit.observation import (
             clipped,
             estimate_noise_model,
             gaussian_smooth,
@@ -161,7 +161,7 @@ class FitProblem:
             and sims.shape[-noise.ndim :] == noise.shape
             and not sims.requires_grad
         ):
-            from core.fit.noise_cpu import add_noise_cpu
+            from psfbench.core.fit.noise_cpu import add_noise_cpu
 
             return add_noise_cpu(sims, noise, self.noise_gain, self.noise_sd)
         amp = (sims.clamp(0.0, 1.0) * self.noise_gain + self.noise_sd**2).sqrt_()
@@ -199,7 +199,7 @@ class FitProblem:
         """(M, H, W) bool: samples the camera clipped, in any colour channel."""
         if self.clip_mask is not None:
             return self.clip_mask
-        from core.fit.observation import clipped
+        from psfbench.core.fit.observation import clipped
 
         return clipped(self.frames).any(dim=1)
 
@@ -222,7 +222,7 @@ class FitProblem:
         frame is left out: ``reach_sigmas`` times the hole's blur at ``A_ref`` under the far
         fill (``hole_blur="far"``, what is rendered; "near": the near fill; "wider": the
         larger of the two), plus ``HOLE_MARGIN_SIGMAS`` of the pre-filter
-        (:mod:`core.fit.depth_holes`). ``exclude_clipped`` also leaves out the samples the
+        (:mod:`psfbench.core.fit.depth_holes`). ``exclude_clipped`` also leaves out the samples the
         camera clipped (in any channel), with the same margin. The masks stay fixed while a
         stage's candidates are compared, so choose ``A_ref`` at the top of the stage's A range.
         Raises ValueError for a negative or non-finite ``reach_sigmas`` or an unknown

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.fit.grid import Landscape
+from psfbench.core.fit.grid import Landscape
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from core.fit.engine import FitResult
-from core.fit.grid import Landscape
+from psfbench.core.fit.engine import FitResult
+from psfbench.core.fit.grid import Landscape
 
 TERM_TITLES = {
     "l2": "loss1: L2 luminance",

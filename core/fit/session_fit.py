@@ -2,12 +2,12 @@
 
 :class:`FitSettings` holds every option of ``psfbench fit`` with the CLI's defaults;
 :func:`run_session_fit` does what the CLI does (load the session, choose the all-in-focus
-image, the datasheet A, the loss configuration, run :func:`core.fit.fit`) and returns a
+image, the datasheet A, the loss configuration, run :func:`psfbench.core.fit.fit`) and returns a
 :class:`SessionFit`. The CLI builds its settings from its arguments
 (:meth:`FitSettings.from_args`) and the panel from its form, so the two share one code path
-and write identical results (:func:`core.fit.report.write_outputs`). Bad settings or a
+and write identical results (:func:`psfbench.core.fit.report.write_outputs`). Bad settings or a
 session that cannot be fitted raise :class:`FitSetupError` (a ValueError) with a complete,
-user-facing message; a cancelled fit raises :class:`core.fit.progress.Cancelled`.
+user-facing message; a cancelled fit raises :class:`psfbench.core.fit.progress.Cancelled`.
 
 :func:`load_session_results` reads what a previous fit left in ``results/`` (no refitting),
 and :func:`load_problem_for_results` rebuilds the problem exactly as that fit used it, for
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from core.fit.grid import BlockCallback, Landscape
-from core.fit.progress import CancelToken, ProgressCallback
+from psfbench.core.fit.grid import BlockCallback, Landscape
+from psfbench.core.fit.progress import CancelToken, ProgressCallback
 
 PRESETS = ("paper", "refcode")
 ZOOMS = ("newton", "pattern")
@@ -126,7 +126,7 @@ class FitSettings:
         )
 
     def loss_config(self) -> Any:
-        from core.losses import LossConfig
+        from psfbench.core.losses import LossConfig
 
         cfg = LossConfig.paper() if self.preset == "paper" else LossConfig.refcode()
         if self.rgb:
@@ -251,10 +251,10 @@ class FitSettings:
 
 @dataclass
 class SessionFit:
-    """A finished fit of a session: ``result`` (:class:`core.fit.FitResult`), the opened
+    """A finished fit of a session: ``result`` (:class:`psfbench.core.fit.FitResult`), the opened
     ``session``, the simulated truth (A, e) when the session is simulated, the ``problem`` as
     loaded (before the fit's observation model; see
-    :func:`core.fit.inspect.problem_for_inspection`), the all-in-focus source and the
+    :func:`psfbench.core.fit.inspect.problem_for_inspection`), the all-in-focus source and the
     settings used (device resolved)."""
 
     result: Any
@@ -280,7 +280,7 @@ def resolve_device(name: str) -> str:
 
 def session_datasheet_A(session: Any) -> float | None:
     """A from the session's lens and camera (focal length, f-number, pixel pitch), if known."""
-    from core import optics
+    from psfbench.core import optics
 
     lens, cam = session.meta.lens, session.meta.camera
     if not lens.f_number:
@@ -305,12 +305,12 @@ def run_session_fit(
 
     ``on_message`` receives the lines the CLI prints before the fit (the all-in-focus source
     and its warnings). Nothing is written except a synthesised all-in-focus image; write the
-    results with :func:`core.fit.report.write_outputs`.
+    results with :func:`psfbench.core.fit.report.write_outputs`.
     """
-    from core import optics
-    from core.dataset import DatasetError
-    from core.fit.engine import fit
-    from core.fit.session_io import load_fit_inputs, session_truth
+    from psfbench.core import optics
+    from psfbench.core.dataset import DatasetError
+    from psfbench.core.fit.engine import fit
+    from psfbench.core.fit.session_io import load_fit_inputs, session_truth
 
     settings.validate()
     device = resolve_device(settings.device)
@@ -468,13 +468,13 @@ def load_session_results(session_dir: str | Path) -> SessionResults:
 
 def load_problem_for_results(results: SessionResults, device: str = "cpu") -> Any:
     """The problem as the fit that wrote ``results`` used it in its final stage (observation
-    model, loss masks, frames), ready for :func:`core.fit.inspect.inspect_point`. Raises
+    model, loss masks, frames), ready for :func:`psfbench.core.fit.inspect.inspect_point`. Raises
     FitSetupError when the session or the fit's settings cannot be reproduced."""
     from types import SimpleNamespace
 
-    from core.dataset import DatasetError
-    from core.fit.inspect import problem_for_inspection
-    from core.fit.session_io import load_fit_inputs, select_frames
+    from psfbench.core.dataset import DatasetError
+    from psfbench.core.fit.inspect import problem_for_inspection
+    from psfbench.core.fit.session_io import load_fit_inputs, select_frames
 
     st = results.settings
     fs = results.fit_settings()
@@ -485,7 +485,7 @@ def load_problem_for_results(results: SessionResults, device: str = "cpu") -> An
     gray = True if fs is None else not fs.rgb
     wanted = results.frame_indices
     try:
-        from core.dataset import Session
+        from psfbench.core.dataset import Session
 
         n_total = len(Session.open(results.path).records)
         if fs is not None:

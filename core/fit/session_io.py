@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from core.fit.problem import FitProblem
+from psfbench.core.fit.problem import FitProblem
 
 
 def select_frames(n_total: int, n: int | None) -> list[int]:
@@ -45,8 +45,8 @@ def load_fit_inputs(
     ``aif``: ``captured`` (the session's aif.tif), ``synthesised`` (fused from the whole sweep
     and stored in results/), ``auto`` (captured when present) or an image path.
     """
-    from core.dataset import Session
-    from core.stacking.session_aif import resolve_aif
+    from psfbench.core.dataset import Session
+    from psfbench.core.stacking.session_aif import resolve_aif
 
     session = Session.open(Path(path))
     records = session.records

@@ -3,8 +3,8 @@
 The landscape (gather model, pyramid level) says roughly where the minimum is; the scatter
 model (eq. 8, layered renderer) says exactly where, at the price of a full render per frame
 and candidate. Two strategies, one interface (``evaluate(level, A_values, e_values, stage)``
-returns a :class:`~core.fit.grid.Landscape` on the "coarse" level (a pyramid level with a short
-side >= 128 px, 10 frames) or the "full" one):
+returns a :class:`~psfbench.core.fit.grid.Landscape` on the "coarse" level (a pyramid level with a
+short side >= 128 px, 10 frames) or the "full" one):
 
 * :func:`newton_zoom` (default): Newton steps on a quadratic model. A 3 x 3 design around the
   current point is fitted with a quadratic in (A, e) (6 coefficients, 9 points, least squares)
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.fit.grid import Landscape
-from core.fit.refine import Optimum, quadratic_optimum
+from psfbench.core.fit.grid import Landscape
+from psfbench.core.fit.refine import Optimum, quadratic_optimum
 
 #: evaluate(level, A_values, e_values, stage, skip) -> Landscape; ``skip`` (nA, ne) bool or
 #: None: design points not to evaluate (NaN in the result).

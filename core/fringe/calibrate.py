@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from core import imageio
-from core.fringe.graycode import decode_graycode
-from core.fringe.patterns import GrayCodeLayout
+from psfbench.core import imageio
+from psfbench.core.fringe.graycode import decode_graycode
+from psfbench.core.fringe.patterns import GrayCodeLayout
 
 
 class CalibrationError(ValueError):
@@ -471,8 +471,8 @@ def _name_pattern(path: Path) -> tuple[str, tuple[int, ...]]:
 
 
 def capture_files(sub: Path) -> list[Path]:
-    """The image files of one pose's folder (any of ``core.imageio.IMAGE_SUFFIXES``, any case)
-    in projection order: natural order of their names, so ``pattern_2`` comes before
+    """The image files of one pose's folder (any of ``psfbench.core.imageio.IMAGE_SUFFIXES``, any
+    case) in projection order: natural order of their names, so ``pattern_2`` comes before
     ``pattern_10`` with or without zero padding.
 
     CalibrationError when the order is not certain: two files whose names differ only in
@@ -534,7 +534,7 @@ def load_capture(sub: Path) -> NDArray[np.uint8]:
     """The images of one pose's folder, ``(K, H, W)`` uint8 grey, in projection order
     (:func:`capture_files`).
 
-    Read by psfbench's one image reader (:mod:`core.imageio`: PNG, JPEG, BMP, TIFF incl.
+    Read by psfbench's one image reader (:mod:`psfbench.core.imageio`: PNG, JPEG, BMP, TIFF incl.
     compressed, EXIF orientation applied); colour becomes luminance (Rec. 601); 8-bit samples
     are kept; 16-bit ones and float counts are scaled to 8 bits by the pose's full scale
     (:func:`_full_scale`: 12-bit values in a 16-bit file by 4095, 16-bit data by 65535), so
@@ -898,7 +898,7 @@ def profile_calibration_path(profile: str, source: str | None = None) -> Path:
     if source and source.lower().endswith(".toml"):
         p = Path(source).expanduser()
         return p.with_name(p.name[: -len(".toml")] + PROFILE_CALIBRATION_SUFFIX)
-    from core.config.profiles import config_dir
+    from psfbench.core.config.profiles import config_dir
 
     return config_dir() / f"{profile}{PROFILE_CALIBRATION_SUFFIX}"
 
@@ -940,8 +940,8 @@ def calibration_plan(
 ) -> Any:
     """The engine plan that captures one pose: Gray codes + white + black (pattern source
     ``procam_calibration``) on a projector of ``projector_size``."""
-    from core.acquisition import PatternScanPlan
-    from core.fringe.sources import register_sources
+    from psfbench.core.acquisition import PatternScanPlan
+    from psfbench.core.fringe.sources import register_sources
 
     register_sources()
     w, h = (int(v) for v in projector_size)

@@ -25,7 +25,7 @@ TARGET_WHITE = 0.85
 def clip_level(pixel_format: str) -> int:
     """The value a clipped pixel reads in ``pixel_format``: the format's maximum, except
     Mono16, which cameras fill from a 12-bit sensor shifted left by 4 (65520)."""
-    from core.devices.protocols import PIXEL_FORMAT_MAX
+    from psfbench.core.devices.protocols import PIXEL_FORMAT_MAX
 
     return 4095 << 4 if pixel_format == "Mono16" else int(PIXEL_FORMAT_MAX[pixel_format])
 

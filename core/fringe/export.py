@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 def write_depth_tiff(path: Path | str, depth: NDArray[np.floating]) -> Path:
     """Atomic float32 TIFF; NaN marks invalid pixels (never 0, which is a depth)."""
-    from core.dataset.tiff_io import write_tiff
+    from psfbench.core.dataset.tiff_io import write_tiff
 
     d = np.asarray(depth)
     if d.ndim != 2:

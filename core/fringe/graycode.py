@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.patterns import GrayCodeLayout
+from psfbench.core.fringe.patterns import GrayCodeLayout
 
 
 @dataclass

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.patterns import phase_shifts
+from psfbench.core.fringe.patterns import phase_shifts
 
 
 @dataclass

@@ -50,7 +50,7 @@ def write_ply(
         rec["p"] = pts
         rec["c"] = cols
         body = rec.tobytes()
-    from core.dataset.atomic import atomic_open
+    from psfbench.core.dataset.atomic import atomic_open
 
     with atomic_open(Path(path)) as fh:
         fh.write(("\n".join(header) + "\n").encode("ascii"))

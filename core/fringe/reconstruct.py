@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.calibrate import ProcamCalibration
+from psfbench.core.fringe.calibrate import ProcamCalibration
 
 TWO_PI = 2.0 * np.pi
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.calibrate import ProcamCalibration
-from core.fringe.graycode import decode_graycode
-from core.fringe.patterns import (
+from psfbench.core.fringe.calibrate import ProcamCalibration
+from psfbench.core.fringe.graycode import decode_graycode
+from psfbench.core.fringe.patterns import (
     DEFAULT_FRINGE_COUNTS,
     DEFAULT_STEPS,
     GrayCodeLayout,
@@ -25,9 +25,14 @@ from core.fringe.patterns import (
     graycode_patterns,
     to_uint8,
 )
-from core.fringe.phase import PhaseMap, auto_modulation_threshold, quality_mask, wrapped_phase
-from core.fringe.reconstruct import Triangulator, flying_pixels
-from core.fringe.unwrap import (
+from psfbench.core.fringe.phase import (
+    PhaseMap,
+    auto_modulation_threshold,
+    quality_mask,
+    wrapped_phase,
+)
+from psfbench.core.fringe.reconstruct import Triangulator, flying_pixels
+from psfbench.core.fringe.unwrap import (
     Unwrapped,
     combined_coordinate,
     graycode_unwrap,
@@ -152,18 +157,18 @@ def saturation_level(images: object, pixel_format: str | None = None) -> tuple[f
     """The sample value at which the camera clipped these captures, and how it was found.
 
     With the camera's ``pixel_format`` known, its clip level
-    (:func:`core.fringe.check.clip_level`: Mono8 255, Mono12 4095, Mono16 65520). Otherwise
+    (:func:`psfbench.core.fringe.check.clip_level`: Mono8 255, Mono12 4095, Mono16 65520). Otherwise
     from the data: 8-bit samples clip at 255; 16-bit (and other integer) samples at the full
     scale of the bits they use: the smallest of 255, 1023, 4095, 16383, 65535 that holds the
     largest sample (12-bit values in a 16-bit file clip at 4095), shifted left when every
     sample is a multiple of 2**k (a 12-bit sensor's values shifted into the top bits clip at
-    65520); float samples at their full scale (:func:`core.imageio.float_full_scale`: 1.0
+    65520); float samples at their full scale (:func:`psfbench.core.imageio.float_full_scale`: 1.0
     for normalised data, 4095 for float 12-bit counts). None (no level) for float data
     beyond every known range, or above its full scale."""
-    from core import imageio
+    from psfbench.core import imageio
 
     if pixel_format:
-        from core.fringe.check import clip_level
+        from psfbench.core.fringe.check import clip_level
 
         try:
             return float(clip_level(pixel_format)), f"the {pixel_format} camera's clip level"

@@ -1,6 +1,6 @@
 """Pattern sources for the acquisition engine's generic pattern scan.
 
-``register_sources()`` adds two named sources to ``core.acquisition.plans.pattern_scan``:
+``register_sources()`` adds two named sources to ``psfbench.core.acquisition.plans.pattern_scan``:
 
 * ``fringe_scan``: params = ``FringeScan.to_dict()`` minus the projector size (taken from the
   projector at run time), e.g. ``{"counts": [70, 64.2, 59.2], "steps": 4}``;
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.patterns import GrayCodeLayout, PatternError, graycode_patterns
-from core.fringe.scan import FringeScan
+from psfbench.core.fringe.patterns import GrayCodeLayout, PatternError, graycode_patterns
+from psfbench.core.fringe.scan import FringeScan
 
 
 def fringe_scan_from_params(params: Mapping[str, Any], width: int, height: int) -> FringeScan:
@@ -46,8 +46,8 @@ def _cached(build: Any) -> Any:
 
 
 def _fringe_source(params: Mapping[str, Any]) -> Any:
-    from core.acquisition.plans.base import PlanError
-    from core.acquisition.plans.pattern_scan import PatternSource
+    from psfbench.core.acquisition.plans.base import PlanError
+    from psfbench.core.acquisition.plans.pattern_scan import PatternSource
 
     try:
         probe = fringe_scan_from_params(params, 64, 64)
@@ -70,8 +70,8 @@ def _fringe_source(params: Mapping[str, Any]) -> Any:
 
 
 def _calibration_source(params: Mapping[str, Any]) -> Any:
-    from core.acquisition.plans.base import PlanError
-    from core.acquisition.plans.pattern_scan import PatternSource
+    from psfbench.core.acquisition.plans.base import PlanError
+    from psfbench.core.acquisition.plans.pattern_scan import PatternSource
 
     step = int(params.get("step", 1))
     if step < 1:
@@ -89,7 +89,7 @@ def _calibration_source(params: Mapping[str, Any]) -> Any:
 
 def register_sources() -> None:
     """Make ``fringe_scan`` and ``procam_calibration`` available to pattern-scan plans."""
-    from core.acquisition.plans.pattern_scan import register_pattern_source
+    from psfbench.core.acquisition.plans.pattern_scan import register_pattern_source
 
     register_pattern_source("fringe_scan", _fringe_source)
     register_pattern_source("procam_calibration", _calibration_source)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from core.fringe.calibrate import ProcamCalibration
+from psfbench.core.fringe.calibrate import ProcamCalibration
 
 
 def look_at_rotation(

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.losses.config import LossConfig
-from core.losses.cv_filters import cv_erode
-from core.losses.filters import erode, laplacian_radius
+from psfbench.core.losses.config import LossConfig
+from psfbench.core.losses.cv_filters import cv_erode
+from psfbench.core.losses.filters import erode, laplacian_radius
 
 TERM_NAMES = ("l2", "laplacian", "histogram", "ssim")
 

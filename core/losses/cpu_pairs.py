@@ -4,7 +4,7 @@ Batched torch ops over a chunk of 613x514 planes allocate a fresh multi-megabyte
 operation and stream it through memory; on a small shared CPU that costs more than the
 arithmetic. Here each plane is processed with OpenCV filters and in-place NumPy operations on
 a handful of plane-sized scratch buffers that stay in cache (the SSIM map's ~16 elementwise
-steps are one compiled pass, :mod:`core.losses.ssim_cpu`), and everything that depends only
+steps are one compiled pass, :mod:`psfbench.core.losses.ssim_cpu`), and everything that depends only
 on the real image (its Laplacian, sorted histogram source, SSIM moments) is read from arrays
 computed once when the kernel is built. The scratch buffers belong to the thread, not to the
 kernel (``_workspace``): a sweep's 20 per-frame kernels used on one thread share one set. The
@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 import torch
 
-from core.losses.config import LossConfig
-from core.losses.histogram import histogram_distance
-from core.losses.ssim_cpu import ssim_dissimilarity_sum
+from psfbench.core.losses.config import LossConfig
+from psfbench.core.losses.histogram import histogram_distance
+from psfbench.core.losses.ssim_cpu import ssim_dissimilarity_sum
 
 _CV_DEPTH = {np.dtype(np.float32): cv2.CV_32F, np.dtype(np.float64): cv2.CV_64F}
 

@@ -1,6 +1,6 @@
 """OpenCV versions of the window mean and the Laplacian, for tensors on the CPU.
 
-The shifted-slice filters in ``core.losses.filters`` make one full pass over the image per
+The shifted-slice filters in ``psfbench.core.losses.filters`` make one full pass over the image per
 tap (22 for an 11x11 Gaussian) and dominate the CPU time of a grid fit; OpenCV's separable
 filters do the same sums in one cache-friendly pass, about 10x faster on 613x514 images. On
 the CPU there is no TF32 to worry about, so the results differ from the slice sums only by

@@ -3,9 +3,9 @@
 A fit compares the same M real frames with simulations again and again (one ``loss_terms``
 call per grid chunk), and each frame needs its own mask: the pixels near depth-map holes
 reach further in blurrier frames, and clipped samples differ per frame. ``FrameLosses``
-builds one :class:`core.losses.terms.RealFeatures` per frame, with that frame's mask, once;
+builds one :class:`psfbench.core.losses.terms.RealFeatures` per frame, with that frame's mask, once;
 every call then only processes the simulations. On the CPU the frames run in parallel on the
-shared pool (``core.parallel.map_images``; OpenCV and NumPy release the GIL), one task per
+shared pool (``psfbench.core.parallel.map_images``; OpenCV and NumPy release the GIL), one task per
 frame, and the kernels' scratch buffers are per thread (``cpu_pairs._workspace``), not per
 frame. Results equal ``loss_terms(real[m], sims[..., m, :, :, :], masks[m], config)`` frame by
 frame: the same code computes both.
@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from core.losses.common import TERM_NAMES, MaskInfo, mask_info, weighted_total
-from core.losses.config import LossConfig
-from core.losses.terms import RealFeatures
-from core.parallel import map_images
+from psfbench.core.losses.common import TERM_NAMES, MaskInfo, mask_info, weighted_total
+from psfbench.core.losses.config import LossConfig
+from psfbench.core.losses.terms import RealFeatures
+from psfbench.core.parallel import map_images
 
 
 class FrameLosses:

@@ -1,9 +1,9 @@
 """The straightforward formulation of the loss terms, kept as the oracle for the fast path.
 
-It states every term with shifted-slice filters (``core.losses.filters``) and a
+It states every term with shifted-slice filters (``psfbench.core.losses.filters``) and a
 ``searchsorted`` histogram (``histogram_distance``): slow, but each line maps onto the
 definitions in docs/losses.md. ``tests/losses/test_losses_fast.py`` checks
-:func:`core.losses.loss_terms` against it, and ``benchmarks/losses.py`` times both.
+:func:`psfbench.core.losses.loss_terms` against it, and ``benchmarks/losses.py`` times both.
 """
 
 from __future__ import annotations
@@ -12,10 +12,17 @@ from typing import Any
 
 import torch
 
-from core.losses.common import TERM_NAMES, Reducer, check_inputs, chunks, weighted_total
-from core.losses.config import LossConfig
-from core.losses.filters import gaussian_taps, laplacian, pad, separable_valid, to_gray, window_mean
-from core.losses.histogram import histogram_distance
+from psfbench.core.losses.common import TERM_NAMES, Reducer, check_inputs, chunks, weighted_total
+from psfbench.core.losses.config import LossConfig
+from psfbench.core.losses.filters import (
+    gaussian_taps,
+    laplacian,
+    pad,
+    separable_valid,
+    to_gray,
+    window_mean,
+)
+from psfbench.core.losses.histogram import histogram_distance
 
 
 def loss_terms_reference(
@@ -24,7 +31,7 @@ def loss_terms_reference(
     mask: Any = None,
     config: LossConfig | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Same contract and results (to float rounding) as :func:`core.losses.loss_terms`."""
+    """Same contract and results (to float rounding) as :func:`psfbench.core.losses.loss_terms`."""
     cfg = config if config is not None else LossConfig.paper()
     inp = check_inputs(real, sim, mask, cfg)
     real_t, sim_t, lead, dtype = inp.real, inp.sim, inp.lead, inp.dtype

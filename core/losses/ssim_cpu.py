@@ -4,7 +4,7 @@ After the three window filters (simulated mean, mean of squares, mean of the pro
 real image), SSIM is ~16 elementwise operations and a masked sum: as in-place NumPy calls
 that was 16 passes over the plane (2 ms per 613x514 plane on this project's 2-core machine),
 compiled it is one (0.4 ms). The float arithmetic is the same, in the same order, as
-:meth:`core.losses.cpu_pairs.CpuPairKernel._ssim` was and ``reference.py`` is (identical
+:meth:`psfbench.core.losses.cpu_pairs.CpuPairKernel._ssim` was and ``reference.py`` is (identical
 images give exactly 0); only the final sum is accumulated in float64 in a different order.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.jit import kernel
+from psfbench.core.jit import kernel
 
 
 @kernel

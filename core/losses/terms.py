@@ -4,8 +4,8 @@ The fitter compares G grid points x M sweep images against M real images, thousa
 per fit, so this is its hot loop. Everything that depends on the real images alone (grey
 image, Laplacian, its histogram source and range, SSIM window moments) is computed once, by
 :class:`RealFeatures`, and broadcast; ``loss_terms`` builds one per call, and
-``core.losses.frames.FrameLosses`` one per sweep frame, kept across calls. The simulated batch
-is processed in chunks of at most ``LossConfig.chunk_pixels`` pixels so memory stays bounded
+``psfbench.core.losses.frames.FrameLosses`` one per sweep frame, kept across calls. The simulated
+batch is processed in chunks of at most ``LossConfig.chunk_pixels`` pixels so memory stays bounded
 whatever G is. On the CPU the window sums and Laplacians run through OpenCV (``cv_filters``)
 and the pairs through ``cpu_pairs.CpuPairKernel``; elsewhere histograms are binned by a
 guess-and-correct index and ``bincount`` (``histogram_distance_fast``), which gives the same
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.losses.common import (
+from psfbench.core.losses.common import (
     TERM_NAMES,
     MaskInfo,
     Reducer,
@@ -29,11 +29,18 @@ from core.losses.common import (
     compute_dtype,
     weighted_total,
 )
-from core.losses.config import LossConfig
-from core.losses.cpu_pairs import CpuPairKernel
-from core.losses.cv_filters import cv_laplacian, cv_window_mean
-from core.losses.filters import gaussian_taps, laplacian, pad, separable_valid, to_gray, window_mean
-from core.losses.histogram import histogram_distance_fast, masked_range
+from psfbench.core.losses.config import LossConfig
+from psfbench.core.losses.cpu_pairs import CpuPairKernel
+from psfbench.core.losses.cv_filters import cv_laplacian, cv_window_mean
+from psfbench.core.losses.filters import (
+    gaussian_taps,
+    laplacian,
+    pad,
+    separable_valid,
+    to_gray,
+    window_mean,
+)
+from psfbench.core.losses.histogram import histogram_distance_fast, masked_range
 
 
 def loss_terms(
@@ -46,7 +53,7 @@ def loss_terms(
 
     ``real`` (..., C, H, W) broadcasts against ``sim`` (..., C, H, W), floats in [0, 1]; the
     computation runs on ``sim``'s device. ``mask`` (H, W) bool marks valid pixels (e.g.
-    :func:`core.optics.valid_depth_mask`); invalid pixels take no part in any term. Returns
+    :func:`psfbench.core.optics.valid_depth_mask`); invalid pixels take no part in any term. Returns
     ``l2``, ``laplacian``, ``histogram``, ``ssim`` (unweighted) and ``total`` (eq. 19 times
     ``config.total_scale``), each shaped like the broadcast leading dims.
     """

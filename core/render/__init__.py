@@ -4,14 +4,14 @@
 on a sigma (or CoC) map directly; ``GatherStack`` serves grid searches. See docs/rendering.md.
 """
 
-from core.render.api import METHODS, render
-from core.render.gather import GatherStack
-from core.render.inputs import RenderError
-from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, window_radius
-from core.render.layered import blur_layered, blur_uniform
-from core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels
-from core.render.refcode import REFCODE_C_MAX, REFCODE_KSIZE, blur_refcode
-from core.render.scatter import blur_scatter
+from psfbench.core.render.api import METHODS, render
+from psfbench.core.render.gather import GatherStack
+from psfbench.core.render.inputs import RenderError
+from psfbench.core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, window_radius
+from psfbench.core.render.layered import blur_layered, blur_uniform
+from psfbench.core.render.levels import DEFAULT_ACCURACY_DB, sigma_levels
+from psfbench.core.render.refcode import REFCODE_C_MAX, REFCODE_KSIZE, blur_refcode
+from psfbench.core.render.scatter import blur_scatter
 
 __all__ = [
     "DEFAULT_ACCURACY_DB",

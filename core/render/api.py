@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import optics
-from core.render.inputs import RenderError, resolve_device, to_tensor
-from core.render.layered import blur_layered
-from core.render.refcode import blur_refcode
-from core.render.scatter import blur_scatter
+from psfbench.core import optics
+from psfbench.core.render.inputs import RenderError, resolve_device, to_tensor
+from psfbench.core.render.layered import blur_layered
+from psfbench.core.render.refcode import blur_refcode
+from psfbench.core.render.scatter import blur_scatter
 
 METHODS = ("layered", "scatter", "refcode")
 

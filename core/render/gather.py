@@ -1,10 +1,10 @@
 """Gather approximation for grid searches: blur the all-in-focus image once, sample per pixel.
 
 During a fit the sigma map changes with every candidate (A, e) but the all-in-focus image
-does not. ``GatherStack`` blurs it once at the sigma levels of :mod:`core.render.levels`;
+does not. ``GatherStack`` blurs it once at the sigma levels of :mod:`psfbench.core.render.levels`;
 ``sample`` then gives each output pixel the level mixture of *its own* sigma (the layered
-renderer's quadratic weights in variance, :func:`core.render.levels.node_weights`): O(pixels)
-per candidate, no convolution. This is a gather model (the
+renderer's quadratic weights in variance, :func:`psfbench.core.render.levels.node_weights`):
+O(pixels) per candidate, no convolution. This is a gather model (the
 receiver's sigma decides), while eq. 8 scatters with each source's sigma; the two agree
 wherever sigma is locally constant and differ near depth edges. The measured difference is
 in docs/rendering.md; use it for coarse passes and the scatter renderers to polish.
@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from core.render.inputs import Layout, RenderError, prepare, resolve_device, to_tensor
-from core.render.kernels import DEFAULT_TRUNCATE
-from core.render.layered import blur_uniform
-from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
+from psfbench.core.render.inputs import Layout, RenderError, prepare, resolve_device, to_tensor
+from psfbench.core.render.kernels import DEFAULT_TRUNCATE
+from psfbench.core.render.layered import blur_uniform
+from psfbench.core.render.levels import DEFAULT_ACCURACY_DB, node_weights, sigma_levels
 
 
 class GatherStack:
@@ -106,8 +106,8 @@ class GatherStack:
         scales: torch.Tensor | None = None,
         clip: tuple[float, float] | None = None,
     ) -> torch.Tensor:
-        """The same mixture as the torch path, compiled (:mod:`core.render.gather_cpu`)."""
-        from core.render.gather_cpu import sample_stack
+        """The same mixture as the torch path, compiled (:mod:`psfbench.core.render.gather_cpu`)."""
+        from psfbench.core.render.gather_cpu import sample_stack
 
         assert self._flat is not None
         c, h, w = self._image.shape

@@ -1,15 +1,15 @@
-"""The CPU sampler of :class:`core.render.gather.GatherStack`: one compiled pass per pixel.
+"""The CPU sampler of :class:`psfbench.core.render.gather.GatherStack`: one compiled pass per pixel.
 
 Sampling a blur stack is, per output pixel: find the level interval of its variance, form the
-three quadratic Lagrange weights in variance (:func:`core.render.levels.node_weights`), gather
-three stack values per channel and sum. As NumPy array operations that was ~20 passes over
+three quadratic Lagrange weights in variance (:func:`psfbench.core.render.levels.node_weights`),
+gather three stack values per channel and sum. As NumPy array operations that was ~20 passes over
 the map (11-17 ms per 613x514 map on this project's 2-core machine); as one Numba-compiled
 loop it is one pass (2.5-3 ms; the torch path's result to 5e-7: tests/render/
 test_render_gather.py). The interval search walks from the previous pixel's interval, since
 sigma maps are smooth almost everywhere.
 
-The kernel is compiled on first use (:mod:`core.jit`) and runs on the shared pool of
-:mod:`core.parallel`, never on Numba's own threads.
+The kernel is compiled on first use (:mod:`psfbench.core.jit`) and runs on the shared pool of
+:mod:`psfbench.core.parallel`, never on Numba's own threads.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.jit import kernel
+from psfbench.core.jit import kernel
 
 #: Pixels per kernel call: big enough to amortise the call, small enough to share the work.
 _SPAN = 1 << 16
@@ -109,9 +109,9 @@ def sample_stack(
     ``scales[i] * rel[m]`` (float32 product), each <= ``levels[-1]`` (not checked: the caller
     extends the stack). Returns (S*M, C, H*W) float32, row i*M + m, clipped to ``clip`` if
     given. Raises ValueError for fewer than 3 levels. The work is split into pixel spans over
-    the pool of :func:`core.parallel.map_images`.
+    the pool of :func:`psfbench.core.parallel.map_images`.
     """
-    from core.parallel import map_images
+    from psfbench.core.parallel import map_images
 
     if len(levels) < 3:
         raise ValueError(f"sample_stack needs at least 3 levels, got {len(levels)}")

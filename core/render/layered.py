@@ -2,17 +2,17 @@
 
 For a fixed sigma map the scatter of eq. 8 is linear in the image, so splitting every source
 between the sigma levels around it (three, with quadratic weights in variance:
-:func:`core.render.levels.node_weights`) and blurring each layer with its level's kernel gives
-the exact scatter of the *mixture* PSF. The only error is that of the mixture (levels are
+:func:`psfbench.core.render.levels.node_weights`) and blurring each layer with its level's kernel
+gives the exact scatter of the *mixture* PSF. The only error is that of the mixture (levels are
 spaced for a target PSNR and a bounded blur-width error); kernels and borders (half-sample
-mirror) are those of :mod:`core.render.scatter`.
+mirror) are those of :mod:`psfbench.core.render.scatter`.
 
 Backends, one result (within float32 rounding):
 
 * ``opencv`` (CPU): each layer is cropped to its support plus the kernel radius and blurred
   with ``cv2.sepFilter2D`` (BORDER_REFLECT). Mirroring a crop at an inner edge only reflects
   the crop's zero margin, so the crop is exact; the work follows each layer's area. Layers
-  with sigma >= 5 px are blurred on a grid 2-8x coarser (:mod:`core.render.reduced`) and
+  with sigma >= 5 px are blurred on a grid 2-8x coarser (:mod:`psfbench.core.render.reduced`) and
   accumulated there, one upsampling per grid: this cuts the cost of the wide layers, which
   dominated, by ~f^3 at an error well below the level mixture's.
 * ``fft`` (any torch device): the image is mirror-padded once, every layer is transformed,
@@ -30,11 +30,16 @@ import numpy as np
 import scipy.fft as sp_fft
 import torch
 
-from core.parallel import map_images
-from core.render import reduced
-from core.render.inputs import RenderError, prepare
-from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
-from core.render.levels import DEFAULT_ACCURACY_DB, node_weights, node_weights_np, sigma_levels
+from psfbench.core.parallel import map_images
+from psfbench.core.render import reduced
+from psfbench.core.render.inputs import RenderError, prepare
+from psfbench.core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d, reflect_index
+from psfbench.core.render.levels import (
+    DEFAULT_ACCURACY_DB,
+    node_weights,
+    node_weights_np,
+    sigma_levels,
+)
 
 BACKENDS = ("auto", "opencv", "fft")
 
@@ -299,11 +304,11 @@ def blur_layered(
     downsample: bool = True,
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
-    """Fast scatter blur; same shapes as :func:`core.render.blur_scatter`.
+    """Fast scatter blur; same shapes as :func:`psfbench.core.render.blur_scatter`.
 
     Levels come from ``accuracy_db`` (target PSNR vs the exact scatter) unless given. Backend
     ``auto`` uses OpenCV on CPU and FFT on other devices. ``downsample`` (OpenCV backend) blurs
-    wide layers on a coarser grid (:mod:`core.render.reduced`, thresholds rising with
+    wide layers on a coarser grid (:mod:`psfbench.core.render.reduced`, thresholds rising with
     ``accuracy_db`` above 50 dB); False keeps every layer at full resolution, exact up to the
     level mixture.
     """

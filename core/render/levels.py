@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d
+from psfbench.core.render.kernels import DEFAULT_TRUNCATE, gaussian_kernel_1d
 
 #: Default target PSNR (dB) of the layered renderer against the exact scatter model.
 DEFAULT_ACCURACY_DB = 50.0
@@ -44,7 +44,8 @@ _FREQ = (np.arange(_N_FREQ) + 0.5) / (2 * _N_FREQ)  # (0, 0.5): DC excluded
 _F2 = _FREQ[:, None] ** 2 + _FREQ[None, :] ** 2
 _SPECTRUM = (1.0 / _F2) / (1.0 / _F2).mean() * 0.25  # 1/f^2, total variance 1/4
 #: The 1/f^2 model underestimates the error on dead-leaves scenes by up to ~2.5 dB (measured
-#: on core.scenes kinds, docs/rendering.md); levels are spaced for the target plus this margin.
+#: on psfbench.core.scenes kinds, docs/rendering.md); levels are spaced for the target plus this
+# margin.
 MODEL_MARGIN_DB = 4.0
 #: Largest ratio between neighbouring nonzero levels, whatever the accuracy target: it bounds
 #: the error of the blur *width* (edge slope <= 0.12 % at 1.10 with quadratic weights, see the

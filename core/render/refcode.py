@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.render.inputs import prepare
+from psfbench.core.render.inputs import prepare
 
 #: ``GaussPSF(7)`` in the authors' script: the clamp ceiling of c.
 REFCODE_C_MAX = 7.0

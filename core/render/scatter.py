@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from core.render.inputs import prepare
-from core.render.kernels import (
+from psfbench.core.render.inputs import prepare
+from psfbench.core.render.kernels import (
     DEFAULT_TRUNCATE,
     gaussian_kernel_table,
     reflect_index,

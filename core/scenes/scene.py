@@ -15,15 +15,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.scenes.geometry import (
+from psfbench.core.scenes.geometry import (
     SceneObject,
     compose_objects,
     ellipse_mask,
     steps_depth,
     tilted_plane_depth,
 )
-from core.scenes.palettes import mask_palette
-from core.scenes.texture import dead_leaves_rgb
+from psfbench.core.scenes.palettes import mask_palette
+from psfbench.core.scenes.texture import dead_leaves_rgb
 
 SCENE_KINDS: tuple[str, ...] = (
     "planes",

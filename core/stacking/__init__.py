@@ -4,7 +4,7 @@ Pipeline: align (undo focus breathing) -> focus measure -> guided decision fusio
 transition-region diffusion elimination with the fitted PSF -> depth from focus.
 See docs/stacking.md for methods and measured results.
 
-Names are resolved lazily (PEP 562) so that ``core.stacking.io`` can be imported without
+Names are resolved lazily (PEP 562) so that ``psfbench.core.stacking.io`` can be imported without
 paying for torch: the CLI decodes frames while torch loads in another thread.
 """
 
@@ -60,17 +60,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from core.stacking.align import Alignment, align_stack, apply_alignment, estimate_alignment
-    from core.stacking.dff import DepthFromFocus, depth_from_focus, index_to_depth, subframe_peak
-    from core.stacking.diffusion import eliminate_diffusion, sigma_from_depth
-    from core.stacking.focus_measures import (
+    from psfbench.core.stacking.align import (
+        Alignment,
+        align_stack,
+        apply_alignment,
+        estimate_alignment,
+    )
+    from psfbench.core.stacking.dff import (
+        DepthFromFocus,
+        depth_from_focus,
+        index_to_depth,
+        subframe_peak,
+    )
+    from psfbench.core.stacking.diffusion import eliminate_diffusion, sigma_from_depth
+    from psfbench.core.stacking.focus_measures import (
         FOCUS_MEASURES,
         focus_volume,
         image_sharpness,
         to_gray,
     )
-    from core.stacking.fusion import FusionParams, FusionResult, fuse
-    from core.stacking.pipeline import (
+    from psfbench.core.stacking.fusion import FusionParams, FusionResult, fuse
+    from psfbench.core.stacking.pipeline import (
         StackResult,
         synthesize_aif,
         synthesize_aif_from_session,
@@ -80,5 +90,5 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'core.stacking' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"core.stacking.{module}"), name)
+        raise AttributeError(f"module 'psfbench.core.stacking' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"psfbench.core.stacking.{module}"), name)

@@ -16,7 +16,7 @@ uses every frame at once, so light a frame mixes is unmixed by the others. ``M_n
 saturated samples, which the linear model cannot explain (the scatter pedestal pushes bright
 objects past full scale). The solver is CGLS started from the fused image: R_n is the fast
 layered scatter renderer, its adjoint the gather blur with the *source's* sigma
-(:class:`core.render.gather.GatherStack`; measured: <R x, u> and <x, R^T u> agree to 1e-7
+(:class:`psfbench.core.render.gather.GatherStack`; measured: <R x, u> and <x, R^T u> agree to 1e-7
 relative on a virtual sweep).
 Stopping after ~20 iterations is the regulariser: the smooth pedestal converges first, while
 the frequencies every frame blurs away (pixels never in focus) would need many more
@@ -64,8 +64,8 @@ def deconvolve_sweep(
     renders them as the camera saw them); ``sigma`` (N, H, W) the per-pixel PSF sigma of each
     frame in pixels; ``init`` (C, H, W) the starting image, normally the fused one.
     """
-    from core.render import blur_layered
-    from core.render.gather import GatherStack
+    from psfbench.core.render import blur_layered
+    from psfbench.core.render.gather import GatherStack
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
     obs = _tensor(frames, dev)

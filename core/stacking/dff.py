@@ -4,8 +4,8 @@ The focus measure of one pixel across the sweep is a bump centred on the frame w
 depth matches the pixel's depth. The argmax alone quantises depth to the sweep step; fitting a
 parabola (or a Gaussian, i.e. a parabola in log) through the peak and its two neighbours gives
 the sub-frame position. Frame positions map to focus depth through the sweep's *measured*
-sensor readings d and the fitted offset e (core.optics.focus_depth), so the depth map inherits
-psfbench's calibration rather than assuming an even step.
+sensor readings d and the fitted offset e (psfbench.core.optics.focus_depth), so the depth map
+inherits psfbench's calibration rather than assuming an even step.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.optics import focus_depth
+from psfbench.core.optics import focus_depth
 
 PeakFit = Literal["gaussian", "parabolic", "none"]
 

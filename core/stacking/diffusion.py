@@ -10,8 +10,8 @@ between foreground and the (hidden) background, confined to the background:
     R = R_init - S                                                       (15)
 
 The seed must *estimate* K with a network; psfbench has *measured* the PSF, so K is the
-Gaussian of sigma = core.optics.sigma_map(depth, Df, A, F) for the foreground's depth in the
-frame in question. That is the point of doing this here.
+Gaussian of sigma = psfbench.core.optics.sigma_map(depth, Df, A, F) for the foreground's depth in
+the frame in question. That is the point of doing this here.
 
 Generalised from the seed's near/far pair to N frames: for every frame n, the foreground is
 the set of pixels decided to frames focused nearer than n (each such group m blurred with its
@@ -45,7 +45,7 @@ def sigma_from_depth(
     depth_mm: np.ndarray, focus_depths_mm: Sequence[float], A: float, F_mm: float
 ) -> Callable[[int], np.ndarray]:
     """SigmaSource from a depth map and the fitted PSF: sigma_map(depth, Df_n, A, F)."""
-    from core.optics import sigma_map
+    from psfbench.core.optics import sigma_map
 
     depth = np.asarray(depth_mm, dtype=np.float64)
 

@@ -33,7 +33,7 @@ def as_stack_tensor(frames: np.ndarray | torch.Tensor, device: str | torch.devic
     if t.ndim != 4:
         raise ValueError(f"expected a stack (N, H, W) or (N, C, H, W), got shape {tuple(t.shape)}")
     if not torch.is_floating_point(t):
-        raise ValueError("frames must be floating point in [0, 1] (see core.stacking.io)")
+        raise ValueError("frames must be floating point in [0, 1] (see psfbench.core.stacking.io)")
     return t.to(device=device if device is not None else t.device, dtype=torch.float32)
 
 

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as tF
 
-from core.stacking.focus_measures import (
+from psfbench.core.stacking.focus_measures import (
     FocusMeasure,
     as_stack_tensor,
     box_mean,
     focus_volume,
     to_gray,
 )
-from core.stacking.guided import guided_filter
+from psfbench.core.stacking.guided import guided_filter
 
 
 @dataclass

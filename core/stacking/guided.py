@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.stacking.focus_measures import box_mean
+from psfbench.core.stacking.focus_measures import box_mean
 
 
 def _box_torch(x: torch.Tensor, r: int) -> torch.Tensor:

@@ -1,14 +1,15 @@
 """Reading frames and writing results for ``psfbench stack``: any bit depth, mono or colour.
 
-Frames are read by psfbench's one image reader, :mod:`core.imageio` (PNG, JPEG, BMP, TIFF incl.
-compressed and multi-page files, EXIF orientation applied). Inside the engine images are
+Frames are read by psfbench's one image reader, :mod:`psfbench.core.imageio` (PNG, JPEG, BMP, TIFF
+incl. compressed and multi-page files, EXIF orientation applied). Inside the engine images are
 (C, H, W) float32 in [0, 1]; on disk they keep their own type. Integers map their type's full
-range to [0, 1]; floats are taken by their real range (:func:`core.imageio.float_full_scale`:
-a float TIFF of 12-bit camera counts is divided by 4095, not assumed to be [0, 1]), and NaN
-samples stay NaN (missing; the pipeline fills them from the other frames). The output is
-written back in the input's type and scale (8-bit in, 8-bit out; float counts in, float counts
-out) so a fused image drops into the same tools as its frames. TIFF goes through tifffile,
-everything else through OpenCV (whose BGR order is undone on read and redone on write).
+range to [0, 1]; floats are taken by their real range
+(:func:`psfbench.core.imageio.float_full_scale`: a float TIFF of 12-bit camera counts is divided by
+4095, not assumed to be [0, 1]), and NaN samples stay NaN (missing; the pipeline fills them from the
+other frames). The output is written back in the input's type and scale (8-bit in, 8-bit out; float
+counts in, float counts out) so a fused image drops into the same tools as its frames. TIFF goes
+through tifffile, everything else through OpenCV (whose BGR order is undone on read and redone on
+write).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import imageio
+from psfbench.core import imageio
 
 TIFF_EXT = {".tif", ".tiff"}
 CV_EXT = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".jp2", ".webp", ".pgm", ".ppm", ".pnm"}
@@ -31,7 +32,7 @@ class StackIOError(ValueError):
 
 def read_image(path: str | Path) -> np.ndarray:
     """(H, W) or (H, W, 3) array in the file's own dtype, RGB, as displayed (one frame; see
-    :func:`core.imageio.read_image`); StackIOError naming the file otherwise."""
+    :func:`psfbench.core.imageio.read_image`); StackIOError naming the file otherwise."""
     try:
         return imageio.read_image(path)
     except imageio.ImageFileError as exc:

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from core.stacking.align import Alignment, apply_alignment, estimate_alignment
-from core.stacking.dff import PeakFit, depth_from_focus
-from core.stacking.diffusion import SigmaSource, eliminate_diffusion, sigma_from_depth
-from core.stacking.fusion import FusionParams, fuse
+from psfbench.core.stacking.align import Alignment, apply_alignment, estimate_alignment
+from psfbench.core.stacking.dff import PeakFit, depth_from_focus
+from psfbench.core.stacking.diffusion import SigmaSource, eliminate_diffusion, sigma_from_depth
+from psfbench.core.stacking.fusion import FusionParams, fuse
 
 
 @dataclass
@@ -71,7 +71,7 @@ def synthesize_aif(
         raise ValueError(f"expected (N, C, H, W) frames, got shape {stack.shape}")
     n = stack.shape[0]
     if focus_depths_mm is None and d_mm is not None and e_mm is not None and F_mm is not None:
-        from core.optics import focus_depth
+        from psfbench.core.optics import focus_depth
 
         focus_depths_mm = np.asarray(focus_depth(np.asarray(d_mm, float), e_mm, F_mm))
     stack, missing, note = fill_missing(stack)
@@ -245,7 +245,7 @@ def _far_from_data(nodata: np.ndarray, limit: float) -> np.ndarray:
 
 
 class SweepSession(Protocol):
-    """What :func:`synthesize_aif_from_session` needs of core.dataset.Session."""
+    """What :func:`synthesize_aif_from_session` needs of psfbench.core.dataset.Session."""
 
     def frames_array(self) -> np.ndarray: ...
 
@@ -269,7 +269,7 @@ def synthesize_aif_from_session(
 
     With the fitted ``e_mm`` the depth map is in mm and frames are ordered near to far. With
     ``A`` too, the fitted PSF cleans the fused image: by inverting the scatter model over the
-    whole sweep (:mod:`core.stacking.deconvolve`) when the session has a depth map and
+    whole sweep (:mod:`psfbench.core.stacking.deconvolve`) when the session has a depth map and
     ``deconvolution`` is on, else by transition-region diffusion elimination on the depth from
     focus. Sessions that store Df directly (no d) use those focus depths.
     """
@@ -279,7 +279,7 @@ def synthesize_aif_from_session(
     calib: dict[str, Any] = {"F_mm": F}
     if e_mm is not None and np.isfinite(d).all():
         calib.update(d_mm=d, e_mm=e_mm)
-        from core.optics import focus_depth
+        from psfbench.core.optics import focus_depth
 
         focus = np.asarray(focus_depth(d, e_mm, F), dtype=float)
     else:
@@ -292,8 +292,8 @@ def synthesize_aif_from_session(
     if depth_map is None or focus is None or len(frames) < 2:
         return synthesize_aif(frames, A=A, **calib, **kwargs)
     res = synthesize_aif(frames, **calib, **kwargs)
-    from core.optics import sigma_map
-    from core.stacking.deconvolve import deconvolve_sweep
+    from psfbench.core.optics import sigma_map
+    from psfbench.core.stacking.deconvolve import deconvolve_sweep
 
     t0 = time.perf_counter()
     assert A is not None

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.dataset import DatasetError, Session, layout
-from core.dataset.tiff_io import channels_first, to_float01
+from psfbench.core.dataset import DatasetError, Session, layout
+from psfbench.core.dataset.tiff_io import channels_first, to_float01
 
 SYNTH_NAME = "aif_synthesised.tif"
 AifKind = Literal["captured", "synthesised", "file"]
@@ -52,8 +52,8 @@ def synthesise_into_session(
     at the session's bit depth; the returned image is the stored one (quantised alike)."""
     import time
 
-    from core.stacking.io import from_float, write_image
-    from core.stacking.pipeline import synthesize_aif_from_session
+    from psfbench.core.stacking.io import from_float, write_image
+    from psfbench.core.stacking.pipeline import synthesize_aif_from_session
 
     t0 = time.perf_counter()
     first = session.frame(session.indices[0])
@@ -88,7 +88,7 @@ def load_aif_file(session: Session, path: str | Path) -> AifSource:
     them; 8-bit files on 255. The image must be on the frames' pixel grid: same size and
     channels, or a fit would compare misregistered pixels without any error.
     """
-    from core import imageio
+    from psfbench.core import imageio
 
     p = Path(path)
     try:

@@ -2,8 +2,8 @@
 
 Each scene is a few fronto-parallel textured planes; nearer planes occlude farther ones through
 soft-edged shapes. A frame focused at Df composites the planes back to front, each plane *and
-its mask* blurred with the Gaussian PSF of its depth (sigma from core.optics.sigma_map). That
-is the occlusion model behind the focus-stacking seed's eq. 4: a blurred foreground spreads
+its mask* blurred with the Gaussian PSF of its depth (sigma from psfbench.core.optics.sigma_map).
+That is the occlusion model behind the focus-stacking seed's eq. 4: a blurred foreground spreads
 over the sharp background near the boundary (the transition-region problem), which a per-pixel
 gather blur would not reproduce.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.optics import sigma_map
+from psfbench.core.optics import sigma_map
 
 
 @dataclass

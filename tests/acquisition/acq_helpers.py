@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.acquisition.plans.base import AcquiredFrame, StepContext
-from core.acquisition.session_io import SessionSink, plan_section
-from core.dataset import SessionWriter
+from psfbench.core.acquisition.plans.base import AcquiredFrame, StepContext
+from psfbench.core.acquisition.session_io import SessionSink, plan_section
+from psfbench.core.dataset import SessionWriter
 
 
 class CountingPlan:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.dataset import Session
+from psfbench.core.cli import main
+from psfbench.core.dataset import Session
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--virtual", "width=48", "--virtual", "height=32", "--virtual", "time_scale=0.01"]
@@ -139,7 +139,7 @@ def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig, ignore_si
     # settle 2 s at time_scale 0.01: 20 ms per step, so the 37 steps after the third take
     # ~1 s: the stop must land mid-sweep (with --settle 0 they took 0.2 s, and a loaded
     # machine could deliver the signal after the sweep, or after the process had exited)
-    cmd = [sys.executable, "-m", "core.cli", *_sweep(out, "--steps", "40")]
+    cmd = [sys.executable, "-m", "psfbench.core.cli", *_sweep(out, "--steps", "40")]
     cmd[cmd.index("--settle") + 1] = "2"
     proc = subprocess.Popen(
         cmd,
@@ -183,7 +183,7 @@ def test_interrupt_is_a_clean_abort_and_resume_finishes(tmp_path, sig, ignore_si
 def test_interrupt_during_the_last_step_does_not_start_the_aif(tmp_path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
     """A Ctrl-C that arrives while the last step is taken cannot stop that step (the run
     completes), but it must not be lost: no all-in-focus prompt follows, the exit is 130."""
-    from core.cli import cmd_acquire
+    from psfbench.core.cli import cmd_acquire
 
     real_wait = cmd_acquire._wait
     calls: list[str] = []

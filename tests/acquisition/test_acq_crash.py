@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.dataset import Session
+from psfbench.core.dataset import Session
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 30
@@ -28,8 +28,8 @@ VIRTUAL = ["width=48", "height=32", "time_scale=0.02", "stamp_state=true"]
 
 def _cmd(out: Path) -> list[str]:
     if (out / "session.json").exists():
-        return [sys.executable, "-m", "core.cli", "acquire", "resume", str(out), "--quiet"]
-    cmd = [sys.executable, "-m", "core.cli", "acquire", "sweep", "--profile", "virtual"]
+        return [sys.executable, "-m", "psfbench.core.cli", "acquire", "resume", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "psfbench.core.cli", "acquire", "sweep", "--profile", "virtual"]
     for v in VIRTUAL:
         cmd += ["--virtual", v]
     return cmd + ["--steps", str(STEPS), "--settle", "0.05", "--out", str(out), "--quiet"]
@@ -131,6 +131,6 @@ def _check_final(out: Path) -> None:
     planned = [s.motor_steps for s in session.meta.plan.steps]
     assert [r.motor_steps for r in session.records] == planned
     # a resumed step was really re-taken at its own position (the camera stamps the state)
-    from core.bench import read_stamp
+    from psfbench.core.bench import read_stamp
 
     assert [read_stamp(session.frame(i))["position"] for i in range(STEPS)] == planned

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from core.acquisition import AcquisitionEngine, EventBus, RunState
-from core.acquisition.session_io import SessionSink
-from core.dataset import Session, SessionWriter
+from psfbench.core.acquisition import AcquisitionEngine, EventBus, RunState
+from psfbench.core.acquisition.session_io import SessionSink
+from psfbench.core.dataset import Session, SessionWriter
 
 from .acq_helpers import (
     CountingPlan,

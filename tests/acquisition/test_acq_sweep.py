@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.acquisition import AcquisitionEngine, EventBus, FocusSweepPlan, PatternScanPlan
-from core.acquisition.bench_io import session_meta, write_ground_truth
-from core.acquisition.plans import AifCapturePlan, AifSink, RepeatCapturePlan
-from core.acquisition.session_io import SessionSink, stored_plan
-from core.bench import read_stamp
-from core.dataset import Session, SessionWriter
-from core.devices.factory import open_bench
+from psfbench.core.acquisition import AcquisitionEngine, EventBus, FocusSweepPlan, PatternScanPlan
+from psfbench.core.acquisition.bench_io import session_meta, write_ground_truth
+from psfbench.core.acquisition.plans import AifCapturePlan, AifSink, RepeatCapturePlan
+from psfbench.core.acquisition.session_io import SessionSink, stored_plan
+from psfbench.core.bench import read_stamp
+from psfbench.core.dataset import Session, SessionWriter
+from psfbench.core.devices.factory import open_bench
 
 from .acq_helpers import Recorder
 
@@ -211,7 +211,7 @@ def test_failed_buffer_is_retried_not_skipped(tmp_path, bench, trigger) -> None:
 
 def test_disk_full_in_the_real_write_path(tmp_path, bench, monkeypatch) -> None:
     """ENOSPC raised by the atomic file write itself (a fake quota of 2 more files)."""
-    import core.dataset.tiff_io as tiff_io
+    import psfbench.core.dataset.tiff_io as tiff_io
 
     plan = FocusSweepPlan.from_range(1700, 2400, 5, settle_s=0.0)
     writer = _session(tmp_path / "s", bench, plan)
@@ -316,13 +316,13 @@ def test_abort_while_waiting_for_the_operator(tmp_path, bench) -> None:
 
 
 def test_pattern_scan_from_a_provider_resumes_in_a_fresh_process(tmp_path, bench) -> None:
-    """A stored scan naming a source registered by core.fringe is rebuilt without anyone
-    having imported core.fringe first (what `acquire resume` does in a new process)."""
+    """A stored scan naming a source registered by psfbench.core.fringe is rebuilt without anyone
+    having imported psfbench.core.fringe first (what `acquire resume` does in a new process)."""
     import subprocess
     import sys
 
     code = (
-        "from core.acquisition.plans import plan_from_dict;"
+        "from psfbench.core.acquisition.plans import plan_from_dict;"
         "p = plan_from_dict({'kind': 'pattern_scan', 'source': 'fringe_scan',"
         "'params': {'counts': [8, 7], 'steps': 4}, 'settle_s': 0.0, 'average': 1});"
         "print(p.total_steps())"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import tifffile
 
-from core.cli import main
+from psfbench.core.cli import main
 
 SMALL = [
     "--virtual", "width=160", "--virtual", "height=128", "--virtual", "projector_width=512",
@@ -77,9 +77,9 @@ def test_fringe_scan_on_a_real_profile_uses_the_wizards_calibration(
     wizard saved beside the profile (<profile>.procam.json) is used and named; without one, a
     clear error says where it looked. (The virtual bench stands in for a real one: its exact
     geometry is hidden from the command.)"""
-    from core.acquisition import fringe_scan
-    from core.acquisition.bench_io import open_bench_from
-    from core.fringe.calibrate import profile_calibration_path, save_calibration
+    from psfbench.core.acquisition import fringe_scan
+    from psfbench.core.acquisition.bench_io import open_bench_from
+    from psfbench.core.fringe.calibrate import profile_calibration_path, save_calibration
 
     monkeypatch.setenv("PSFBENCH_CONFIG_DIR", str(tmp_path / "cfg"))
     overrides = {k: json.loads(v) for k, v in (a.split("=") for a in SMALL[1::2])}

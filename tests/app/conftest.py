@@ -40,15 +40,16 @@ def _gui_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def gui_settings():  # type: ignore[no-untyped-def]
-    from app.settings import GuiSettings
+    from psfbench.app.settings import GuiSettings
 
     return GuiSettings()
 
 
 @pytest.fixture
 def bench_model(qtbot) -> Iterator:  # type: ignore[no-untyped-def]
-    """A :class:`app.bench_model.BenchModel` connected to the virtual bench (fast clock)."""
-    from app.bench_model import BenchModel
+    """A :class:`psfbench.app.bench_model.BenchModel` connected to the virtual bench (fast
+    clock)."""
+    from psfbench.app.bench_model import BenchModel
 
     model = BenchModel()
     errors: list[tuple[str, str]] = []

@@ -14,8 +14,8 @@ def test_close_while_connecting_takes_over_and_closes_the_new_bench(
 ) -> None:
     import threading
 
-    import core.acquisition.bench_io as bench_io
-    from app.bench_model import BenchModel
+    import psfbench.core.acquisition.bench_io as bench_io
+    from psfbench.app.bench_model import BenchModel
 
     real_open = bench_io.open_bench_from
     opened: list[Any] = []

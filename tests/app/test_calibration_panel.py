@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from app.panels.calibration import ALL_POSES, PANEL_KEY, CalibrationPanel, WizardForm
+from psfbench.app.panels.calibration import ALL_POSES, PANEL_KEY, CalibrationPanel, WizardForm
 
 PROCAM = "procam-graycode-calibration"
 POSES = [f"capture_{i}" for i in range(5)]
@@ -48,7 +48,7 @@ def _use_box(panel: CalibrationPanel, label: str):  # type: ignore[no-untyped-de
 
 
 def _cli_json(folder: Path, out: Path, extra: list[str] | None = None) -> dict:  # type: ignore[type-arg]
-    from core.cli import main
+    from psfbench.core.cli import main
 
     argv = ["calibrate", "procam", str(folder), "--projector", "1024x768", "--chessboard", "9x7"]
     argv += ["--square", "75", "--graycode-step", "1", "--json", str(out), *(extra or [])]
@@ -144,7 +144,7 @@ def test_wizard_on_real_captures_matches_the_cli(
         assert direct["rms"] != pytest.approx(cli["rms"], abs=1e-4)  # the table did change
 
         # Save: beside the profile and into a session
-        from core.fringe.calibrate import load_calibration
+        from psfbench.core.fringe.calibrate import load_calibration
 
         _click(qtbot, panel.save_profile_button)
         prof = tmp_path / "config" / "virtual.procam.json"
@@ -172,7 +172,7 @@ def test_wizard_on_real_captures_matches_the_cli(
 @pytest.fixture
 def chessboard_model(qtbot):  # type: ignore[no-untyped-def]
     """The virtual bench looking at its calibration chessboard (fast clock)."""
-    from app.bench_model import BenchModel
+    from psfbench.app.bench_model import BenchModel
 
     model = BenchModel()
     errors: list[tuple[str, str]] = []
@@ -233,7 +233,7 @@ def test_live_capture_of_three_poses_calibrates_the_virtual_bench(
         assert panel.check.ok and cal.rms < 1.0
         assert panel.result_value(ALL_POSES, "Stereo cam px") == pytest.approx(cal.rms)
         # the session folder is what `psfbench calibrate procam` reads: same numbers
-        from core.fringe.calibrate import calibrate_procam
+        from psfbench.core.fringe.calibrate import calibrate_procam
 
         direct = calibrate_procam(
             session, projector_size=(640, 400), pattern=(9, 7), square=75.0, step=2

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from app.event_pump import EventPump
+from psfbench.app.event_pump import EventPump
 
 
 def test_events_from_four_threads_all_arrive_in_order_per_thread(qtbot) -> None:

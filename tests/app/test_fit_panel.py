@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from core.cli import main as cli
+from psfbench.core.cli import main as cli
 
 #: small enough for seconds per fit on 2 cores; enough e columns to see the landscape fill in
 GRID = ("8", "6")
@@ -24,7 +24,7 @@ FRAMES = "8"
 
 @pytest.fixture(scope="module")
 def sim_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[float, float]]:
-    from core.simulation import SimulationSpec, simulate_session
+    from psfbench.core.simulation import SimulationSpec, simulate_session
 
     spec = SimulationSpec(
         A=800.0, e_mm=23.6, scene="planes", frames=10, height=96, width=128, seed=7
@@ -61,8 +61,8 @@ def with_results(fitted_session, tmp_path: Path) -> Path:  # type: ignore[no-unt
 
 @pytest.fixture
 def panel(qtbot, gui_settings) -> Iterator:  # type: ignore[no-untyped-def]
-    from app.bench_model import BenchModel
-    from app.panels.fitting import FitPanel
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.panels.fitting import FitPanel
 
     model = BenchModel()  # the panel never needs the bench
     p = FitPanel(model, gui_settings)
@@ -111,7 +111,7 @@ def _cli_fit(session: Path, *extra: str) -> None:
 
 
 def test_a_fit_from_the_panel_fills_in_and_equals_the_cli(qtbot, panel, session, tmp_path):  # type: ignore[no-untyped-def]
-    from core.fit.grid import Landscape
+    from psfbench.core.fit.grid import Landscape
 
     twin = tmp_path / "twin"
     shutil.copytree(session, twin)
@@ -202,9 +202,9 @@ def test_cancel_midway_keeps_the_results_and_the_gui_responsive(qtbot, panel, wi
 
 
 def test_a_session_with_results_shows_them_without_fitting(qtbot, with_results, sim_session):  # type: ignore[no-untyped-def]
-    from app.main_window import MainWindow
-    from app.settings import GuiSettings
-    from core.fit.grid import Landscape
+    from psfbench.app.main_window import MainWindow
+    from psfbench.app.settings import GuiSettings
+    from psfbench.core.fit.grid import Landscape
     from tests.app.conftest import FAST_BENCH
 
     session = with_results
@@ -245,14 +245,14 @@ def test_a_session_with_results_shows_them_without_fitting(qtbot, with_results, 
 
 
 def test_inspecting_points_gives_the_cores_loss_values(qtbot, panel, with_results):  # type: ignore[no-untyped-def]
-    from core.fit.inspect import inspect_point
+    from psfbench.core.fit.inspect import inspect_point
 
     session = with_results
     _open(qtbot, panel, session, results=True)
     qtbot.waitUntil(lambda: panel.problem is not None, timeout=30_000)
     ins = panel.inspector
     if ins is None:
-        pytest.skip("app.widgets.inspector is not available")
+        pytest.skip("psfbench.app.widgets.inspector is not available")
     panel.tabs.setCurrentIndex(0)
     for which in ("fitted", "truth"):
         button = panel.go_optimum if which == "fitted" else panel.go_truth
@@ -283,8 +283,8 @@ def test_inspecting_points_gives_the_cores_loss_values(qtbot, panel, with_result
 
 
 def test_export_writes_the_figure_numbers_and_report(qtbot, panel, with_results, tmp_path):  # type: ignore[no-untyped-def]
-    from app.fit_export import read_landscape_csv
-    from core import __version__
+    from psfbench.app.fit_export import read_landscape_csv
+    from psfbench.core import __version__
 
     session = with_results
     _open(qtbot, panel, session, results=True)
@@ -318,9 +318,9 @@ def test_export_writes_the_figure_numbers_and_report(qtbot, panel, with_results,
 
 
 def test_settings_are_remembered_and_bad_ones_dropped(qtbot, gui_settings) -> None:  # type: ignore[no-untyped-def]
-    from app.bench_model import BenchModel
-    from app.panels.fitting import FitPanel
-    from core.fit.session_fit import FitSettings
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.panels.fitting import FitPanel
+    from psfbench.core.fit.session_fit import FitSettings
 
     model = BenchModel()
     p = FitPanel(model, gui_settings)

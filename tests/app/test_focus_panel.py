@@ -22,7 +22,7 @@ def _status(model: Any) -> Any:
 
 @pytest.fixture
 def panel(qtbot, bench_model, gui_settings) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    from app.panels.focus import FocusPanel
+    from psfbench.app.panels.focus import FocusPanel
 
     p = FocusPanel(bench_model, gui_settings)
     qtbot.addWidget(p)
@@ -162,7 +162,7 @@ def test_halt_stops_a_move_keeping_home(qtbot, panel) -> None:  # type: ignore[n
 
 
 def test_readout_d_and_df_follow_the_profile_lens(qtbot, panel) -> None:  # type: ignore[no-untyped-def]
-    from core.optics import focus_depth
+    from psfbench.core.optics import focus_depth
 
     model = panel.model
     F, e = model.bench.info.settings.nominal_lens()
@@ -189,8 +189,8 @@ def test_readout_d_and_df_follow_the_profile_lens(qtbot, panel) -> None:  # type
 
 
 def test_df_unknown_without_lens(qtbot, bench_model, gui_settings) -> None:  # type: ignore[no-untyped-def]
-    from app.panels.focus import FocusPanel
-    from core.config import FocusProfile, SensorProfile
+    from psfbench.app.panels.focus import FocusPanel
+    from psfbench.core.config import FocusProfile, SensorProfile
 
     info = bench_model.bench.info
     # as a real bench with no [lens] section would be
@@ -213,9 +213,9 @@ def test_df_unknown_without_lens(qtbot, bench_model, gui_settings) -> None:  # t
 
 
 def test_sweep_owns_the_motor(qtbot, panel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from core.acquisition import FocusSweepPlan
-    from core.acquisition.session_io import SessionSink
-    from core.acquisition.sessions import create_sweep_session
+    from psfbench.core.acquisition import FocusSweepPlan
+    from psfbench.core.acquisition.session_io import SessionSink
+    from psfbench.core.acquisition.sessions import create_sweep_session
 
     model = panel.model
     plan = FocusSweepPlan.from_range(0, 4000, 40, settle_s=20.0)
@@ -268,8 +268,8 @@ def test_step_buttons_and_messages_follow_the_theme(qtbot, panel) -> None:  # ty
     palette's Highlight; error text, banner and E-STOP stay readable in both themes."""
     from PySide6.QtGui import QPalette
 
-    from app.panels import focus
-    from app.theme import apply_theme
+    from psfbench.app.panels import focus
+    from psfbench.app.theme import apply_theme
 
     def centre(image: Any, w: Any) -> Any:
         r = w.rect()

@@ -23,7 +23,7 @@ EXPOSURE_US = 4000.0
 
 
 def _panel(model: Any, settings: Any, qtbot: Any, tmp_path: Path) -> Any:
-    from app.panels.fringe import FringePanel
+    from psfbench.app.panels.fringe import FringePanel
 
     panel = FringePanel(model, settings)
     qtbot.addWidget(panel)
@@ -49,7 +49,7 @@ def _click(qtbot: Any, button: Any) -> None:
 
 
 def _shiny_model(qtbot: Any) -> Any:
-    from app.bench_model import BenchModel
+    from psfbench.app.bench_model import BenchModel
 
     model = BenchModel()
     model.connect_bench("virtual", {**FAST_BENCH, "shiny_patch": SHINY})
@@ -106,10 +106,10 @@ def test_check_marks_the_shiny_patch_only(qtbot, gui_settings, tmp_path) -> None
 
 
 def test_panel_scan_matches_the_cli(qtbot, bench_model, gui_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from core.acquisition.bench_io import open_bench_from
-    from core.acquisition.fringe_scan import run_fringe_scan
-    from core.dataset.tiff_io import read_tiff
-    from core.fringe.ply import read_ply
+    from psfbench.core.acquisition.bench_io import open_bench_from
+    from psfbench.core.acquisition.fringe_scan import run_fringe_scan
+    from psfbench.core.dataset.tiff_io import read_tiff
+    from psfbench.core.fringe.ply import read_ply
 
     panel = _panel(bench_model, gui_settings, qtbot, tmp_path)
     _click(qtbot, panel.check_button)
@@ -154,7 +154,7 @@ def test_panel_scan_matches_the_cli(qtbot, bench_model, gui_settings, tmp_path) 
     print(f"RMSE vs truth: panel {panel_rmse:.4f} mm, CLI {cli.rmse_vs_truth_mm:.4f} mm")
 
     # the result maps are filled: depth with its profile, the refusals partition the frame
-    from core.fringe.scan import REFUSAL_REASONS
+    from psfbench.core.fringe.scan import REFUSAL_REASONS
 
     assert panel.tabs.currentWidget() is panel.depth_view
     dist, prof = panel.depth_view.profile()
@@ -253,8 +253,8 @@ def test_abort_keeps_frames_and_the_panel_usable(
 
 
 def test_save_into_session_and_ply(qtbot, bench_model, gui_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from core.dataset import Session
-    from core.fringe.ply import read_ply
+    from psfbench.core.dataset import Session
+    from psfbench.core.fringe.ply import read_ply
     from tests.dataset.helpers import write_session
 
     panel = _panel(bench_model, gui_settings, qtbot, tmp_path)
@@ -269,7 +269,7 @@ def test_save_into_session_and_ply(qtbot, bench_model, gui_settings, tmp_path) -
     s = Session.open(session)
     np.testing.assert_array_equal(s.depth(), panel.result.depth)  # NaN where refused
     # nothing already on disk is lost: the old depth map is kept beside it
-    from core.dataset.tiff_io import read_tiff
+    from psfbench.core.dataset.tiff_io import read_tiff
 
     kept = read_tiff(session / "depth-previous-1.tif", "depth", "depth-previous-1.tif")
     np.testing.assert_array_equal(kept, old_depth)
@@ -298,7 +298,7 @@ def test_save_into_session_and_ply(qtbot, bench_model, gui_settings, tmp_path) -
 def test_settings_remembered_and_bad_forms_refused(
     qtbot, bench_model, gui_settings, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from app.panels.fringe import FringePanel
+    from psfbench.app.panels.fringe import FringePanel
 
     panel = _panel(bench_model, gui_settings, qtbot, tmp_path)
     panel.counts_edit.setText("32, 28")
@@ -341,8 +341,8 @@ def test_settings_remembered_and_bad_forms_refused(
 
 
 def test_gamma_and_a_calibration_from_the_sessions_folder(qtbot, gui_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.bench_model import BenchModel
-    from core.acquisition.fringe_scan import world_calibration
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.core.acquisition.fringe_scan import world_calibration
 
     model = BenchModel()
     model.connect_bench("virtual", {**FAST_BENCH, "projector_gamma": 2.0})

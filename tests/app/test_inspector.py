@@ -15,11 +15,11 @@ import pytest
 import torch
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from app.widgets.inspector import TERMS, InspectorWidget
-from core.fit.grid import frame_losses
-from core.fit.inspect import inspect_point
-from core.fit.session_io import problem_from_session
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.app.widgets.inspector import TERMS, InspectorWidget
+from psfbench.core.fit.grid import frame_losses
+from psfbench.core.fit.inspect import inspect_point
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 TRUTH = (800.0, 23.6)
 OTHER = (650.0, 23.3)

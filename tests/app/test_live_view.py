@@ -22,7 +22,7 @@ T = 15_000  # ms: generous, the machine is slow and shared
 
 @pytest.fixture
 def panel(qtbot, bench_model, gui_settings, tmp_path) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    from app.panels.live_view import LiveViewPanel
+    from psfbench.app.panels.live_view import LiveViewPanel
 
     p = LiveViewPanel(bench_model, gui_settings)
     qtbot.addWidget(p)
@@ -37,7 +37,7 @@ def panel(qtbot, bench_model, gui_settings, tmp_path) -> Iterator[Any]:  # type:
 
 
 def _frame(image: np.ndarray, seq: int, full_scale: int = 4095, **meta: Any) -> Any:
-    from app.bench_model import LiveFrame
+    from psfbench.app.bench_model import LiveFrame
 
     image.setflags(write=False)
     return LiveFrame(seq, image, full_scale, "live", time.monotonic(), dict(meta))
@@ -122,7 +122,7 @@ def test_older_or_repeated_frames_are_not_redrawn(qtbot, panel, monkeypatch) -> 
 
 
 def test_exposure_box_sets_the_camera_and_shows_its_read_back(qtbot, panel, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from core.bench.camera import SimCamera
+    from psfbench.core.bench.camera import SimCamera
 
     model = panel.model
     assert panel.exposure_spin.value() == model.bench.camera.exposure_us == 10_000.0
@@ -396,7 +396,7 @@ class _ListSink:
 
 
 def test_a_run_shows_its_frames_and_locks_the_camera_controls(qtbot, panel) -> None:  # type: ignore[no-untyped-def]
-    from core.acquisition import FocusSweepPlan
+    from psfbench.core.acquisition import FocusSweepPlan
 
     model = panel.model
     panel.start_live()
@@ -424,7 +424,7 @@ def test_a_run_shows_its_frames_and_locks_the_camera_controls(qtbot, panel) -> N
 
 
 def test_bad_saved_panel_state_is_dropped(qtbot, bench_model, gui_settings, caplog) -> None:  # type: ignore[no-untyped-def]
-    from app.panels.live_view import LiveViewPanel
+    from psfbench.app.panels.live_view import LiveViewPanel
 
     gui_settings.panels["live_view"] = {
         "focus_measure": "nonsense",
@@ -453,7 +453,7 @@ def test_snapshot_without_a_frame_says_so(qtbot, panel, tmp_path) -> None:  # ty
 
 
 def test_percentiles_on_a_subsample_ignore_hot_pixels_of_a_large_frame() -> None:
-    from app.widgets.image_stats import PERCENTILE_SAMPLES, percentile_levels, subsample
+    from psfbench.app.widgets.image_stats import PERCENTILE_SAMPLES, percentile_levels, subsample
 
     img = _bulk(2048, 2448, seed=7)
     rng = np.random.default_rng(8)

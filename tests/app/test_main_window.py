@@ -14,8 +14,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow
-from app.settings import GuiSettings, load_settings, save_settings
+from psfbench.app.main_window import MainWindow
+from psfbench.app.settings import GuiSettings, load_settings, save_settings
 from tests.app.conftest import FAST_BENCH
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,9 +108,9 @@ def test_connect_and_disconnect_from_the_toolbar(qtbot) -> None:
 
 
 def test_close_asks_only_while_a_sweep_runs(qtbot, tmp_path: Path) -> None:
-    from core.acquisition import FocusSweepPlan
-    from core.acquisition.session_io import SessionSink
-    from core.acquisition.sessions import create_sweep_session
+    from psfbench.core.acquisition import FocusSweepPlan
+    from psfbench.core.acquisition.session_io import SessionSink
+    from psfbench.core.acquisition.sessions import create_sweep_session
 
     w = _window(qtbot)
     w.show()
@@ -150,7 +150,7 @@ def test_spin_and_combo_boxes_ignore_the_wheel_unless_focused(qtbot) -> None:
 
 
 def test_about_lists_versions(qtbot) -> None:
-    from app.about import AboutDialog
+    from psfbench.app.about import AboutDialog
 
     d = AboutDialog(None)
     qtbot.addWidget(d)
@@ -159,7 +159,7 @@ def test_about_lists_versions(qtbot) -> None:
 
 
 def test_every_action_has_a_handler_and_unique_shortcut(qtbot) -> None:
-    from app.actions import ACTIONS
+    from psfbench.app.actions import ACTIONS
 
     w = _window(qtbot)
     shortcuts = [a.shortcut for a in ACTIONS if a.shortcut]
@@ -171,7 +171,9 @@ def test_every_action_has_a_handler_and_unique_shortcut(qtbot) -> None:
     w.close()
 
 
-@pytest.mark.parametrize("cmd", [["-m", "core.cli", "gui", "--help"], ["-m", "app", "--help"]])
+@pytest.mark.parametrize(
+    "cmd", [["-m", "psfbench.core.cli", "gui", "--help"], ["-m", "psfbench.app", "--help"]]
+)
 def test_entry_points_parse(cmd: list[str]) -> None:
     out = subprocess.run(
         [sys.executable, *cmd], cwd=REPO, capture_output=True, text=True, timeout=60
@@ -185,15 +187,15 @@ def test_without_a_display_the_demo_runs_headless(tmp_path: Path) -> None:
     for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         env.pop(k, None)
     out = subprocess.run(
-        [sys.executable, "-m", "app", "--help"], cwd=REPO, env=env, capture_output=True,
+        [sys.executable, "-m", "psfbench.app", "--help"], cwd=REPO, env=env, capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0
-    from app.main import has_display
+    from psfbench.app.main import has_display
 
     assert not has_display() or "QT_QPA_PLATFORM" in __import__("os").environ
     out = subprocess.run(
-        [sys.executable, "-m", "app"], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "psfbench.app"], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=60,
     )  # fmt: skip
     assert out.returncode == 2 and "no display" in out.stderr

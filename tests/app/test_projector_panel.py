@@ -27,7 +27,7 @@ screen = 1
 
 @pytest.fixture
 def panel(qtbot: Any, bench_model: Any, gui_settings: Any) -> Iterator[Any]:
-    from app.panels.projector import ProjectorPanel
+    from psfbench.app.panels.projector import ProjectorPanel
 
     p = ProjectorPanel(bench_model, gui_settings)
     qtbot.addWidget(p)
@@ -40,7 +40,7 @@ def panel(qtbot: Any, bench_model: Any, gui_settings: Any) -> Iterator[Any]:
 @pytest.fixture
 def screen_model(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
     """A BenchModel on a virtual bench whose profile's projector is a screen window."""
-    from app.bench_model import BenchModel
+    from psfbench.app.bench_model import BenchModel
 
     profile = tmp_path / "screen.toml"
     profile.write_text(SCREEN_PROFILE)
@@ -72,7 +72,7 @@ def test_test_patterns_light_the_virtual_scene_and_show_in_the_preview(
 ) -> None:
     from PySide6.QtCore import Qt
 
-    from app.panels.projector import test_pattern
+    from psfbench.app.panels.projector import test_pattern
 
     world = panel.model.bench.info.world
     assert "Virtual projector, 640×400 px" in panel.status_label.text()
@@ -102,8 +102,8 @@ def test_test_patterns_light_the_virtual_scene_and_show_in_the_preview(
 
 
 def test_controls_are_disabled_with_a_reason(qtbot: Any, gui_settings: Any) -> None:
-    from app.bench_model import BenchModel
-    from app.panels.projector import ProjectorPanel
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.panels.projector import ProjectorPanel
 
     model = BenchModel()
     p = ProjectorPanel(model, gui_settings)
@@ -119,7 +119,7 @@ def test_controls_are_disabled_with_a_reason(qtbot: Any, gui_settings: Any) -> N
 
 
 def test_a_run_locks_the_test_patterns(qtbot: Any, panel: Any) -> None:
-    from core.acquisition import PatternScanPlan
+    from psfbench.core.acquisition import PatternScanPlan
 
     model = panel.model
     sink = _ListSink()
@@ -140,9 +140,9 @@ def test_screen_profile_attaches_a_qt_projector_and_closes_it(
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
 
-    from app.panels.projector import ProjectorPanel
-    from app.projector import QtProjector
-    from core.devices.protocols import Projector
+    from psfbench.app.panels.projector import ProjectorPanel
+    from psfbench.app.projector import QtProjector
+    from psfbench.core.devices.protocols import Projector
 
     p = ProjectorPanel(screen_model, gui_settings)
     qtbot.addWidget(p)
@@ -165,7 +165,7 @@ def test_screen_profile_attaches_a_qt_projector_and_closes_it(
         qtbot.mouseClick(p.open_button, Qt.MouseButton.LeftButton)
         assert qp.is_open and p.close_button.isEnabled()
         qtbot.mouseClick(p.pattern_buttons["checkerboard"], Qt.MouseButton.LeftButton)
-        from app.panels.projector import test_pattern
+        from psfbench.app.panels.projector import test_pattern
 
         board = test_pattern("checkerboard", 640, 400)
         assert np.array_equal(_grey(qp.window.grab().toImage()), board)  # the window itself
@@ -187,8 +187,8 @@ def test_screen_profile_attaches_a_qt_projector_and_closes_it(
 def test_settle_delay_is_remembered_and_applied(
     qtbot: Any, screen_model: Any, gui_settings: Any
 ) -> None:
-    from app.panels.projector import ProjectorPanel
-    from app.projector import projector_for_bench
+    from psfbench.app.panels.projector import ProjectorPanel
+    from psfbench.app.projector import projector_for_bench
 
     p = ProjectorPanel(screen_model, gui_settings)
     qtbot.addWidget(p)
@@ -207,7 +207,7 @@ def test_settle_delay_is_remembered_and_applied(
             other.close()
         # a hand-edited bad value falls back to the default
         gui_settings.panels = {"projector": {"settle_ms": "slow", "screen": 5}}
-        from app.projector import projector_options
+        from psfbench.app.projector import projector_options
 
         assert projector_options(gui_settings) == {"screen": "", "settle_ms": 100}
     finally:
@@ -223,7 +223,7 @@ class _ListSink:
 
 
 def test_a_pattern_scan_through_the_engine_drives_the_window(qtbot: Any, screen_model: Any) -> None:
-    from core.acquisition import PatternScanPlan
+    from psfbench.core.acquisition import PatternScanPlan
 
     _connect(qtbot, screen_model)
     qp = screen_model.bench.projector
@@ -258,7 +258,7 @@ def test_a_pattern_scan_through_the_engine_drives_the_window(qtbot: Any, screen_
 
 
 def test_a_fringe_scan_source_paints_its_patterns_exactly(qtbot: Any, screen_model: Any) -> None:
-    from core.acquisition import PatternScanPlan
+    from psfbench.core.acquisition import PatternScanPlan
 
     _connect(qtbot, screen_model)
     qp = screen_model.bench.projector

@@ -121,11 +121,11 @@ def _child(out_path: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])
-    from app.bench_model import BenchModel
-    from app.panels.projector import ProjectorPanel
-    from app.projector import QtProjector, list_screens
-    from app.settings import GuiSettings
-    from core.devices.protocols import Projector
+    from psfbench.app.bench_model import BenchModel
+    from psfbench.app.panels.projector import ProjectorPanel
+    from psfbench.app.projector import QtProjector, list_screens
+    from psfbench.app.settings import GuiSettings
+    from psfbench.core.devices.protocols import Projector
 
     res: dict[str, Any] = {
         "screens": {s.name: [s.physical_width, s.physical_height, s.dpr] for s in list_screens()}

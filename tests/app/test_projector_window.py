@@ -43,7 +43,7 @@ def one_screen(qapp: Any) -> Any:
 
 @pytest.fixture
 def proj(qtbot: Any, one_screen: Any) -> Any:
-    from app.projector import QtProjector
+    from psfbench.app.projector import QtProjector
 
     p = QtProjector(None, screen_index=1, settle_ms=0, fallback_size=(320, 200))
     p.open_window()
@@ -73,10 +73,10 @@ def test_one_screen_gives_a_movable_window_not_full_screen(
 ) -> None:
     from PySide6.QtCore import Qt
 
-    from app.projector import QtProjector
-    from core.devices.protocols import Projector
+    from psfbench.app.projector import QtProjector
+    from psfbench.core.devices.protocols import Projector
 
-    caplog.set_level(logging.INFO, logger="app.projector")
+    caplog.set_level(logging.INFO, logger="psfbench.app.projector")
     p = QtProjector(None, screen_index=1)
     try:
         p.open_window()
@@ -152,7 +152,7 @@ def test_show_on_the_gui_thread_paints_at_once(qtbot: Any, proj: Any) -> None:
 def test_show_times_out_with_a_clear_error_when_the_gui_thread_never_paints(
     qtbot: Any, proj: Any
 ) -> None:
-    from core.devices.protocols import DeviceError
+    from psfbench.core.devices.protocols import DeviceError
 
     before = np.full((200, 320), 10, np.uint8)
     proj.show(before)
@@ -175,7 +175,7 @@ def test_show_times_out_with_a_clear_error_when_the_gui_thread_never_paints(
 
 
 def test_close_releases_a_show_waiting_for_the_paint(qtbot: Any, proj: Any) -> None:
-    from core.devices.protocols import DeviceError
+    from psfbench.core.devices.protocols import DeviceError
 
     out: dict[str, Any] = {}
 
@@ -212,7 +212,7 @@ def test_a_window_closed_by_the_user_reopens_for_the_next_pattern(qtbot: Any, pr
 
 
 def test_bad_patterns_are_refused(proj: Any) -> None:
-    from core.devices.protocols import DeviceError
+    from psfbench.core.devices.protocols import DeviceError
 
     with pytest.raises(DeviceError, match="320x200"):
         proj.show(np.zeros((100, 100), np.uint8))
@@ -225,8 +225,8 @@ def test_bad_patterns_are_refused(proj: Any) -> None:
 
 
 def test_preview_follows_the_qt_projector(qtbot: Any, proj: Any) -> None:
-    from app.panels.projector import test_pattern
-    from app.widgets.projector_preview import ProjectorPreview
+    from psfbench.app.panels.projector import test_pattern
+    from psfbench.app.widgets.projector_preview import ProjectorPreview
 
     preview = ProjectorPreview(lambda: proj)
     qtbot.addWidget(preview)
@@ -248,8 +248,8 @@ def test_preview_follows_the_qt_projector(qtbot: Any, proj: Any) -> None:
 
 
 def test_preview_block_averages_big_patterns() -> None:
-    from app.panels.projector import test_pattern
-    from app.widgets.projector_preview import preview_image
+    from psfbench.app.panels.projector import test_pattern
+    from psfbench.app.widgets.projector_preview import preview_image
 
     img = preview_image(test_pattern("grid", 1920, 1080))
     assert (img.width(), img.height()) == (640, 360)  # 3x3 blocks

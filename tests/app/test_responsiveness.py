@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from app.main_window import MainWindow
-from app.settings import GuiSettings
+from psfbench.app.main_window import MainWindow
+from psfbench.app.settings import GuiSettings
 from tests.app.conftest import FAST_BENCH
 
 
@@ -58,9 +58,9 @@ class Heartbeat:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS from /proc")
 def test_heartbeat_stays_on_time_under_fast_frames_and_a_sweep(qtbot, tmp_path: Path) -> None:
-    from core.acquisition import FocusSweepPlan
-    from core.acquisition.session_io import SessionSink
-    from core.acquisition.sessions import create_sweep_session
+    from psfbench.core.acquisition import FocusSweepPlan
+    from psfbench.core.acquisition.session_io import SessionSink
+    from psfbench.core.acquisition.sessions import create_sweep_session
 
     # small frames: the virtual camera renders each one on the CPU, and at 307x257 it made
     # only 99-126 fps on the shared 2-core machine; at 160x128 it is well over 100 fps
@@ -110,7 +110,7 @@ def test_heartbeat_stays_on_time_under_fast_frames_and_a_sweep(qtbot, tmp_path: 
     assert p99 < 50.0, f"p99 lateness {p99:.1f} ms"
     assert worst < 200.0, f"max lateness {worst:.1f} ms"
     assert rss_end - rss0 < 150.0, f"RSS grew {rss_end - rss0:.0f} MB"
-    from core.dataset import Session
+    from psfbench.core.dataset import Session
 
     report = Session.open(tmp_path / "s").validate()
     assert report.valid and report.frames == 30

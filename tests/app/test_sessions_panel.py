@@ -13,8 +13,8 @@ import pytest
 import tifffile
 from PySide6.QtCore import QPoint, Qt, QTimer
 
-from core.cli import main
-from core.dataset import Session
+from psfbench.core.cli import main
+from psfbench.core.dataset import Session
 
 W, H = 160, 120
 NAMES = ("a_complete", "b_noaif", "c_incomplete", "d_missing_frame", "e_bad_json", "f_complete")
@@ -68,7 +68,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def model(qtbot):  # type: ignore[no-untyped-def]
-    from app.bench_model import BenchModel
+    from psfbench.app.bench_model import BenchModel
 
     m = BenchModel()  # the browser needs no bench connected
     yield m
@@ -76,7 +76,7 @@ def model(qtbot):  # type: ignore[no-untyped-def]
 
 
 def _make_panel(qtbot, model, settings):  # type: ignore[no-untyped-def]
-    from app.panels.sessions import SessionsPanel
+    from psfbench.app.panels.sessions import SessionsPanel
 
     panel = SessionsPanel(model, settings)
     qtbot.addWidget(panel)
@@ -301,7 +301,7 @@ def test_validate_rereads_the_disk_and_refresh_finds_new_sessions(  # type: igno
         assert "expected a JSON object" in panel.cell_tooltip(str(root / "four"), 2)
         # a run finishing refreshes the list by itself
         shutil.rmtree(root / "three")
-        from core.acquisition.events import Finished
+        from psfbench.core.acquisition.events import Finished
 
         model.acquisitionEvent.emit(Finished(status="completed", done=3, total=3, missing=()))
         qtbot.waitUntil(lambda: len(panel.row_paths()) == 3, timeout=10_000)
@@ -310,7 +310,7 @@ def test_validate_rereads_the_disk_and_refresh_finds_new_sessions(  # type: igno
 
 
 def test_reveal_opens_the_folder(qtbot, panel, sessions, monkeypatch):  # type: ignore[no-untyped-def]
-    import app.panels.sessions as mod
+    import psfbench.app.panels.sessions as mod
 
     opened = []
     monkeypatch.setattr(mod.QDesktopServices, "openUrl", lambda url: opened.append(url))

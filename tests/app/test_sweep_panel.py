@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.dataset import Session
+from psfbench.core.dataset import Session
 
 #: small frames and 100x fast time: a step costs tens of ms of wall time
 SMALL_BENCH = {"time_scale": 0.01, "width": 64, "height": 48}
@@ -20,7 +20,7 @@ TIMEOUT = 30_000
 
 @pytest.fixture
 def model(qtbot) -> Iterator:  # type: ignore[no-untyped-def]
-    from app.bench_model import BenchModel
+    from psfbench.app.bench_model import BenchModel
 
     m = BenchModel()
     errors: list[tuple[str, str]] = []
@@ -34,7 +34,7 @@ def model(qtbot) -> Iterator:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def panel(qtbot, model, gui_settings, tmp_path):  # type: ignore[no-untyped-def]
-    from app.panels.sweep import SweepPanel
+    from psfbench.app.panels.sweep import SweepPanel
 
     gui_settings.sessions_dir = str(tmp_path / "sessions")
     p = SweepPanel(model, gui_settings)
@@ -312,7 +312,7 @@ def test_camera_timeout_is_reported_and_resume_after_the_fix_completes(qtbot, pa
 
 def test_resume_session_of_a_folder_with_missing_steps(qtbot, panel, model, tmp_path) -> None:
     """The session browser's entry point: a folder a CLI sweep left incomplete."""
-    from core.cli import main
+    from psfbench.core.cli import main
 
     out = tmp_path / "cli-session"
     args = ["acquire", "sweep", "--profile", "virtual", "--out", str(out), "--quiet"]
@@ -341,7 +341,7 @@ def test_resume_session_of_a_folder_with_missing_steps(qtbot, panel, model, tmp_
 
 def test_range_in_focus_depth_reaches_those_focus_depths(qtbot, panel, model) -> None:
     """A Df range: the motor is homed at Start and the recorded d give back those Df."""
-    from app.panels.sweep import focus_depth_mm
+    from psfbench.app.panels.sweep import focus_depth_mm
 
     idx = panel.unit_box.findData("Df_mm")
     assert panel.unit_box.model().item(idx).isEnabled()  # the virtual profile has a lens
@@ -423,7 +423,7 @@ def test_plan_file_round_trip_and_bad_files(qtbot, panel, tmp_path) -> None:
 
 
 def test_panel_state_is_remembered_and_a_bad_one_ignored(qtbot, model, gui_settings) -> None:
-    from app.panels.sweep import SweepPanel
+    from psfbench.app.panels.sweep import SweepPanel
 
     p = SweepPanel(model, gui_settings)
     qtbot.addWidget(p)
@@ -443,8 +443,8 @@ def test_panel_state_is_remembered_and_a_bad_one_ignored(qtbot, model, gui_setti
 
 def test_plan_summary_text() -> None:
     """The summary reads plans from the form (steps, d, Df) and from CLI sessions (mm)."""
-    from app.panels.sweep import plan_summary
-    from core.acquisition import FocusSweepPlan
+    from psfbench.app.panels.sweep import plan_summary
+    from psfbench.core.acquisition import FocusSweepPlan
 
     cli = FocusSweepPlan.from_range(1.0, 9.0, 5, unit="mm", steps_per_mm=400, settle_s=0.2)
     s = plan_summary(cli, aif=False, resumed=True, aif_policy="capture", to_take=2)
@@ -460,7 +460,7 @@ def test_plan_summary_text() -> None:
 
 
 def test_helpers() -> None:
-    from app.panels.sweep import (
+    from psfbench.app.panels.sweep import (
         BenchFacts,
         SweepForm,
         estimate_duration_s,
@@ -479,7 +479,7 @@ def test_helpers() -> None:
 
 
 def test_next_session_path(tmp_path) -> None:
-    from app.panels.sweep import next_session_path
+    from psfbench.app.panels.sweep import next_session_path
 
     assert next_session_path(tmp_path / "none").name == "sweep_001"
     (tmp_path / "sweep_001").mkdir()

@@ -9,8 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.main_window import MainWindow
-from app.settings import GuiSettings
+from psfbench.app.main_window import MainWindow
+from psfbench.app.settings import GuiSettings
 from tests.app.conftest import FAST_BENCH
 
 
@@ -21,7 +21,7 @@ def _key(qtbot, w, key, mods=Qt.KeyboardModifier.ControlModifier) -> None:  # ty
 
 
 def test_connect_to_session_by_keyboard_and_mouse(qtbot, tmp_path: Path) -> None:
-    from core.dataset import Session
+    from psfbench.core.dataset import Session
 
     sessions = tmp_path / "sessions"
     w = MainWindow(GuiSettings(sessions_dir=str(sessions)), overrides=dict(FAST_BENCH))

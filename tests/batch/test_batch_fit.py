@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from core.batch import batch_fit, format_report, open_client
-from core.batch.cluster import BatchSetupError
-from core.cli import main
-from core.fit.session_fit import FitSettings, run_session_fit
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.core.batch import batch_fit, format_report, open_client
+from psfbench.core.batch.cluster import BatchSetupError
+from psfbench.core.cli import main
+from psfbench.core.fit.session_fit import FitSettings, run_session_fit
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 SETTINGS = FitSettings(grid=(6, 4), frames=6, device="cpu")
 SPECS = [

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from core.cli import main
+from psfbench.core.cli import main
 
 
 def test_info_json(capsys) -> None:

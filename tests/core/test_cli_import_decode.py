@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import tifffile
 
-from core.cli import main
-from core.dataset import Session
+from psfbench.core.cli import main
+from psfbench.core.dataset import Session
 from tests.core.test_input_cases import case
 from tests.dataset.test_importers import _allin3d, _csv_folder
 
@@ -93,8 +93,8 @@ def test_fringe_decode_refusals(tmp_path, capsys) -> None:
 
 def test_acquire_fringe_then_decode_gives_the_same_depth(tmp_path, capsys) -> None:
     """The frames and fringe.json `psfbench acquire fringe` writes decode to its depth map."""
-    from core.acquisition.fringe_scan import world_calibration
-    from core.cli.cmd_acquire import _open, _overrides
+    from psfbench.core.acquisition.fringe_scan import world_calibration
+    from psfbench.core.cli.cmd_acquire import _open, _overrides
 
     small = ["width=160", "height=128", "projector_width=512", "projector_height=384",
              "time_scale=0.001", "scene=planes"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""core.imageio, the one image reader: formats, variants, orientation, pages, errors."""
+"""psfbench.core.imageio, the one image reader: formats, variants, orientation, pages, errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from core import imageio
-from core.cli import main
-from core.imageio import ImageFileError, read_frames, read_image
+from psfbench.core import imageio
+from psfbench.core.cli import main
+from psfbench.core.imageio import ImageFileError, read_frames, read_image
 
 RNG = np.random.default_rng(7)
 GREY = RNG.integers(0, 256, (12, 20), dtype=np.uint8)
@@ -50,7 +50,7 @@ def test_jpeg_extension_variants(tmp_path, ext) -> None:
 
 
 def test_stack_takes_mixed_extension_variants(tmp_path, capsys) -> None:
-    from core.stacking.synthetic import make_plane_stack
+    from psfbench.core.stacking.synthetic import make_plane_stack
 
     st = make_plane_stack(48, 64, channels=3, planes=2, A=300.0, seed=3)
     names = ["a_0.PNG", "a_1.png"]
@@ -86,7 +86,7 @@ def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path, orientation) -
 def test_exif_orientation_keeps_a_set_consistent(tmp_path, capsys) -> None:
     """A camera that rotates some frames in the pixels and tags others: as displayed, all
     frames are upright and of one size, so they stack."""
-    from core.stacking.synthetic import make_plane_stack
+    from psfbench.core.stacking.synthetic import make_plane_stack
 
     st = make_plane_stack(40, 56, channels=1, planes=2, A=300.0, seed=4)
     upright = [np.round(f[0] * 255).astype(np.uint8) for f in st.frames]  # (40, 56)
@@ -109,7 +109,7 @@ def test_compressed_tiff_reads_everywhere(tmp_path, compression, dtype) -> None:
     tifffile.imwrite(p, data, compression=compression)
     np.testing.assert_array_equal(read_image(p), data)
     # the session reader (tiff_io) decodes the same file the same way
-    from core.dataset.tiff_io import read_tiff
+    from psfbench.core.dataset.tiff_io import read_tiff
 
     np.testing.assert_array_equal(read_tiff(p, "frame"), data)
 
@@ -168,7 +168,7 @@ def test_natural_order(tmp_path) -> None:
 
 
 def test_stack_takes_a_text_ordered_list_in_numeric_order(tmp_path, capsys) -> None:
-    from core.stacking.synthetic import make_plane_stack
+    from psfbench.core.stacking.synthetic import make_plane_stack
 
     st = make_plane_stack(32, 40, channels=1, planes=2, A=300.0, seed=5)
     frames = [np.round(st.frames[i % 2, 0] * 255).astype(np.uint8) for i in range(11)]

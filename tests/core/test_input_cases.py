@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.cli import main
-from core.dataset import import_image_folder
-from core.imageio import read_frames
-from core.stacking.quality import psnr
+from psfbench.core.cli import main
+from psfbench.core.dataset import import_image_folder
+from psfbench.core.imageio import read_frames
+from psfbench.core.stacking.quality import psnr
 
 CASES = Path(
     os.environ.get("PSFBENCH_CASES", Path(__file__).resolve().parents[2].parent / "shared/cases")
@@ -88,8 +88,8 @@ def test_05_nan_samples_are_missing_not_poison(tmp_path, capsys) -> None:
 
 
 def test_05_a_hole_in_one_frame_is_filled_from_the_others(tmp_path) -> None:
-    from core.stacking.pipeline import synthesize_aif
-    from core.stacking.synthetic import make_plane_stack
+    from psfbench.core.stacking.pipeline import synthesize_aif
+    from psfbench.core.stacking.synthetic import make_plane_stack
 
     st = make_plane_stack(64, 80, channels=1, planes=2, A=300.0, seed=1)
     clean = synthesize_aif(st.frames, align=False, depth=False)
@@ -171,7 +171,7 @@ def test_16_spreadsheet_csvs_import(tmp_path, capsys, name) -> None:
     rc = main(["session", "import", "csv", str(c / "input" / name), "--out", str(out),
                "--focal-length-mm", "50", "--pixel-size-mm", "0.00345"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
-    from core.dataset import Session
+    from psfbench.core.dataset import Session
 
     s = Session.open(out)
     np.testing.assert_allclose(s.d_mm, [30.0, 30.05, 30.1, 30.15, 30.2])

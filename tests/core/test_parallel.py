@@ -8,7 +8,7 @@ import threading
 import pytest
 import torch
 
-from core.parallel import map_images
+from psfbench.core.parallel import map_images
 
 
 def test_results_in_order_and_exceptions_propagate() -> None:

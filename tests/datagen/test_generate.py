@@ -18,13 +18,19 @@ import numpy as np
 import pytest
 import tifffile
 
-from core import optics
-from core.batch import open_client
-from core.cli import main
-from core.datagen import DatagenError, GenerationConfig, load_psf, scan_folder, spatial_shuffle
-from core.datagen.generate import generate, regenerate_sample, verify_dataset
-from core.datagen.shards import iter_samples, read_manifest, shard_name
-from core.scenes import make_scene
+from psfbench.core import optics
+from psfbench.core.batch import open_client
+from psfbench.core.cli import main
+from psfbench.core.datagen import (
+    DatagenError,
+    GenerationConfig,
+    load_psf,
+    scan_folder,
+    spatial_shuffle,
+)
+from psfbench.core.datagen.generate import generate, regenerate_sample, verify_dataset
+from psfbench.core.datagen.shards import iter_samples, read_manifest, shard_name
+from psfbench.core.scenes import make_scene
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,7 +115,7 @@ def test_sources_layouts_and_errors(rgbd: Path, tmp_path: Path) -> None:
         scan_folder(tmp_path / "c")
     # a source changed after the configuration was made is refused
     cv2.imwrite(str(tmp_path / "b" / "rgb" / "a.png"), img[::-1])
-    from core.datagen.sources import _load_pair
+    from psfbench.core.datagen.sources import _load_pair
 
     _load_pair.cache_clear()
     with pytest.raises(DatagenError, match="changed since"):
@@ -165,7 +171,7 @@ def test_killed_run_resumes_without_duplicates_or_torn_shards(
     """The CLI killed (SIGKILL) mid-run, then the same command again: the result is the
     uninterrupted dataset, byte for byte."""
     out = tmp_path / "ds"
-    argv = [sys.executable, "-m", "core.cli", *_gen_argv(fit_json, rgbd, out)]
+    argv = [sys.executable, "-m", "psfbench.core.cli", *_gen_argv(fit_json, rgbd, out)]
     argv += ["--in-process"]
     argv[argv.index("--shard-size") + 1] = "1"  # many small shards: the kill lands mid-run
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

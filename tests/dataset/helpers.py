@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dataset import Camera, Lens, PlannedStep, SessionMeta, SessionWriter, SweepPlan
+from psfbench.core.dataset import Camera, Lens, PlannedStep, SessionMeta, SessionWriter, SweepPlan
 
 
 def make_meta(n_steps: int = 4, bit_depth: int = 12, **lens: float) -> SessionMeta:

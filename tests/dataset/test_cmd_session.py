@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from core.cli import main
+from psfbench.core.cli import main
 
 from .helpers import write_session
 

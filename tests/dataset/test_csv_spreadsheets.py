@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.dataset import DatasetError, import_image_folder
-from core.dataset.csv_table import read_table
+from psfbench.core.dataset import DatasetError, import_image_folder
+from psfbench.core.dataset.csv_table import read_table
 
 H, W = 6, 8
 

@@ -30,9 +30,15 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.dataset import DatasetError, Session, SessionMeta, SessionWriter, import_image_folder
-from core.dataset.schema import Camera, Lens, PlannedStep, SweepPlan
-from core.imageio import ImageFileError, read_frames
+from psfbench.core.dataset import (
+    DatasetError,
+    Session,
+    SessionMeta,
+    SessionWriter,
+    import_image_folder,
+)
+from psfbench.core.dataset.schema import Camera, Lens, PlannedStep, SweepPlan
+from psfbench.core.imageio import ImageFileError, read_frames
 
 RAN: Counter[str] = Counter()
 FUZZ = settings(
@@ -127,7 +133,7 @@ def _read_everything(root: Path) -> None:
 
 def _meta_ok(root: Path) -> bool:
     try:
-        from core.dataset.session import load_meta
+        from psfbench.core.dataset.session import load_meta
 
         load_meta(root)
         return True

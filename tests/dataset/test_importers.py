@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.dataset import DatasetError, import_allin3d, import_image_folder
+from psfbench.core.dataset import DatasetError, import_allin3d, import_image_folder
 
 H, W = 10, 12
 

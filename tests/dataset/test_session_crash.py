@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.dataset import Session, SessionWriter
-from core.dataset.atomic import atomic_write_json, is_temp_file
+from psfbench.core.dataset import Session, SessionWriter
+from psfbench.core.dataset.atomic import atomic_write_json, is_temp_file
 
 from .helpers import image, write_session
 
@@ -95,7 +95,7 @@ def test_sigkill_style_exit_mid_step_then_resume(tmp_path) -> None:
     script = textwrap.dedent(
         f"""
         import os, numpy as np
-        from core.dataset import SessionWriter
+        from psfbench.core.dataset import SessionWriter
         w = SessionWriter.open_existing({str(root)!r})
         w.write_frame(1, np.full((12, 16), 7, np.uint16), {{"d_mm": 31.0}})
         w._log.append = lambda rec: os._exit(9)

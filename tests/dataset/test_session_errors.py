@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from core.dataset import DatasetError, Session, SessionWriter
+from psfbench.core.dataset import DatasetError, Session, SessionWriter
 
 from .helpers import image, make_meta, write_session
 

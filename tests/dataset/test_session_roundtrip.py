@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from core.dataset import Session, SessionWriter
-from core.dataset.layout import frame_name
+from psfbench.core.dataset import Session, SessionWriter
+from psfbench.core.dataset.layout import frame_name
 
 from .helpers import image, make_meta, write_session
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from core.devices import (
+from psfbench.core.devices import (
     Camera,
     DeviceError,
     DeviceTimeout,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.devices import (
+from psfbench.core.devices import (
     ControllerInfo,
     ControllerStatus,
     DeviceError,

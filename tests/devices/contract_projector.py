@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.devices import DeviceError, Projector
+from psfbench.core.devices import DeviceError, Projector
 
 
 class ProjectorContract:

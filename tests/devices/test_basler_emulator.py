@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("pypylon")
 
-from core.devices import FrameLost, Roi, StaleFrameError  # noqa: E402
-from core.devices.basler import BaslerCamera, enable_emulation, enumerate_cameras  # noqa: E402
-from core.devices.sequencing import FrameSequencer  # noqa: E402
+from psfbench.core.devices import FrameLost, Roi, StaleFrameError  # noqa: E402
+from psfbench.core.devices.basler import BaslerCamera, enable_emulation, enumerate_cameras  # noqa: E402
+from psfbench.core.devices.sequencing import FrameSequencer  # noqa: E402
 from tests.devices.contract_camera import CameraContract  # noqa: E402
 
 enable_emulation(2)

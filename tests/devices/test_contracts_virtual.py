@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from core.bench import (
+from psfbench.core.bench import (
     BenchWorld,
     SimCamera,
     SimDistanceSensor,
@@ -15,7 +15,7 @@ from core.bench import (
     SimProjector,
     VirtualBenchSettings,
 )
-from core.devices.factory import ControllerDistanceSensor
+from psfbench.core.devices.factory import ControllerDistanceSensor
 from tests.devices.contract_camera import CameraContract
 from tests.devices.contract_focus import FocusControllerContract
 from tests.devices.contract_projector import ProjectorContract

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import EXAMPLE_REAL_TOML, ConfigError, available_profiles, load_profile
-from core.devices import Camera, DistanceSensor, FocusController, Projector
-from core.devices.factory import open_bench
+from psfbench.core.config import EXAMPLE_REAL_TOML, ConfigError, available_profiles, load_profile
+from psfbench.core.devices import Camera, DistanceSensor, FocusController, Projector
+from psfbench.core.devices.factory import open_bench
 
 
 @pytest.fixture(autouse=True)

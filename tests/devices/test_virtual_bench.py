@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import optics
-from core.bench import (
+from psfbench.core import optics
+from psfbench.core.bench import (
     BenchWorld,
     SimCamera,
     SimFocusController,
@@ -14,9 +14,9 @@ from core.bench import (
     VirtualBenchSettings,
     read_stamp,
 )
-from core.bench.motion import move_duration, trapezoid
-from core.bench.world import LUMA
-from core.render import render
+from psfbench.core.bench.motion import move_duration, trapezoid
+from psfbench.core.bench.world import LUMA
+from psfbench.core.render import render
 
 
 def world(**kw: object) -> BenchWorld:
@@ -197,7 +197,7 @@ def test_aperture_scale_zero_gives_the_all_in_focus_image() -> None:
 
 
 def test_faults_surface_as_device_errors() -> None:
-    from core.devices import DeviceDisconnected, DeviceError, DeviceTimeout, FrameLost
+    from psfbench.core.devices import DeviceDisconnected, DeviceError, DeviceTimeout, FrameLost
 
     w = world()
     ctl = homed(w)
@@ -260,8 +260,8 @@ def test_hidden_parameters_explain_a_virtual_sweep_best() -> None:
 
 
 def test_sequencer_accounts_for_a_failed_buffer_once() -> None:
-    from core.devices import FrameLost
-    from core.devices.sequencing import FrameSequencer
+    from psfbench.core.devices import FrameLost
+    from psfbench.core.devices.sequencing import FrameSequencer
 
     w = world()
     cam = SimCamera(w)

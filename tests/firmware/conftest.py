@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.devices.serial_controller import SerialFocusController
-from core.devices.simavr import FirmwareSimulator, build_firmware
+from psfbench.core.devices.serial_controller import SerialFocusController
+from psfbench.core.devices.simavr import FirmwareSimulator, build_firmware
 
 _HEADERS = Path("/usr/include/simavr/sim_avr.h")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from core.devices import DeviceDisconnected, DeviceError, DeviceTimeout, LimitError
-from core.devices.serial_controller import (
+from psfbench.core.devices import DeviceDisconnected, DeviceError, DeviceTimeout, LimitError
+from psfbench.core.devices.serial_controller import (
     E_NOTHOMED,
     E_SENSOR,
     FirmwareError,
@@ -24,7 +24,7 @@ from core.devices.serial_controller import (
     decode_frame,
     encode_frame,
 )
-from core.devices.simavr import CPU_HZ, FIRMWARE_DIR, Edge, FirmwareSimulator
+from psfbench.core.devices.simavr import CPU_HZ, FIRMWARE_DIR, Edge, FirmwareSimulator
 
 pytestmark = pytest.mark.firmware
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.devices.serial_controller import MAX_REQUEST, SerialFocusController, decode_frame
-from core.devices.simavr import FirmwareSimulator
+from psfbench.core.devices.serial_controller import MAX_REQUEST, SerialFocusController, decode_frame
+from psfbench.core.devices.simavr import FirmwareSimulator
 
 pytestmark = [pytest.mark.firmware, pytest.mark.slow]
 

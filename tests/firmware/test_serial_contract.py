@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.devices.serial_controller import SerialFocusController
-from core.devices.simavr import FirmwareSimulator
+from psfbench.core.devices.serial_controller import SerialFocusController
+from psfbench.core.devices.simavr import FirmwareSimulator
 from tests.devices.contract_focus import FocusControllerContract
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from core.devices.serial_controller import MAX_REQUEST, crc16_ccitt, decode_frame, encode_frame
+from psfbench.core.devices.serial_controller import (
+    MAX_REQUEST,
+    crc16_ccitt,
+    decode_frame,
+    encode_frame,
+)
 
 
 def test_crc_check_value_matches_the_firmware() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 
 @pytest.fixture(scope="session")

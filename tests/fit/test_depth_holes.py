@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.fit.depth_holes import _RADII, fill_holes, hole_band_masks
+from psfbench.core.fit.depth_holes import _RADII, fill_holes, hole_band_masks
 
 
 def test_occlusion_hole_takes_the_far_side():

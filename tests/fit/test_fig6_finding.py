@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fit import evaluate_grid
-from core.fit.session_io import problem_from_session
-from core.losses import PAPER_WEIGHTS
-from core.simulation import SimulationSpec, simulate_session
+from psfbench.core.fit import evaluate_grid
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.losses import PAPER_WEIGHTS
+from psfbench.core.simulation import SimulationSpec, simulate_session
 
 A_GRID = np.array([600.0, 700.0, 800.0, 900.0, 1000.0])
 W = dict(zip(("l2", "laplacian", "histogram", "ssim"), PAPER_WEIGHTS, strict=True))

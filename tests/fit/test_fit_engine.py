@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.fit import Cancelled, CancelToken, evaluate_grid, fit
-from core.fit.engine import PAPER_A, PAPER_E
-from core.fit.session_io import problem_from_session
-from core.simulation import SimulationSpec, hidden_parameters, simulate_session
+from psfbench.core.cli import main
+from psfbench.core.fit import Cancelled, CancelToken, evaluate_grid, fit
+from psfbench.core.fit.engine import PAPER_A, PAPER_E
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.simulation import SimulationSpec, hidden_parameters, simulate_session
 
 
 def test_grid_keeps_every_term_and_image(small_session) -> None:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.fit import evaluate_grid, fit
-from core.fit.grid import TERMS, GridBlock, frame_losses
-from core.fit.inspect import inspect_point
-from core.fit.session_io import problem_from_session
+from psfbench.core.fit import evaluate_grid, fit
+from psfbench.core.fit.grid import TERMS, GridBlock, frame_losses
+from psfbench.core.fit.inspect import inspect_point
+from psfbench.core.fit.session_io import problem_from_session
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_skipped_points_stay_nan_and_the_rest_is_unchanged(observed) -> None:
 
 
 def test_inspection_reproduces_a_finished_fit(small_session) -> None:
-    from core.fit import problem_for_inspection
+    from psfbench.core.fit import problem_for_inspection
 
     path, _ = small_session
     problem, _ = problem_from_session(path, max_frames=6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from core.fit.noise_cpu import add_noise_cpu
+from psfbench.core.fit.noise_cpu import add_noise_cpu
 
 
 def test_compiled_noise_equals_the_formula() -> None:

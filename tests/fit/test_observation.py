@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.fit.observation import estimate_noise_sd
-from core.fit.problem import FitProblem
+from psfbench.core.fit.observation import estimate_noise_sd
+from psfbench.core.fit.problem import FitProblem
 
 
 def _frames(sd: float, saturated: float, seed: int = 0) -> torch.Tensor:
@@ -41,7 +41,7 @@ def test_simulation_noise_is_absent_where_the_frames_are_clipped() -> None:
 
 
 def test_a_saturated_sweep_is_reported_in_the_fit_warnings() -> None:
-    from core.fit import fit
+    from psfbench.core.fit import fit
 
     frames = _frames(0.01, 0.2)
     depth = np.full((96, 128), 500.0, np.float32)
@@ -55,7 +55,7 @@ def test_poisson_gaussian_noise_model_is_recovered(sd0, gain):
     """Frames with read noise sd0 and shot noise var gain * I, on smooth ramps over the whole
     range: the model's variance matches the truth within 20 % (10 % in sd) at every level,
     where one sd for all levels is off by up to a factor 3 (shot noise at the dark end)."""
-    from core.fit.observation import estimate_noise_model
+    from psfbench.core.fit.observation import estimate_noise_model
 
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:200, 0:240] / 240.0

@@ -6,8 +6,8 @@ size (250 x 370). Its disparity has holes at occlusions (7 % of the half-size pi
 frames are rendered through a *complete* depth in which each hole takes, row by row, the
 farther of its two ends (what a real lens sees there, and not the algorithm the fit uses to
 fill holes). The 20 sweep frames come from the exact scatter renderer (eq. 8, one Gaussian per
-source pixel: core.render.blur_scatter), not from the layered renderer the fit uses, and are
-quantised to 12 bits. The fit runs with its defaults on the paper's A grid and an e range
+source pixel: psfbench.core.render.blur_scatter), not from the layered renderer the fit uses, and
+are quantised to 12 bits. The fit runs with its defaults on the paper's A grid and an e range
 around the bench's (the CLI's --e-range).
 
 Issue 11 measured, before the fixes: A +1.2 % with the complete depth (the layered renderer
@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import optics
-from core.fit import evaluate_grid, fit
-from core.fit.problem import FitProblem
-from core.fit.refine import quadratic_optimum
-from core.render import blur_scatter
+from psfbench.core import optics
+from psfbench.core.fit import evaluate_grid, fit
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.fit.refine import quadratic_optimum
+from psfbench.core.render import blur_scatter
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fit.grid import Landscape
-from core.fit.refine import bootstrap, quadratic_optimum, refine
+from psfbench.core.fit.grid import Landscape
+from psfbench.core.fit.refine import bootstrap, quadratic_optimum, refine
 
 
 def _quadratic(A: np.ndarray, e: np.ndarray, A0: float, e0: float) -> np.ndarray:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.cli.cmd_fit import add_fit_args
-from core.fit.session_fit import (
+from psfbench.core.cli import main
+from psfbench.core.cli.cmd_fit import add_fit_args
+from psfbench.core.fit.session_fit import (
     FitSettings,
     FitSetupError,
     has_results,
@@ -77,7 +77,7 @@ def test_the_cli_and_run_session_fit_agree(small_session, tmp_path: Path) -> Non
     _fresh_copy(path, a)
     _fresh_copy(path, b)
     done = run_session_fit(a, SMALL)
-    from core.fit.report import write_outputs
+    from psfbench.core.fit.report import write_outputs
 
     write_outputs(done.result, a / "results", truth=done.truth)
     assert main(["fit", str(b), *SMALL.cli_args(), "--quiet"]) == 0
@@ -87,7 +87,7 @@ def test_the_cli_and_run_session_fit_agree(small_session, tmp_path: Path) -> Non
         assert ja[key] == jb[key], key
     assert ja["settings"]["fit_settings"] == jb["settings"]["fit_settings"] == SMALL.to_json()
     assert done.truth == (spec.A, spec.e_mm) and abs(done.result.A / spec.A - 1) < 0.05
-    from core.fit.grid import Landscape
+    from psfbench.core.fit.grid import Landscape
 
     la, lb = (
         Landscape.load(a / "results" / "landscape.npz"),
@@ -100,7 +100,7 @@ def test_the_cli_and_run_session_fit_agree(small_session, tmp_path: Path) -> Non
 def test_results_read_back_and_their_problem_reproduces_the_fit(
     small_session, tmp_path: Path
 ) -> None:
-    from core.fit.inspect import inspect_point
+    from psfbench.core.fit.inspect import inspect_point
 
     path, spec = small_session
     s = tmp_path / "s"
@@ -134,7 +134,7 @@ def test_results_read_back_and_their_problem_reproduces_the_fit(
 
 
 def test_a_cancelled_fit_raises_and_writes_nothing(small_session, tmp_path: Path) -> None:
-    from core.fit.progress import Cancelled, CancelToken
+    from psfbench.core.fit.progress import Cancelled, CancelToken
 
     path, _ = small_session
     s = tmp_path / "s"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.fringe.calibrate import CalibrationError, ProcamCalibration, calibrate_procam
+from psfbench.core.cli import main
+from psfbench.core.fringe.calibrate import CalibrationError, ProcamCalibration, calibrate_procam
 
 _CACHE: dict[str, ProcamCalibration] = {}
 

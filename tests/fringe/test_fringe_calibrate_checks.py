@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.fringe.calibrate import (
+from psfbench.core.fringe.calibrate import (
     DEFAULT_MAX_RMS,
     CalibrationError,
     ProcamCalibration,
@@ -25,7 +25,7 @@ from core.fringe.calibrate import (
     save_calibration,
     to_uint8,
 )
-from core.scenes import make_scene
+from psfbench.core.scenes import make_scene
 
 CASES = Path(__file__).resolve().parents[2].parent / "shared" / "cases"
 
@@ -197,8 +197,8 @@ def test_chessboard_poses_differ_and_are_seeded() -> None:
 
 
 def test_virtual_bench_board_pose_moves_the_board_the_camera_sees() -> None:
-    from core.devices.factory import open_bench
-    from core.devices.protocols import DeviceError
+    from psfbench.core.devices.factory import open_bench
+    from psfbench.core.devices.protocols import DeviceError
 
     bench = open_bench("virtual", virtual_overrides={"scene": "chessboard", "noise": False})
     try:
@@ -258,10 +258,10 @@ def test_virtual_bench_poses_captured_to_disk_calibrate_through_the_cli(tmp_path
     CaptureFolderSink, then `psfbench calibrate procam` on the folder."""
     import json
 
-    from core.acquisition import AcquisitionEngine
-    from core.cli import main
-    from core.devices.factory import open_bench
-    from core.fringe.calibrate import CaptureFolderSink, calibration_plan
+    from psfbench.core.acquisition import AcquisitionEngine
+    from psfbench.core.cli import main
+    from psfbench.core.devices.factory import open_bench
+    from psfbench.core.fringe.calibrate import CaptureFolderSink, calibration_plan
 
     bench = open_bench("virtual", virtual_overrides={"scene": "chessboard", "time_scale": 0.01})
     world = bench.info.world

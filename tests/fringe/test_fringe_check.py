@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.acquisition.fringe_scan import calibration_from_world
-from core.bench.camera import SimCamera
-from core.bench.projector import SimProjector
-from core.bench.settings import VirtualBenchSettings
-from core.bench.world import BenchWorld
-from core.fringe.check import check_contrast
-from core.fringe.gamma import GammaFitError, fit_projector_gamma, responses_from_frames
-from core.fringe.scan import REFUSAL_REASONS, decode_scan, fringe_scan_patterns
+from psfbench.core.acquisition.fringe_scan import calibration_from_world
+from psfbench.core.bench.camera import SimCamera
+from psfbench.core.bench.projector import SimProjector
+from psfbench.core.bench.settings import VirtualBenchSettings
+from psfbench.core.bench.world import BenchWorld
+from psfbench.core.fringe.check import check_contrast
+from psfbench.core.fringe.gamma import GammaFitError, fit_projector_gamma, responses_from_frames
+from psfbench.core.fringe.scan import REFUSAL_REASONS, decode_scan, fringe_scan_patterns
 
 PATCH = (0.55, 0.2, 0.8, 0.5)
 
@@ -199,9 +199,9 @@ def test_projector_gamma_measured_from_grey_levels() -> None:
 
 
 def test_capture_white_black_and_gamma_on_the_bench() -> None:
-    from core.acquisition.bench_io import open_bench_from
-    from core.acquisition.fringe_scan import capture_white_black, measure_projector_gamma
-    from core.fringe.check import clip_level
+    from psfbench.core.acquisition.bench_io import open_bench_from
+    from psfbench.core.acquisition.fringe_scan import capture_white_black, measure_projector_gamma
+    from psfbench.core.fringe.check import clip_level
 
     assert clip_level("Mono12") == 4095 and clip_level("Mono16") == 65520
     bench = open_bench_from(

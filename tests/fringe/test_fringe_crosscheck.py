@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core.fringe.graycode import decode_graycode
-from core.fringe.patterns import GrayCodeLayout, graycode_patterns
-from core.fringe.phase import wrapped_phase
-from core.fringe.scan import decode_scan, fringe_scan_patterns
-from core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
+from psfbench.core.fringe.graycode import decode_graycode
+from psfbench.core.fringe.patterns import GrayCodeLayout, graycode_patterns
+from psfbench.core.fringe.phase import wrapped_phase
+from psfbench.core.fringe.scan import decode_scan, fringe_scan_patterns
+from psfbench.core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
 
 PW, PH = 512, 384
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.cli import main
-from core.fringe.calibrate import (
+from psfbench.core.cli import main
+from psfbench.core.fringe.calibrate import (
     CalibrationError,
     ProcamCalibration,
     calibrate_procam,
@@ -34,7 +34,7 @@ from core.fringe.calibrate import (
     check_calibration,
     load_capture,
 )
-from core.fringe.reconstruct import Triangulator
+from psfbench.core.fringe.reconstruct import Triangulator
 from tests.core.test_input_cases import CASES, case  # where the cases lie; skip when absent
 
 

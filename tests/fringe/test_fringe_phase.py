@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core.fringe.patterns import (
+from psfbench.core.fringe.patterns import (
     PatternError,
     fringe_patterns,
     gamma_precompensate,
     graycode_patterns,
 )
-from core.fringe.phase import (
+from psfbench.core.fringe.phase import (
     auto_modulation_threshold,
     quality_mask,
     textbook_4step,
@@ -127,7 +127,7 @@ def test_real_lens_quality_mask_covers_fringes_only(shared_data) -> None:
 
 
 def test_projector_gamma_fit_recovers_gamma_and_fixes_ripple() -> None:
-    from core.fringe.gamma import GammaFitError, fit_projector_gamma
+    from psfbench.core.fringe.gamma import GammaFitError, fit_projector_gamma
 
     rng = np.random.default_rng(0)
     levels = np.linspace(0.0, 1.0, 17)

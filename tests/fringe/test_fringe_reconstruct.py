@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fringe.ply import read_ply, write_ply
-from core.fringe.reconstruct import Triangulator
-from core.fringe.scan import FringeScan, decode_scan, fringe_scan_patterns
-from core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
+from psfbench.core.fringe.ply import read_ply, write_ply
+from psfbench.core.fringe.reconstruct import Triangulator
+from psfbench.core.fringe.scan import FringeScan, decode_scan, fringe_scan_patterns
+from psfbench.core.fringe.synthetic import ProcamSimulator, Scene, make_calibration
 
 WD = 500.0
 
@@ -92,7 +92,7 @@ def test_ply_round_trip(tmp_path) -> None:
 def test_depth_tiff_keeps_float32_and_nan(tmp_path) -> None:
     import tifffile
 
-    from core.fringe.export import write_depth_tiff
+    from psfbench.core.fringe.export import write_depth_tiff
 
     d = np.full((6, 7), 500.25, np.float32)
     d[2, 3] = np.nan

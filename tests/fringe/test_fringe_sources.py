@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.acquisition.fringe_scan import calibration_from_world
-from core.fringe.scan import decode_scan
-from core.fringe.sources import fringe_scan_from_params, register_sources
+from psfbench.core.acquisition.fringe_scan import calibration_from_world
+from psfbench.core.fringe.scan import decode_scan
+from psfbench.core.fringe.sources import fringe_scan_from_params, register_sources
 
-pytest.importorskip("core.acquisition.plans.pattern_scan")
+pytest.importorskip("psfbench.core.acquisition.plans.pattern_scan")
 
 
 class _Sink:
@@ -26,8 +26,8 @@ class _Sink:
 
 
 def test_sources_validate_and_match_scan() -> None:
-    from core.acquisition.plans.base import PlanError
-    from core.acquisition.plans.pattern_scan import make_source
+    from psfbench.core.acquisition.plans.base import PlanError
+    from psfbench.core.acquisition.plans.pattern_scan import make_source
 
     register_sources()
     src = make_source("fringe_scan", {"counts": [70, 64.2, 59.2], "steps": 4})
@@ -42,10 +42,10 @@ def test_sources_validate_and_match_scan() -> None:
 
 
 def test_engine_fringe_scan_on_virtual_bench() -> None:
-    from core.acquisition import AcquisitionEngine, PatternScanPlan
-    from core.bench.settings import VirtualBenchSettings
-    from core.bench.world import BenchWorld
-    from core.devices.factory import open_bench
+    from psfbench.core.acquisition import AcquisitionEngine, PatternScanPlan
+    from psfbench.core.bench.settings import VirtualBenchSettings
+    from psfbench.core.bench.world import BenchWorld
+    from psfbench.core.devices.factory import open_bench
 
     register_sources()
     over = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fringe.patterns import DEFAULT_FRINGE_COUNTS, fringe_patterns
-from core.fringe.phase import wrapped_phase
-from core.fringe.unwrap import (
+from psfbench.core.fringe.patterns import DEFAULT_FRINGE_COUNTS, fringe_patterns
+from psfbench.core.fringe.phase import wrapped_phase
+from psfbench.core.fringe.unwrap import (
     UnwrapError,
     consistency_tolerance,
     detect_jumps,
@@ -76,7 +76,7 @@ def test_consistency_tolerance_catches_single_slips() -> None:
     assert 0.1 < tol < np.pi
     ph = _noisy_phases(DEFAULT_FRINGE_COUNTS, 0.01)
     un = heterodyne_unwrap(ph, DEFAULT_FRINGE_COUNTS)
-    from core.fringe.unwrap import detect_inconsistent
+    from psfbench.core.fringe.unwrap import detect_inconsistent
 
     for m in (1, 2, 3, -1):
         slipped = un.phase + 2 * np.pi * m

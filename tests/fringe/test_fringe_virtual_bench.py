@@ -13,19 +13,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.acquisition.fringe_scan import calibration_from_world
-from core.fringe.scan import decode_scan, fringe_scan_patterns
+from psfbench.core.acquisition.fringe_scan import calibration_from_world
+from psfbench.core.fringe.scan import decode_scan, fringe_scan_patterns
 
-bench = pytest.importorskip("core.bench.world")
+bench = pytest.importorskip("psfbench.core.bench.world")
 
 WD = 500.0
 
 
 def _scan_bench(kind: str, aperture: float):
-    from core.bench.camera import SimCamera
-    from core.bench.projector import SimProjector
-    from core.bench.settings import VirtualBenchSettings
-    from core.bench.world import BenchWorld
+    from psfbench.core.bench.camera import SimCamera
+    from psfbench.core.bench.projector import SimProjector
+    from psfbench.core.bench.settings import VirtualBenchSettings
+    from psfbench.core.bench.world import BenchWorld
 
     base = dict(
         scene=kind,
@@ -83,15 +83,15 @@ def test_fringe_depth_feeds_the_fit() -> None:
     the best point of the paper's grid loss on a virtual sweep."""
     from scipy.ndimage import distance_transform_edt
 
-    from core import optics
-    from core.bench import (
+    from psfbench.core import optics
+    from psfbench.core.bench import (
         BenchWorld,
         SimCamera,
         SimFocusController,
         SimProjector,
         VirtualBenchSettings,
     )
-    from core.render import render
+    from psfbench.core.render import render
 
     w = BenchWorld(
         VirtualBenchSettings(

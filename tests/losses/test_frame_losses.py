@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.losses import TERM_NAMES, FrameLosses, LossConfig, loss_terms
-from core.losses.cpu_pairs import _workspace
-from core.losses.cv_filters import cv_erode
-from core.losses.filters import erode
-from core.scenes import make_scene
+from psfbench.core.losses import TERM_NAMES, FrameLosses, LossConfig, loss_terms
+from psfbench.core.losses.cpu_pairs import _workspace
+from psfbench.core.losses.cv_filters import cv_erode
+from psfbench.core.losses.filters import erode
+from psfbench.core.scenes import make_scene
 
 H, W, M = 40, 52, 4
 PRESETS = {"paper": LossConfig.paper(), "refcode": LossConfig.refcode()}

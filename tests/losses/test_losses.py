@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.losses import TERM_NAMES, LossConfig, loss_terms
-from core.scenes import make_scene
+from psfbench.core.losses import TERM_NAMES, LossConfig, loss_terms
+from psfbench.core.scenes import make_scene
 
 H, W = 64, 80
 PRESETS = {"paper": LossConfig.paper(), "refcode": LossConfig.refcode()}
@@ -113,7 +113,7 @@ def test_mask_excludes_pixels_from_every_term(aif: np.ndarray, preset: str) -> N
         assert torch.isfinite(dirty[name]), name
         assert torch.allclose(clean[name], dirty[name], rtol=1e-6, atol=1e-12), name
         assert not torch.allclose(clean[name], unmasked[name], rtol=1e-4, atol=0), name
-    # The same holds for a numpy mask, e.g. from core.optics.valid_depth_mask.
+    # The same holds for a numpy mask, e.g. from psfbench.core.optics.valid_depth_mask.
     np_mask = loss_terms(ref, sim, mask=mask.numpy(), config=cfg)
     assert torch.equal(np_mask["total"], clean["total"])
     with pytest.raises(ValueError, match="mask"):

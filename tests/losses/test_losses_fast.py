@@ -1,5 +1,5 @@
 """The fast loss path (OpenCV filters, per-plane CPU kernel, bincount histograms) against the
-reference formulation it replaced (core.losses.reference), on random and realistic inputs,
+reference formulation it replaced (psfbench.core.losses.reference), on random and realistic inputs,
 both presets, with and without a mask."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.losses import TERM_NAMES, LossConfig, loss_terms
-from core.losses.cpu_pairs import _Binner
-from core.losses.histogram import histogram_distance, histogram_distance_fast, masked_range
-from core.losses.reference import loss_terms_reference
-from core.scenes import make_scene
+from psfbench.core.losses import TERM_NAMES, LossConfig, loss_terms
+from psfbench.core.losses.cpu_pairs import _Binner
+from psfbench.core.losses.histogram import histogram_distance, histogram_distance_fast, masked_range
+from psfbench.core.losses.reference import loss_terms_reference
+from psfbench.core.scenes import make_scene
 
 H, W = 48, 64
 PRESETS = {"paper": LossConfig.paper(), "refcode": LossConfig.refcode()}

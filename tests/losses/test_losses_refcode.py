@@ -11,10 +11,10 @@ import pytest
 import torch
 from scipy.signal import convolve2d
 
-from core.losses import LossConfig, loss_terms
-from core.losses.filters import laplacian, to_gray
-from core.losses.histogram import histogram_distance
-from core.scenes import make_scene
+from psfbench.core.losses import LossConfig, loss_terms
+from psfbench.core.losses.filters import laplacian, to_gray
+from psfbench.core.losses.histogram import histogram_distance
+from psfbench.core.scenes import make_scene
 
 
 def _u8_pair(h: int = 48, w: int = 56) -> tuple[np.ndarray, np.ndarray]:

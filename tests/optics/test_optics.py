@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import optics
-from core.optics import OpticsError
+from psfbench.core import optics
+from psfbench.core.optics import OpticsError
 
 
 def test_focus_depth_hand_value() -> None:

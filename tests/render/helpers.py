@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
-from core import optics
-from core.render.kernels import gaussian_kernel_1d
+from psfbench.core import optics
+from psfbench.core.render.kernels import gaussian_kernel_1d
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -66,8 +66,9 @@ def brute_refcode(img: np.ndarray, c_raw: np.ndarray, ksize: int = 5, c_max: flo
 
 
 def scene_sigma(kind: str, size: int, sigma_max: float = 20.0, seed: int = 1):
-    """A core.scenes scene and a sigma map spanning up to ``sigma_max`` px (focus in front)."""
-    from core.scenes import make_scene
+    """A psfbench.core.scenes scene and a sigma map spanning up to ``sigma_max`` px (focus in
+    front)."""
+    from psfbench.core.scenes import make_scene
 
     sc = make_scene(kind, size, size, working_distance_mm=500.0, seed=seed)
     depth = torch.from_numpy(sc.depth_mm.copy()).double()

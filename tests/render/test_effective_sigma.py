@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.render import GatherStack, blur_layered, blur_scatter
-from core.render.reduced import MIN_SIGMA, reduction_factor
+from psfbench.core.render import GatherStack, blur_layered, blur_scatter
+from psfbench.core.render.reduced import MIN_SIGMA, reduction_factor
 
 TOL = 0.002
 #: Geometric sweep (points fall between levels, where the mixture errs most) plus sigmas just

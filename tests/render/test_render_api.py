@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import optics
-from core.optics import OpticsError
-from core.render import RenderError, blur_refcode, blur_scatter, render
+from psfbench.core import optics
+from psfbench.core.optics import OpticsError
+from psfbench.core.render import RenderError, blur_refcode, blur_scatter, render
 
 
 def _inputs(h=24, w=28):

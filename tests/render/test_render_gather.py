@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.render import GatherStack, blur_scatter, blur_uniform
+from psfbench.core.render import GatherStack, blur_scatter, blur_uniform
 from tests.render.helpers import psnr, scene_sigma
 
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.render.kernels import (
+from psfbench.core.render.kernels import (
     gaussian_kernel_1d,
     gaussian_kernel_table,
     reflect_index,
     window_radius,
     window_radius_map,
 )
-from core.render.levels import mixture_mse, sigma_levels, split_weights
+from psfbench.core.render.levels import mixture_mse, sigma_levels, split_weights
 
 
 def test_window_radius_hand_values():

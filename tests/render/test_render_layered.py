@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.render import RenderError, blur_layered, blur_scatter
+from psfbench.core.render import RenderError, blur_layered, blur_scatter
 from tests.render.helpers import psnr, scene_sigma
 
 SCENES = ["tilted", "steps", "objects", "slanted_edges"]

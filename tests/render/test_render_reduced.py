@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from core.render import blur_layered, blur_scatter
-from core.render.reduced import MIN_SIGMA, coarse_sigma, reduction_factor
+from psfbench.core.render import blur_layered, blur_scatter
+from psfbench.core.render.reduced import MIN_SIGMA, coarse_sigma, reduction_factor
 from tests.render.helpers import psnr
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from core.render import blur_refcode
+from psfbench.core.render import blur_refcode
 from tests.render.helpers import brute_refcode
 
 

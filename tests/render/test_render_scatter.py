@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.render import blur_scatter
+from psfbench.core.render import blur_scatter
 from tests.render.helpers import brute_scatter
 
 
@@ -71,7 +71,7 @@ def test_batch_equals_individual_renders():
 
 
 def test_rejects_bad_sigma():
-    from core.render import RenderError
+    from psfbench.core.render import RenderError
 
     with pytest.raises(RenderError, match="sigma"):
         blur_scatter(torch.rand(8, 8), torch.full((8, 8), float("nan")))

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from core.scenes import PAPER_MASKS_RGB255, SCENE_KINDS, Scene, make_scene, mask_palette
+from psfbench.core.scenes import PAPER_MASKS_RGB255, SCENE_KINDS, Scene, make_scene, mask_palette
 
 H, W = 96, 128
 
@@ -72,7 +72,7 @@ def test_objects_lie_between_near_and_plate() -> None:
 def test_objects_are_occlusion_consistent() -> None:
     # Wherever two objects overlap, the depth is the nearer surface (z-buffer), so it never
     # exceeds the depth either object would have alone.
-    from core.scenes.geometry import SceneObject, compose_objects
+    from psfbench.core.scenes.geometry import SceneObject, compose_objects
 
     a = SceneObject("sphere", 40, 40, 20, 0, 0, 480.0)
     b = SceneObject("box", 55, 40, 15, 15, 0, 470.0)
@@ -154,7 +154,7 @@ def test_full_size_scene_is_fast() -> None:
 def test_default_depth_range_gives_paper_scale_blur() -> None:
     # At F = 50 mm and the paper's A = 800, focusing at either end of the default range must
     # blur the other end by 10-25 px: enough defocus to fit, not more than a sweep shows.
-    from core.optics import sigma_map
+    from psfbench.core.optics import sigma_map
 
     s = make_scene("tilted", 32, 64, working_distance_mm=500.0)
     near, far = s.params["depth_range_mm"]

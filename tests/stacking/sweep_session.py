@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dataset import Camera, Lens, PlannedStep, SessionMeta, SessionWriter, SweepPlan
-from core.optics import sensor_distance
-from core.stacking.io import from_float
+from psfbench.core.dataset import Camera, Lens, PlannedStep, SessionMeta, SessionWriter, SweepPlan
+from psfbench.core.optics import sensor_distance
+from psfbench.core.stacking.io import from_float
 
 E_MM, F_MM = 23.6, 50.0
 

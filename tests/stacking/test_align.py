@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.stacking.align import apply_alignment, estimate_alignment
-from core.stacking.synthetic import texture
+from psfbench.core.stacking.align import apply_alignment, estimate_alignment
+from psfbench.core.stacking.synthetic import texture
 
 
 def _warp(img: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.cli import main
-from core.stacking.io import from_float, read_image, write_image
-from core.stacking.quality import psnr
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.cli import main
+from psfbench.core.stacking.io import from_float, read_image, write_image
+from psfbench.core.stacking.quality import psnr
+from psfbench.core.stacking.synthetic import make_plane_stack
 
 
 def _write_stack(tmp: Path, ext: str, dtype: type, channels: int) -> tuple[list[str], np.ndarray]:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.cli import main
-from core.dataset import Session
-from core.stacking.deconvolve import deconvolve_sweep
-from core.stacking.pipeline import synthesize_aif_from_session
-from core.stacking.quality import psnr
+from psfbench.core.cli import main
+from psfbench.core.dataset import Session
+from psfbench.core.stacking.deconvolve import deconvolve_sweep
+from psfbench.core.stacking.pipeline import synthesize_aif_from_session
+from psfbench.core.stacking.quality import psnr
 
 
 @pytest.fixture(scope="module")

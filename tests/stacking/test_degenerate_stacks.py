@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.stacking.pipeline import synthesize_aif
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.cli import main
+from psfbench.core.stacking.pipeline import synthesize_aif
+from psfbench.core.stacking.synthetic import make_plane_stack
 
 
 def test_a_clean_unmoved_stack_does_not_warn() -> None:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.optics import focus_depth
-from core.stacking.dff import depth_from_focus, index_to_depth, subframe_peak
-from core.stacking.pipeline import synthesize_aif
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.optics import focus_depth
+from psfbench.core.stacking.dff import depth_from_focus, index_to_depth, subframe_peak
+from psfbench.core.stacking.pipeline import synthesize_aif
+from psfbench.core.stacking.synthetic import make_plane_stack
 
 
 def _curves(peaks: np.ndarray, n: int = 9, width: float = 1.3) -> torch.Tensor:

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.stacking.diffusion import eliminate_diffusion, sigma_from_depth
-from core.stacking.fusion import fuse
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.stacking.diffusion import eliminate_diffusion, sigma_from_depth
+from psfbench.core.stacking.fusion import fuse
+from psfbench.core.stacking.synthetic import make_plane_stack
 
 
 def _transition_region(depth: np.ndarray, width: int = 15) -> np.ndarray:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.stacking.focus_measures import (
+from psfbench.core.stacking.focus_measures import (
     FOCUS_MEASURES,
     box_mean,
     focus_volume,
     image_sharpness,
     to_gray,
 )
-from core.stacking.synthetic import texture
+from psfbench.core.stacking.synthetic import texture
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.stacking.fusion import FusionParams, fuse
-from core.stacking.guided import guided_filter
-from core.stacking.quality import psnr
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.stacking.fusion import FusionParams, fuse
+from psfbench.core.stacking.guided import guided_filter
+from psfbench.core.stacking.quality import psnr
+from psfbench.core.stacking.synthetic import make_plane_stack
 
 
 @pytest.mark.parametrize("planes", [2, 3])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.stacking.quality import psnr, qabf, ssim
-from core.stacking.synthetic import texture
+from psfbench.core.stacking.quality import psnr, qabf, ssim
+from psfbench.core.stacking.synthetic import texture
 
 
 def test_qabf_prefers_the_sharp_source() -> None:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.dataset import DatasetError, Session
-from core.stacking.io import from_float
-from core.stacking.quality import psnr
-from core.stacking.session_aif import SYNTH_NAME, resolve_aif
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.dataset import DatasetError, Session
+from psfbench.core.stacking.io import from_float
+from psfbench.core.stacking.quality import psnr
+from psfbench.core.stacking.session_aif import SYNTH_NAME, resolve_aif
+from psfbench.core.stacking.synthetic import make_plane_stack
 from tests.stacking.sweep_session import F_MM, write_sweep_session
 
 

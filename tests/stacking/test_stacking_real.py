@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.stacking.focus_measures import image_sharpness
-from core.stacking.io import read_image, to_float
-from core.stacking.pipeline import synthesize_aif
-from core.stacking.quality import qabf
+from psfbench.core.stacking.focus_measures import image_sharpness
+from psfbench.core.stacking.io import read_image, to_float
+from psfbench.core.stacking.pipeline import synthesize_aif
+from psfbench.core.stacking.quality import qabf
 
 
 def test_pcb_stack(shared_data: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dataset import Session
-from core.stacking.pipeline import synthesize_aif_from_session
-from core.stacking.quality import psnr
-from core.stacking.synthetic import make_plane_stack
+from psfbench.core.dataset import Session
+from psfbench.core.stacking.pipeline import synthesize_aif_from_session
+from psfbench.core.stacking.quality import psnr
+from psfbench.core.stacking.synthetic import make_plane_stack
 from tests.stacking.sweep_session import E_MM, F_MM, write_sweep_session
 
 
@@ -28,7 +28,7 @@ def test_session_sweep_gives_aif_and_depth_in_mm(tmp_path: Path) -> None:
 def test_cli_session_writes_aif_at_the_session_bit_depth(tmp_path: Path) -> None:
     import tifffile
 
-    from core.cli import main
+    from psfbench.core.cli import main
 
     st = make_plane_stack(48, 64, channels=1, planes=2, frames=3, A=300.0, F_mm=F_MM, seed=6)
     write_sweep_session(tmp_path / "s", st, bit_depth=12)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.cli import main
+from psfbench.core.cli import main
 
 
 @pytest.mark.slow

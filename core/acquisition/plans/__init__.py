@@ -1,7 +1,7 @@
 """Acquisition plans; importing this package registers every built-in plan kind."""
 
-from core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
-from core.acquisition.plans.base import (
+from psfbench.core.acquisition.plans.aif_capture import AifCapturePlan, AifSink
+from psfbench.core.acquisition.plans.base import (
     PLAN_KINDS,
     AcquiredFrame,
     Plan,
@@ -10,14 +10,14 @@ from core.acquisition.plans.base import (
     plan_from_dict,
     register_plan,
 )
-from core.acquisition.plans.focus_sweep import FocusSweepPlan, sweep_positions
-from core.acquisition.plans.pattern_scan import (
+from psfbench.core.acquisition.plans.focus_sweep import FocusSweepPlan, sweep_positions
+from psfbench.core.acquisition.plans.pattern_scan import (
     PATTERN_SOURCES,
     PatternScanPlan,
     PatternSource,
     register_pattern_source,
 )
-from core.acquisition.plans.repeat_capture import RepeatCapturePlan
+from psfbench.core.acquisition.plans.repeat_capture import RepeatCapturePlan
 
 __all__ = [
     "AifCapturePlan",

@@ -2,10 +2,11 @@
 
 At the minimum aperture the blur circle of every depth in the scene shrinks below a pixel, so
 this shot stands in for the sharp image that the fit convolves (design.md, "Acquire"). The
-engine cannot turn an aperture ring, so the plan emits a :class:`~core.acquisition.events.Prompt`
-and waits (abortably) for the answer. A bench that can set its aperture itself (the virtual
-bench's ``set_aperture_scale``) is stopped down and reopened by the plan, with the prompt
-still shown so the GUI and CLI follow the same path as on real hardware.
+engine cannot turn an aperture ring, so the plan emits a
+:class:`~psfbench.core.acquisition.events.Prompt` and waits (abortably) for the answer. A bench that
+can set its aperture itself (the virtual bench's ``set_aperture_scale``) is stopped down and
+reopened by the plan, with the prompt still shown so the GUI and CLI follow the same path as on real
+hardware.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.acquisition.control import AbortRequested
-from core.acquisition.plans.base import (
+from psfbench.core.acquisition.control import AbortRequested
+from psfbench.core.acquisition.plans.base import (
     AcquiredFrame,
     PlanError,
     StepContext,
     average_frames,
     register_plan,
 )
-from core.acquisition.snapshot import snapshot
+from psfbench.core.acquisition.snapshot import snapshot
 
 STOP_DOWN_MESSAGE = (
     "All-in-focus shot: set the lens to its MINIMUM aperture (largest f-number), keep focus "
@@ -128,7 +129,7 @@ class AifSink:
         self.fields: dict[str, Any] | None = None
 
     def write_frame(self, index: int, image: np.ndarray, fields: Mapping[str, Any]) -> Any:
-        from core.acquisition.snapshot import jsonable
+        from psfbench.core.acquisition.snapshot import jsonable
 
         path = self.writer.write_aif(image)
         self.fields = jsonable(dict(fields))

@@ -34,7 +34,8 @@ class StepContext(Protocol):
 
     @property
     def bench(self) -> Any:
-        """A ``core.devices.factory.Bench``: ``camera``, ``focus``, ``projector``, ``sensor``."""
+        """A ``psfbench.core.devices.factory.Bench``: ``camera``, ``focus``, ``projector``,
+        ``sensor``."""
         ...
 
     def sleep(self, seconds: float) -> None:
@@ -50,7 +51,7 @@ class StepContext(Protocol):
         ...
 
     def grab(self, index: int, retrigger: Callable[[], Any] | None = None) -> Any:
-        """One fresh camera frame with the engine's retry policy (``core.devices.Frame``).
+        """One fresh camera frame with the engine's retry policy (``psfbench.core.devices.Frame``).
 
         While streaming, pass the function that triggers another exposure so that a lost
         or late frame can be retried.

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from core.acquisition.plans.base import (
+from psfbench.core.acquisition.plans.base import (
     AcquiredFrame,
     PlanError,
     StepContext,
@@ -26,7 +26,7 @@ from core.acquisition.plans.base import (
     register_plan,
     require,
 )
-from core.acquisition.snapshot import snapshot
+from psfbench.core.acquisition.snapshot import snapshot
 
 Trigger = Literal["software", "hardware"]
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.acquisition.plans.base import (
+from psfbench.core.acquisition.plans.base import (
     AcquiredFrame,
     PlanError,
     StepContext,
@@ -26,7 +26,7 @@ from core.acquisition.plans.base import (
     register_plan,
     require,
 )
-from core.acquisition.snapshot import jsonable, snapshot
+from psfbench.core.acquisition.snapshot import jsonable, snapshot
 
 
 class PatternSource:
@@ -61,7 +61,7 @@ def register_pattern_source(
 #: Modules whose ``register_sources()`` adds sources; imported only when a stored plan names a
 #: source not registered yet (a resumed scan in a fresh process), so acquisition never imports
 #: feature packages up front.
-SOURCE_PROVIDERS: list[str] = ["core.fringe.sources"]
+SOURCE_PROVIDERS: list[str] = ["psfbench.core.fringe.sources"]
 _loaded_providers: set[str] = set()
 
 

@@ -13,8 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.acquisition.plans.base import AcquiredFrame, PlanError, StepContext, register_plan
-from core.acquisition.snapshot import snapshot
+from psfbench.core.acquisition.plans.base import (
+    AcquiredFrame,
+    PlanError,
+    StepContext,
+    register_plan,
+)
+from psfbench.core.acquisition.snapshot import snapshot
 
 
 @dataclass(frozen=True)
