@@ -62,6 +62,12 @@ class GenerationConfig:
     (fast) or "scatter" (paper-exact eq. 8) renderer. ``noise_sd``: Gaussian noise, fraction of
     full scale. ``crop``: (H, W) window cut at random from the rendered frame (None: whole).
     ``device``: torch device the samples are rendered on (bits differ between CPU and CUDA).
+    ``psf_model``: None (the paper's Gaussian, eqs. 5-8, through ``method``'s renderer) or a
+    :class:`psfbench.core.psfmodels.PsfModel` JSON (``to_json()``): the samples are blurred
+    with that model's kernel (:func:`psfbench.core.psfmodels.blur`, energy-conserving layered
+    scatter; ``method`` is then unused), the sigma map still ``psf.A`` through eqs. 5-6 (the
+    model's second moment). Left out of ``to_json`` when None, so Gaussian datasets keep
+    their bytes.
     """
 
     psf: PsfSpec
@@ -78,6 +84,7 @@ class GenerationConfig:
     crop: tuple[int, int] | None = None
     store_depth: bool = True
     device: str = "cpu"
+    psf_model: dict[str, Any] | None = None
 
     def validate(self) -> None:
         """Raise DatagenError for a configuration that cannot be generated."""
@@ -107,6 +114,8 @@ class GenerationConfig:
             raise DatagenError("--crop: need a positive HEIGHTxWIDTH")
         if not len(self.sources):
             raise DatagenError("no sources")
+        if self.psf_model is not None:
+            psf_model_of(self)
 
     @property
     def n_shards(self) -> int:
@@ -118,7 +127,7 @@ class GenerationConfig:
         return range(start, min(start + self.shard_size, self.count))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "psf": self.psf.to_json(),
             "sources": self.sources.to_json(),
@@ -135,6 +144,9 @@ class GenerationConfig:
             "store_depth": self.store_depth,
             "device": self.device,
         }
+        if self.psf_model is not None:
+            doc["psf_model"] = self.psf_model
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> GenerationConfig:
@@ -159,6 +171,7 @@ class GenerationConfig:
                 crop=None if crop is None else (int(crop[0]), int(crop[1])),
                 store_depth=bool(doc.get("store_depth", True)),
                 device=str(doc.get("device", "cpu")),
+                psf_model=doc.get("psf_model"),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, DatagenError):
@@ -186,6 +199,24 @@ def _npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
     return buf.getvalue()
+
+
+def psf_model_of(cfg: GenerationConfig) -> Any:
+    """The :class:`psfbench.core.psfmodels.PsfModel` of ``cfg.psf_model`` (None: None).
+    Raises DatagenError for an invalid model or one whose A is not the PSF's A."""
+    if cfg.psf_model is None:
+        return None
+    from psfbench.core.psfmodels import PsfModel, PsfModelError
+
+    try:
+        model = PsfModel.from_json(cfg.psf_model)
+    except PsfModelError as exc:
+        raise DatagenError(f"PSF model: {exc}") from None
+    if not math.isclose(model.A, cfg.psf.A, rel_tol=1e-9, abs_tol=1e-12):
+        raise DatagenError(
+            f"PSF model: its A ({model.A:g}) differs from the PSF's A ({cfg.psf.A:g})"
+        )
+    return model
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -242,9 +273,16 @@ def make_sample(cfg: GenerationConfig, index: int) -> Sample:
     except optics.OpticsError as exc:
         raise DatagenError(f"sample {index}: {exc}") from None
     image_t = torch.from_numpy(np.ascontiguousarray(aif, dtype=np.float32)).to(dev)
-    blur = blur_layered if cfg.method == "layered" else blur_scatter
+    model = psf_model_of(cfg)
     with torch.no_grad():
-        rendered = blur(image_t, sigma_t, device=dev).clamp_(0.0, 1.0)
+        if model is None:
+            blur = blur_layered if cfg.method == "layered" else blur_scatter
+            rendered = blur(image_t, sigma_t, device=dev).clamp_(0.0, 1.0)
+        else:
+            from psfbench.core.psfmodels import blur as model_blur
+
+            out = model_blur(image_t.cpu().numpy(), sigma_t.cpu().numpy(), model, device=dev)
+            rendered = torch.from_numpy(out).to(dev).reshape(image_t.shape).clamp_(0.0, 1.0)
     img = rendered.cpu().numpy()  # (C, H, W) float32
     sigma = sigma_t.cpu().numpy().astype(np.float32)
     depth_out = np.asarray(depth, dtype=np.float32)
@@ -295,6 +333,13 @@ def make_sample(cfg: GenerationConfig, index: int) -> Sample:
         "sigma_px_range": [float(sigma.min()), float(sigma.max())],
         "software": software_versions(),
     }
+    if model is not None:
+        params["psf"]["model"] = (
+            f"sigma_px = A |D - Df| / D * F / (Df - F); {model.name} PSF of that second "
+            "moment (psfbench.core.psfmodels)"
+        )
+        params["psf"]["psf_model"] = model.to_json()
+        params["renderer"] = "psfmodels.blur"
     files = {"png": _png(image), "sigma.npy": _npy(sigma)}
     if cfg.store_depth:
         files["depth.npy"] = _npy(depth_out)
