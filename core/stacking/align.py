@@ -102,10 +102,14 @@ def _pyramid(img: np.ndarray, coarsest: int, finest: int) -> list[tuple[float, n
     return levels
 
 
-def _ecc_gain(tmpl: np.ndarray, img: np.ndarray, warp: np.ndarray) -> float:
-    """(rho_warped - rho_identity) / (1 - rho_identity) on the interior (5% margin)."""
+def _ecc_gain(tmpl: np.ndarray, img: np.ndarray, warp: np.ndarray, blur: float = 0.0) -> float:
+    """(rho_warped - rho_identity) / (1 - rho_identity) on the interior (5% margin), after
+    blurring both images alike with a Gaussian of ``blur`` px when it is > 0."""
     import cv2
 
+    if blur > 0:
+        tmpl = cv2.GaussianBlur(tmpl, (0, 0), blur)
+        img = cv2.GaussianBlur(img, (0, 0), blur)
     h, w = tmpl.shape
     my, mx = max(2, h // 20), max(2, w // 20)
     warped = cv2.warpAffine(
@@ -130,7 +134,8 @@ def estimate_alignment(
     finest: int = 1024,
     iterations: int = 60,
     eps: float = 1e-5,
-    min_gain: float = 0.2,
+    min_gain: float = 0.35,
+    gain_blur: float = 0.005,
     max_scale_change: float = 0.1,
     max_rotation_deg: float = 3.0,
     max_shift_fraction: float = 0.05,
@@ -208,6 +213,11 @@ def estimate_alignment(
         scaled = w.copy()
         scaled[:, 2] *= scale
         gains[i] = _ecc_gain(tmpl, img, scaled)
+        if gains[i] >= min_gain and gain_blur > 0:
+            # the same test with both images blurred alike: a real move survives it, an
+            # apparent zoom of defocused blobs mostly does not
+            blur = gain_blur * max(tmpl.shape)
+            gains[i] = min(gains[i], _ecc_gain(tmpl, img, scaled, blur))
         why = _implausible(
             w, grays[ref].shape, max_scale_change, max_rotation_deg, max_shift_fraction
         )
