@@ -11,7 +11,8 @@ OUT ?= out
 SYS_PKGS := gcc-avr binutils-avr avr-libc arduino-core-avr simavr libsimavr-dev libelf-dev doctest-dev g++ make
 SYS_STAMP := $(VENV)/.sysdeps
 
-.PHONY: all venv sysdeps demo test lint typecheck importlint pytest firmware benchmarks screenshots clean
+.PHONY: all venv sysdeps demo test lint typecheck importlint pytest firmware benchmarks screenshots \
+	installer installer-test clean
 
 all: demo
 
@@ -69,5 +70,30 @@ screenshots: $(STAMP)
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
+# Linux package (installer/README.md): the wheel installed into installer/build/site, the
+# PyInstaller one-folder bundle installer/dist/psfbench/ (installer/psfbench.spec) and the .deb.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+INST_BUILD := installer/build
+INST_DIST := installer/dist
+DEB := $(INST_DIST)/psfbench_$(VERSION)_amd64.deb
+INSTALLER_STAMP := $(VENV)/.installer
+
+$(INSTALLER_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,installer]'
+	@touch $(INSTALLER_STAMP)
+
+installer: $(INSTALLER_STAMP) firmware
+	rm -rf $(INST_BUILD)/wheel $(INST_BUILD)/site build/lib build/bdist.*  # no stale modules
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(INST_BUILD)/wheel .
+	$(PY) -m pip install -q --no-deps --no-compile --target $(INST_BUILD)/site $(INST_BUILD)/wheel/psfbench-*.whl
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath $(INST_DIST) \
+	  --workpath $(INST_BUILD)/work installer/psfbench.spec
+	installer/linux/build_deb.sh $(INST_DIST)/psfbench $(VERSION) $(DEB)
+
+# Installs the .deb into a clean temporary root and checks the installed copy (version, GUI
+# self-test offscreen, psfbench demo, firmware + flashing helper, pylon transport layers).
+installer-test: installer
+	installer/linux/test_installed.sh $(DEB)
+
 clean:
-	rm -rf $(VENV) $(OUT) firmware/build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) firmware/build .pytest_cache .mypy_cache .ruff_cache $(INST_BUILD) $(INST_DIST)

@@ -4,7 +4,8 @@ Options: ``--profile NAME|PATH`` (device profile; the virtual bench by default),
 DIR`` (open a session in the browser), ``--connect`` (open the bench at start),
 ``--reset-settings`` (forget the saved layout and settings first), ``--demo`` (connect the
 virtual bench and start the live view; without a display, run the headless demo instead,
-which is what ``make demo`` does on CI).
+which is what ``make demo`` does on CI), ``--self-test`` (open the main window, wait until it
+is idle, exit 0; offscreen without a display; ``app/self_test.py``: the installer test runs it).
 
 Exceptions in the GUI thread are logged and shown, never fatal (gui-anchors C10); Qt's own
 warnings go to the log; the bench is closed and workers stopped at exit.
@@ -38,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "headless demo (psfbench demo) instead",
     )
     p.add_argument("--out", default="out/demo", help="headless demo output folder (with --demo)")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the main window, wait until it is idle and exit 0 (offscreen without a "
+        "display; saved settings untouched)",
+    )
 
 
 def has_display() -> bool:
@@ -54,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from psfbench.app.settings import load_settings, reset_settings, settings_path
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "self_test", False):
+        from psfbench.app import self_test
+
+        selftest_dir = self_test.prepare()  # noqa: F841 - kept alive until exit
     if args.reset_settings and reset_settings():
         print(f"settings reset ({settings_path()})", file=sys.stderr)
     if not has_display():
@@ -104,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     _install_excepthooks(window)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
+    if getattr(args, "self_test", False):
+        self_test.start(app, window)
     if args.session:
         window.open_session(args.session)
     if args.connect or args.demo:

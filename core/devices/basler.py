@@ -81,6 +81,13 @@ def enumerate_cameras() -> list[dict[str, str]]:
     return out
 
 
+def transport_layers() -> list[str]:
+    """Device classes of the pylon transport layers that loaded (``BaslerUsb``, ``BaslerGigE``,
+    ``BaslerCamEmu``...). Empty in a bundle whose runtime hook did not set ``PYLON_TL_PATH``:
+    the symptom of cameras that silently vanish (installer/README.md)."""
+    return [tl.GetDeviceClass() for tl in _pylon().TlFactory.GetInstance().EnumerateTls()]
+
+
 class BaslerCamera:
     """A Basler camera (or the pylon emulator) behind the Camera Protocol."""
 
