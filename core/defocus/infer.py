@@ -18,6 +18,8 @@ trained for (the model's JSON says which).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,3 +142,57 @@ def estimate_defocus(
         c, g, r=radius, eps=eps, guide_iterations=guide_iterations, iterations=iterations
     )
     return DefocusMap(coarse, refined.float().cpu().numpy(), int(vals.size))
+
+
+#: Where a session keeps the defocus maps of its frames: ``SESSION/results/defocus/<frame
+#: stem>.tif`` (the GUI's session browser shows it beside the frame).
+SESSION_MAPS_DIR = "results/defocus"
+
+
+def session_map_path(session_dir: str | Path, frame: str | Path) -> Path:
+    """The map file of ``frame`` (a frame's path relative to the session, or any path whose
+    name is the frame's) in ``session_dir``."""
+    return Path(session_dir) / SESSION_MAPS_DIR / (Path(frame).stem + ".tif")
+
+
+def session_of_frame(image: str | Path) -> Path | None:
+    """The session folder of a frame file ``SESSION/frames/NAME`` (a ``session.json`` beside
+    ``frames/``), else None."""
+    p = Path(image).resolve()
+    if p.parent.name == "frames" and (p.parent.parent / "session.json").is_file():
+        return p.parent.parent
+    return None
+
+
+def write_float_tiff(path: str | Path, array: np.ndarray, info: dict[str, Any]) -> Path:
+    """Write a float32 (H, W) map as a TIFF (atomically) with ``info`` as JSON in its
+    ImageDescription."""
+    import json
+
+    import tifffile
+
+    from psfbench.core.dataset.atomic import atomic_write_with
+
+    arr = np.ascontiguousarray(array, dtype=np.float32)
+    desc = json.dumps(info, sort_keys=True, allow_nan=False)
+    return atomic_write_with(
+        Path(path),
+        lambda fh: tifffile.imwrite(
+            fh, arr, photometric="minisblack", description=desc, metadata=None
+        ),
+    )
+
+
+def read_map_info(path: str | Path) -> dict[str, Any]:
+    """The JSON :func:`write_float_tiff` put in a map's ImageDescription ({} if none)."""
+    import json
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        desc = str(getattr(tf.pages[0], "description", "")) if tf.pages else ""
+    try:
+        doc = json.loads(desc) if desc else {}
+    except json.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
