@@ -12,6 +12,9 @@ AIF. The three image views share their zoom and pan (they show the same pixels).
 * **Depth map**: a colour map with a colour bar in mm (levels = 1st-99th percentile of the
   valid pixels, draggable); NaN holes drawn in magenta and counted.
 * **All-in-focus**: the AIF image with percentile levels.
+* **Defocus map**: the per-pixel sigma map (px) of the frame on screen, if ``psfbench defocus
+  map`` wrote one (``SESSION/results/defocus/<frame>.tif``), with a colour bar in px; the
+  frame and its map share zoom and pan.
 
 Hovering over an image shows the pixel under the cursor and its value.
 """
@@ -154,6 +157,19 @@ def _load_depth(session: Any) -> dict[str, Any]:
     }
 
 
+def _load_defocus(path: Path) -> dict[str, Any] | None:
+    """The defocus map at ``path`` (None when there is none) with its levels and JSON info."""
+    if not path.is_file():
+        return None
+    from psfbench.core.defocus.infer import read_map_info
+    from psfbench.core.imageio import read_image
+
+    sigma = np.asarray(read_image(path), dtype=np.float32)
+    finite = sigma[np.isfinite(sigma)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return {"sigma": sigma, "levels": (lo, max(hi, lo + 1e-3)), "info": read_map_info(path)}
+
+
 def _load_aif(session: Any, pct: tuple[float, float]) -> tuple[np.ndarray, tuple[float, float]]:
     img = session.aif(as_float=False, channels_first=False)
     return img, auto_levels(img, pct)
@@ -276,16 +292,30 @@ class SessionView(QWidget):
         self.aif_tab = _ImageTab(hist=True)
         self.aif_item = self.aif_tab.item
 
+        # defocus map of the frame on screen (psfbench defocus map)
+        self.defocus_tab = _ImageTab(hist=False)
+        self.defocus_item = self.defocus_tab.item
+        self.defocus_bar = pg.ColorBarItem(
+            values=(0.0, 1.0),
+            colorMap=pg.colormap.get("viridis"),
+            label="sigma (px)",
+            interactive=True,
+            rounding=0.1,
+        )
+        self.defocus_bar.setImageItem(self.defocus_item, insert_in=self.defocus_tab.plot)
+        self.defocus_shown: Path | None = None
+
         self.tabs.addTab(self.frames_tab, "Frames")
         self.tabs.addTab(self.depth_tab, "Depth map")
         self.tabs.addTab(self.aif_tab, "All-in-focus")
-        for tab in (self.depth_tab, self.aif_tab):
+        self.tabs.addTab(self.defocus_tab, "Defocus map")
+        for tab in (self.depth_tab, self.aif_tab, self.defocus_tab):
             tab.plot.setXLink(self.frames_tab.plot)
             tab.plot.setYLink(self.frames_tab.plot)
 
         self.readout = QLabel(" ")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        for tab in (self.frames_tab, self.depth_tab, self.aif_tab):
+        for tab in (self.frames_tab, self.depth_tab, self.aif_tab, self.defocus_tab):
             tab.graphics.scene().sigMouseMoved.connect(
                 lambda p, t=tab: self._hover(t, p)  # type: ignore[misc]
             )
@@ -314,9 +344,12 @@ class SessionView(QWidget):
         self.depth_item.clear()
         self.hole_item.clear()
         self.aif_item.clear()
+        self.defocus_item.clear()
+        self.defocus_shown = None
         self.frame_label.setText("")
         self.depth_tab.caption.setText("")
         self.aif_tab.caption.setText("")
+        self.defocus_tab.caption.setText("")
         self.header.setText(f"<b>{Path(path).name}</b> — reading…")
         self.setWindowTitle(f"Session — {Path(path).name}")
         self._set_enabled(False)
@@ -423,7 +456,7 @@ class SessionView(QWidget):
         name = Path(self.path or "").name
         self.header.setText(f"<b>{name}</b> — cannot be opened")
         self.header.setToolTip(self.error)
-        for tab in (self.frames_tab, self.depth_tab, self.aif_tab):
+        for tab in (self.frames_tab, self.depth_tab, self.aif_tab, self.defocus_tab):
             tab.show_message(f"Cannot open this session:\n{self.error}")
 
     def _side_failed(self, gen: int, tab: _ImageTab, what: str, exc: BaseException) -> None:
@@ -528,6 +561,64 @@ class SessionView(QWidget):
         self._shown = pos
         if first:
             self.frames_tab.plot.autoRange(padding=0.02)
+        self._request_defocus(pos)
+
+    # ------------------------------------------------------------------ defocus map
+
+    def defocus_path(self, pos: int) -> Path | None:
+        """Where the defocus map of the frame at ``pos`` belongs (it may not exist)."""
+        if self.session is None or not self.records:
+            return None
+        from psfbench.core.defocus.infer import session_map_path
+
+        return session_map_path(self.session.path, self.records[pos].frame)
+
+    def _request_defocus(self, pos: int) -> None:
+        path = self.defocus_path(pos)
+        if path is None or path == self.defocus_shown:
+            return
+        gen = self._gen
+        self.pending_loads += 1
+        self._tasks.submit(
+            _load_defocus,
+            path,
+            on_done=lambda r: self._defocus_loaded(gen, pos, path, r),
+            on_error=lambda e: self._defocus_failed(gen, pos, e),
+        )
+
+    def _defocus_loaded(self, gen: int, pos: int, path: Path, r: dict[str, Any] | None) -> None:
+        if gen != self._gen:
+            return
+        self.pending_loads -= 1
+        if self._shown != pos:
+            return
+        self.defocus_shown = path
+        rel = f"results/defocus/{path.name}"
+        if r is None:
+            self.defocus_item.clear()
+            frame = self.records[pos].frame
+            self.defocus_tab.show_message(
+                f"No defocus map for {Path(frame).name}: psfbench defocus map "
+                f"SESSION/{frame} --model MODEL writes {rel}."
+            )
+            self.defocus_tab.caption.setText("")
+            return
+        self.defocus_tab.show_image()
+        self.defocus_item.setImage(r["sigma"], autoLevels=False)
+        self.defocus_bar.setLevels(r["levels"])
+        lo, hi = r["levels"]
+        psf = (r["info"].get("psf") or {}).get("name", "?")
+        self.defocus_tab.caption.setText(
+            f"{rel} · sigma {lo:.2f}–{hi:.2f} px · trained on the {psf} PSF"
+        )
+
+    def _defocus_failed(self, gen: int, pos: int, exc: BaseException) -> None:
+        if gen != self._gen:
+            return
+        self.pending_loads -= 1
+        if self._shown == pos:
+            self.defocus_shown = None
+            self.defocus_tab.show_message(f"Cannot read the defocus map:\n{exc}")
 
     def _on_auto_levels(self, on: bool) -> None:
         if on and self._shown is not None and self._shown in self._cache:
@@ -550,6 +641,8 @@ class SessionView(QWidget):
         v = img[y, x]
         if tab is self.depth_tab:
             text = "hole (no depth)" if not np.isfinite(v) else f"depth {float(v):.2f} mm"
+        elif tab is self.defocus_tab:
+            text = f"sigma {float(v):.2f} px"
         elif np.ndim(v):
             text = "RGB " + ", ".join(f"{float(c):g}" for c in v)
         else:
