@@ -68,7 +68,7 @@ def _train(name: str, psf: Any, args: argparse.Namespace, out: Path) -> dict[str
     spec = ModelSpec()
     src = synthetic_sources(args.kinds, (args.height, args.width))
     cfg = generation_config(psf, src, args.samples, sigma_max=19.5, seed=args.seed)
-    cache = out / f"patches-{name}-{args.samples}-{args.height}x{args.width}.npz"
+    cache = out / f"patches-{name}-{args.samples}-{args.height}x{args.width}-16bit.npz"
     t0 = time.perf_counter()
     if cache.is_file():
         d = np.load(cache, allow_pickle=False)

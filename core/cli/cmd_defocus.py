@@ -61,7 +61,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="focus depths, mm (default: synthetic: sigma 0..top level at the "
         "scenes' distance; folders: each scene's depth range)",
     )
-    t.add_argument("--noise-sd", type=float, default=0.005, help="Gaussian noise, full scale")
+    t.add_argument(
+        "--noise-sd", type=float, default=0.0, help="noise rendered into the samples, full scale"
+    )
+    t.add_argument(
+        "--noise-range",
+        nargs=2,
+        type=float,
+        default=(0.0, 0.02),
+        metavar=("LOW", "HIGH"),
+        help="training: Gaussian noise of an sd drawn per patch, full scale",
+    )
+    t.add_argument(
+        "--contrast-range",
+        nargs=2,
+        type=float,
+        default=(0.25, 1.0),
+        metavar=("LOW", "HIGH"),
+        help="training: contrast factor drawn per patch",
+    )
     t.add_argument("--shuffle", action="store_true", help="spatially shuffle sources first")
     t.add_argument("--focal-length-mm", type=float, default=None, help="F if the fit has none")
     t.add_argument("--psf-scale", type=float, default=1.0, help="source px per fitted px")
@@ -233,6 +251,8 @@ def run_train(args: argparse.Namespace) -> int:
             val_fraction=args.val_fraction,
             seed=args.seed,
             device=device,
+            noise_sd=(float(args.noise_range[0]), float(args.noise_range[1])),
+            contrast=(float(args.contrast_range[0]), float(args.contrast_range[1])),
             max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         )
 

@@ -5,8 +5,15 @@ the levels, Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8), batch 128. Differences, s
 split is by whole samples (``val_fraction`` of the rendered scenes are held out, so no scene
 lends patches to both halves); training stops when the held-out loss has not improved for
 ``patience`` epochs and the weights of the best epoch are kept; batches are augmented with the
-8 flips/rotations of the square (a defocus PSF is symmetric, so the label does not change).
-Deterministic for a seed on one device type (CPU runs are; CUDA convolutions may not be).
+8 flips/rotations of the square (a defocus PSF is symmetric, so the label does not change), and
+each patch's contrast is scaled by a random factor in ``contrast`` and Gaussian noise of a
+random sd in ``noise_sd`` (fraction of full scale) is added. Without the last two the network
+learns a shortcut: with one texture palette and one noise level, a blurred patch is one whose
+noise is large against its contrast, and on frames with another noise level it is biased by
+several px (measured on the virtual bench: +2.4 px with the camera's noise, -6 px without noise;
+docs/defocus-maps.md). The held-out patches get the same kind of perturbation, drawn once
+(seeded), so the held-out numbers include it. Deterministic for a seed on one device type
+(CPU runs are; CUDA convolutions may not be).
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     augment: bool = True
+    noise_sd: tuple[float, float] = (0.0, 0.02)
+    contrast: tuple[float, float] = (0.25, 1.0)
     max_seconds: float | None = None
 
     def validate(self) -> None:
@@ -62,6 +71,12 @@ class TrainOptions:
             raise TrainError("--patience: need at least 1 epoch")
         if not 0.0 < self.val_fraction < 1.0:
             raise TrainError("--val-fraction: need 0 < fraction < 1")
+        lo, hi = self.noise_sd
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise TrainError("--noise-range: need 0 <= LOW <= HIGH <= 1 (fraction of full scale)")
+        lo, hi = self.contrast
+        if not 0.0 < lo <= hi:
+            raise TrainError("--contrast-range: need 0 < LOW <= HIGH")
 
 
 @dataclass
@@ -136,6 +151,23 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+def perturb(
+    x: torch.Tensor,
+    noise_sd: tuple[float, float],
+    contrast: tuple[float, float],
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """(B, 1, P, P) patches with each patch's contrast about its mean scaled by a factor
+    uniform in ``contrast`` and Gaussian noise of an sd uniform in ``noise_sd`` added."""
+    b = x.shape[0]
+    shape = (b, 1, 1, 1)
+    c = contrast[0] + (contrast[1] - contrast[0]) * torch.rand(shape, generator=gen)
+    sd = noise_sd[0] + (noise_sd[1] - noise_sd[0]) * torch.rand(shape, generator=gen)
+    mean = x.mean(dim=(-2, -1), keepdim=True)
+    noise = torch.randn(x.shape, generator=gen)
+    return mean + (x - mean) * c.to(x.dtype) + sd.to(x.dtype) * noise.to(x.dtype)
+
+
 @torch.no_grad()
 def evaluate_patches(
     net: PatchNet, patches: np.ndarray, sigma: np.ndarray, device: str, batch: int = 1024
@@ -189,6 +221,12 @@ def train_classifier(
     gen = torch.Generator().manual_seed(options.seed)
     net = PatchNet(spec).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=options.lr, betas=(0.9, 0.999), eps=1e-8)
+    val_gen = torch.Generator().manual_seed(options.seed + 1)
+    val_patches = val.patches
+    if options.augment:
+        val_patches = perturb(
+            torch.from_numpy(val.patches)[:, None], options.noise_sd, options.contrast, val_gen
+        )[:, 0].numpy()
     x_all = torch.from_numpy(train.patches)
     y_all = torch.from_numpy(level_labels(train.sigma, spec.levels, spec.step))
     n = len(train)
@@ -216,7 +254,7 @@ def train_classifier(
                 continue
             x = x_all[idx][:, None]
             if options.augment:
-                x = _augment(x, gen)
+                x = perturb(_augment(x, gen), options.noise_sd, options.contrast, gen)
             x = normalise_patches(x.to(dev))
             y = y_all[idx].to(dev)
             logits = net(x)
@@ -228,7 +266,7 @@ def train_classifier(
             correct += int((logits.argmax(-1) == y).sum())
             if batch_progress is not None:
                 batch_progress(b + 1, n_batches)
-        v_loss, v_acc, v_mae = evaluate_patches(net, val.patches, val.sigma, options.device)
+        v_loss, v_acc, v_mae = evaluate_patches(net, val_patches, val.sigma, options.device)
         rec = EpochRecord(
             epoch,
             tot_loss / n,

@@ -132,13 +132,15 @@ def generation_config(
     sigma_max: float,
     seed: int = 0,
     focus_range_mm: tuple[float, float] | None = None,
-    noise_sd: float = 0.005,
+    noise_sd: float = 0.0,
+    bit_depth: int = 16,
     shuffle: bool = False,
     device: str = "cpu",
 ) -> GenerationConfig:
-    """The dataset generator's configuration for a training set (8-bit PNG samples, as a
-    camera delivers; no depth stored). For synthetic sources without ``focus_range_mm`` the
-    range is :func:`default_focus_range` at their working distance."""
+    """The dataset generator's configuration for a training set (16-bit PNG samples without
+    noise by default: training adds noise of random levels itself, see
+    :mod:`psfbench.core.defocus.train`; no depth stored). For synthetic sources without
+    ``focus_range_mm`` the range is :func:`default_focus_range` at their working distance."""
     from psfbench.core.datagen.sources import SyntheticSources
 
     if focus_range_mm is None and isinstance(sources, SyntheticSources):
@@ -154,7 +156,7 @@ def generation_config(
         focus_range_mm=focus_range_mm,
         shuffle=shuffle,
         noise_sd=float(noise_sd),
-        bit_depth=8,
+        bit_depth=int(bit_depth),
         store_depth=False,
         device=device,
         psf_model=None if psf.name == "gaussian" else psf.model,

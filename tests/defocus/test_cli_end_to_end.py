@@ -10,6 +10,9 @@ import numpy as np
 import tifffile
 
 from psfbench.core.cli import main
+from psfbench.core.datagen import GenerationConfig, PsfSpec
+from psfbench.core.datagen.shards import append_manifest, write_config, write_shard
+from psfbench.core.datagen.sources import synthetic_sources
 from psfbench.core.defocus.infer import read_map_info
 
 
@@ -73,3 +76,35 @@ def test_train_tiny_model_then_map_an_image(tmp_path, capsys) -> None:
     near = tifffile.imread(tmp_path / "depth-near.tif")
     far = tifffile.imread(tmp_path / "depth-far.tif")
     assert (near <= 500.0 + 1e-3).all() and (np.nan_to_num(far, nan=1e9) >= 500.0 - 1e-3).all()
+
+
+def test_train_from_a_generated_dataset_folder(tmp_path, capsys) -> None:
+    """``--dataset``: patches from the shards ``psfbench dataset generate`` writes."""
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({"A": 800.0, "e": 23.6}))
+    # the shards psfbench dataset generate writes, made here without a Dask cluster
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = GenerationConfig(
+        psf=PsfSpec(A=800.0, F_mm=50.0),
+        sources=synthetic_sources("planes", (64, 96)),
+        count=6,
+        shard_size=4,
+        focus_range_mm=(430.0, 600.0),
+    )
+    write_config(data, cfg)
+    for shard in range(cfg.n_shards):
+        append_manifest(data, write_shard(data, shard))
+    assert main(
+        [
+            "defocus", "train", "--psf", str(fit), "--dataset", str(data), "--levels", "20",
+            "--widths", "2,2,2,2", "--epochs", "1", "--batch-size", "8", "--threads", "1",
+            "--device", "cpu", "--out", str(tmp_path / "m"), "--quiet",
+        ]
+    ) == 0  # fmt: skip
+    info = json.loads((tmp_path / "m.json").read_text())
+    # 6 planes of 64x96 at stride 16 (3 x 5 windows each), one sigma per plane
+    assert info["training_set"]["patches"] == 6 * 15
+    assert info["training_set"]["samples"] == 6
+    assert info["psf"]["dataset"]["A"] == 800.0
+    assert sum(info["training_set"]["per_level"]) == 90
