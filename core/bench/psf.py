@@ -23,17 +23,25 @@ def disc_kernel(radius: float) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
-def disc_blur(img: np.ndarray, sigma: np.ndarray, layers: int = 16) -> np.ndarray:
+def disc_blur(
+    img: np.ndarray,
+    sigma: np.ndarray,
+    layers: int = 16,
+    radius_per_sigma: float | None = None,
+) -> np.ndarray:
     """Energy-conserving scatter blur with a disc PSF whose size follows the sigma map.
 
     The Gaussian sigma and the blur circle are tied by sigma = omega * diameter (the model's
     omega = 0.48), so a disc world and a Gaussian world have the same blur *size* at every
     pixel and differ only in shape. Each pixel is split between its two nearest radius
     layers (linear weights) and each layer is blurred once: the layered renderer's trick.
+    ``radius_per_sigma`` replaces 1 / (2 omega) (2.0: a disc of the same second moment as
+    the Gaussian, per-axis sd = radius / 2).
     """
     import cv2
 
-    radius = np.asarray(sigma, dtype=np.float32) / np.float32(2.0 * DEFAULT_OMEGA)
+    per = 1.0 / (2.0 * DEFAULT_OMEGA) if radius_per_sigma is None else float(radius_per_sigma)
+    radius = np.asarray(sigma, dtype=np.float32) * np.float32(per)
     r_max = float(radius.max()) if radius.size else 0.0
     if r_max <= 0.0:
         return img.copy()

@@ -70,6 +70,13 @@ class VirtualBenchSettings(BaseModel):
     focus_breathing: float = Field(default=0.0, ge=0.0, le=5.0)
     vignetting: float = Field(default=0.0, ge=0.0, lt=1.0)
     chromatic_A: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    #: disc radius per Gaussian sigma (px/px); None: the paper's blur-circle relation
+    #: sigma = omega * diameter (radius = sigma / (2 omega)); 2.0: a disc of the *same second
+    #: moment* as the Gaussian (per-axis sd = radius / 2), psfbench.core.psfmodels' convention
+    disc_radius_per_sigma: float | None = Field(default=None, gt=0.0)
+    #: field-varying blur: A is multiplied by 1 + c_x x + c_y y + c_r (x^2 + y^2) / 2 with x, y
+    #: in [-1, 1] across the frame (psfbench.core.psfmodels' "field" model)
+    field_A: tuple[float, float, float] = (0.0, 0.0, 0.0)
     backlash_steps: float = Field(default=0.0, ge=0.0)
     # test aid: stamp frame id / motor position / trigger count into the first pixel row
     stamp_state: bool = False

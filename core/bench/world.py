@@ -351,6 +351,7 @@ class BenchWorld:
         A = s.true_A * float(state["aperture_scale"])
         out = np.empty_like(radiance)
         factors = s.chromatic_A
+        field = self._field_factor() if any(s.field_A) else None
         same = len(set(factors)) == 1
         groups = (
             [(slice(0, 3), factors[0])]
@@ -363,7 +364,15 @@ class BenchWorld:
                 out[sl] = radiance[sl]
             elif s.psf_shape == "disc":
                 sigma = np.asarray(optics.sigma_map(depth, Df, a_c, s.F_mm), dtype=np.float32)
-                out[sl] = disc_blur(radiance[sl], sigma)
+                if field is not None:
+                    sigma = sigma * field
+                out[sl] = disc_blur(radiance[sl], sigma, radius_per_sigma=s.disc_radius_per_sigma)
+            elif field is not None:
+                from psfbench.core.render import blur_layered
+
+                sigma = np.asarray(optics.sigma_map(depth, Df, a_c, s.F_mm), dtype=np.float32)
+                res = blur_layered(radiance[sl], sigma * field, device=s.render_device)
+                out[sl] = _to_numpy(res).reshape(out[sl].shape)
             else:
                 res = _renderer()(
                     radiance[sl],
@@ -382,6 +391,15 @@ class BenchWorld:
         if s.vignetting > 0.0:
             out = out * self._vignette()
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _field_factor(self) -> np.ndarray:
+        """(H, W) factor on A of the field-varying blur (settings.field_A), clipped at 0."""
+        cx, cy, cr = self.settings.field_A
+        y = np.linspace(-1.0, 1.0, self.height, dtype=np.float32)[:, None]
+        x = np.linspace(-1.0, 1.0, self.width, dtype=np.float32)[None, :]
+        return np.maximum(1.0 + cx * x + cy * y + cr * (x * x + y * y) / 2.0, 0.0).astype(
+            np.float32
+        )
 
     def _vignette(self) -> np.ndarray:
         h, w = self.height, self.width

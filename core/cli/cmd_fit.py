@@ -82,6 +82,14 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
         "search",
     )
     p.add_argument("--datasheet-A", type=float, default=None, help="A to compare against")
+    p.add_argument(
+        "--model",
+        default="gaussian",
+        metavar="NAME|auto",
+        help="PSF model: gaussian (the paper's, default), disc, chromatic (with --rgb), field, "
+        "tilt, breathing or parts joined by '+' (gradient fit from the grid optimum), or auto "
+        "(fit each on half the focus depths, choose on the others); docs/psf-models.md",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     device_arg(p)
 
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from psfbench.core.fit.report import format_table, write_outputs
+    from psfbench.core.fit.report import format_table, result_doc, write_outputs
 
     result, session, truth = run_fit(args)
     out = Path(args.session) / "results"
@@ -125,6 +133,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result, truth=truth))  # type: ignore[arg-type]
     print(f"results: {paths['json']}  plots: {paths['plot_total']}, {paths['plot_terms']}")
     if args.json:
-        doc = result.to_json()  # type: ignore[attr-defined]
+        doc = result_doc(result)  # type: ignore[arg-type]
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0

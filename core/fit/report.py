@@ -114,7 +114,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
-    doc = result.to_json()
+    doc = result_doc(result)
     if truth is not None:
         doc["truth"] = {"A": truth[0], "e": truth[1]}
     _atomic_text(out / "fit.json", json.dumps(doc, indent=2) + "\n")
@@ -141,6 +141,24 @@ def write_outputs(
     _atomic_text(out / "fit.txt", format_table(result, truth=truth) + "\n")
     paths["table"] = str(out / "fit.txt")
     return paths
+
+
+def result_doc(result: FitResult) -> dict[str, Any]:
+    """fit.json's content: the grid fit's JSON plus ``model`` (the fitted PSF model: the
+    paper's Gaussian with the grid's A, e unless ``--model`` chose another; docs/psf-models.md)
+    and, after ``--model``, ``models`` (the per-model table)."""
+    doc = result.to_json()
+    extra = getattr(result, "psf_models", None)
+    if isinstance(extra, dict) and "model" in extra:
+        doc["model"] = extra["model"]
+        doc["models"] = extra.get("models")
+    else:
+        doc["model"] = {
+            "name": "gaussian",
+            "params": {"A": result.A, "e_mm": result.e},
+            "std": {"A": result.A_std, "e_mm": result.e_std},
+        }
+    return doc
 
 
 def format_table(result: FitResult, *, truth: tuple[float, float] | None = None) -> str:

@@ -66,6 +66,10 @@ class FitSettings:
     datasheet_A: float | None = None
     #: torch device: "cpu", "cuda", "cuda:N" or "auto"
     device: str = "auto"
+    #: PSF model (docs/psf-models.md): "gaussian" (the paper's, the grid's result only), a
+    #: model name such as "disc" or "disc+breathing" (gradient fit from the grid optimum), or
+    #: "auto" (selection on held-out frames)
+    model: str = "gaussian"
 
     # ------------------------------------------------------------------ checks
 
@@ -100,6 +104,15 @@ class FitSettings:
             raise FitSetupError("datasheet A (--datasheet-A): need a value > 0")
         if not str(self.aif).strip():
             raise FitSetupError("all-in-focus source (--aif): empty")
+        if self.model != "auto":
+            from psfbench.core.psfmodels import PsfModelError, components_of
+
+            try:
+                comps = components_of(self.model)
+            except PsfModelError as exc:
+                raise FitSetupError(f"--model: {exc}") from None
+            if "chromatic" in comps and not self.rgb:
+                raise FitSetupError("--model with 'chromatic' needs colour losses (--rgb)")
 
     def noise_value(self) -> float | str:
         """``noise_sd`` as the fit takes it: "auto" or a float (raises FitSetupError)."""
@@ -171,7 +184,7 @@ class FitSettings:
             for key in ("rgb", "coarse_to_fine", "exclude_clipped"):
                 if key in kw:
                     kw[key] = bool(kw[key])
-            for key in ("preset", "zoom", "aif", "device"):
+            for key in ("preset", "zoom", "aif", "device", "model"):
                 if key in kw:
                     kw[key] = str(kw[key])
         except (TypeError, ValueError, IndexError) as exc:
@@ -200,6 +213,7 @@ class FitSettings:
             zoom=str(args.zoom),
             datasheet_A=args.datasheet_A,
             device=str(args.device),
+            model=str(getattr(args, "model", None) or "gaussian"),
         )
 
     def cli_args(self) -> list[str]:
@@ -243,6 +257,8 @@ class FitSettings:
             out += ["--datasheet-A", num(self.datasheet_A)]
         if self.device != d.device:
             out += ["--device", self.device]
+        if self.model != d.model:
+            out += ["--model", self.model]
         return out
 
     def with_(self, **changes: Any) -> FitSettings:
@@ -264,6 +280,8 @@ class SessionFit:
     aif: Any
     settings: FitSettings
     messages: list[str] = field(default_factory=list)
+    #: ``{"model": ..., "models": ...}`` of a fit with ``--model`` other than "gaussian"
+    models: dict[str, Any] | None = None
 
 
 def resolve_device(name: str) -> str:
@@ -358,7 +376,41 @@ def run_session_fit(
         raise FitSetupError(f"{session_dir}: {exc}") from None
     result.settings["aif"] = aif.to_json()
     result.settings["fit_settings"] = settings.to_json()
-    return SessionFit(result, session, session_truth(session), problem, aif, settings, messages)
+    models = None
+    if settings.model != "gaussian":
+        models = _fit_models(problem, result, settings, on_message)
+        result.psf_models = models  # read by report.result_doc
+    done = SessionFit(result, session, session_truth(session), problem, aif, settings, messages)
+    done.models = models
+    return done
+
+
+def _fit_models(
+    problem: Any, result: Any, settings: FitSettings, on_message: Callable[[str], None] | None
+) -> dict[str, Any]:
+    """The PSF model fit after the grid (``--model``; core/fit/selection.py)."""
+    from psfbench.core.fit.selection import model_problem, run_model_fit
+
+    try:
+        mp = model_problem(
+            problem,
+            result.A,
+            result.e,
+            presmooth_sigma=settings.presmooth,
+            noise_sd=settings.noise_value(),
+            hole_reach_sigmas=settings.hole_reach_sigmas,
+            exclude_clipped=settings.exclude_clipped,
+        )
+        return run_model_fit(
+            mp,
+            result.A,
+            result.e,
+            settings.model,
+            loss_config=settings.loss_config(),
+            on_message=on_message,
+        )
+    except ValueError as exc:
+        raise FitSetupError(f"--model {settings.model}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- existing results

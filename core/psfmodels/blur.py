@@ -22,7 +22,7 @@ import torch
 from psfbench.core.psfmodels.kernels import shape_kernel
 
 #: Ratio between neighbouring sigma levels from 1 px up (finer below).
-LEVEL_RATIO = 1.12
+LEVEL_RATIO = 1.15
 
 
 def sigma_levels(sigma_max: float) -> list[float]:
@@ -66,6 +66,33 @@ def _spectrum(k: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
     return torch.fft.rfft2(full)
 
 
+def blur_stack(
+    image: torch.Tensor, levels: list[float], edge: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """(L, C, H, W): ``image`` (C, H, W) blurred once by every level's kernel (the gather
+    model's stack; differentiable in ``edge``)."""
+    c, h, w = image.shape
+    e = edge.to(torch.float64) if isinstance(edge, torch.Tensor) else edge
+    kernels = [shape_kernel(s, e) for s in levels]
+    pad = max(k.shape[-1] // 2 for k in kernels)
+    hp, wp = h + 2 * pad, w + 2 * pad
+    f_img = torch.fft.rfft2(mirror_pad(image, pad))
+    specs = torch.stack([_spectrum(k.to(image.dtype), hp, wp) for k in kernels])
+    out = torch.fft.irfft2(f_img[None] * specs[:, None], s=(hp, wp))
+    return out[..., pad : pad + h, pad : pad + w]
+
+
+def mix_stack(stack: torch.Tensor, levels: list[float], sigma: torch.Tensor) -> torch.Tensor:
+    """Gather model: each pixel of (B, C, H, W) ``sigma`` takes the stack (L, C, H, W) at its
+    sigma, linear in variance between the two levels around it (sigma clamped to the top)."""
+    lo, w_lo = level_weights(sigma, levels)
+    b = sigma.shape[0]
+    st = stack[None].expand(b, *stack.shape)
+    s_lo = torch.gather(st, 1, lo[:, None])[:, 0]
+    s_hi = torch.gather(st, 1, (lo + 1)[:, None])[:, 0]
+    return w_lo * s_lo + (1.0 - w_lo) * s_hi
+
+
 def layered_blur(
     image: torch.Tensor,
     sigma: torch.Tensor,
@@ -98,28 +125,21 @@ def layered_blur(
     pad = max(k.shape[-1] // 2 for k in kernels)
     hp, wp = h + 2 * pad, w + 2 * pad
     lo, w_lo = level_weights(sigma, levels)
-    acc: torch.Tensor | None = None
     if mode == "gather":
-        f_img = torch.fft.rfft2(mirror_pad(image, pad).to(torch.float64))
+        return mix_stack(blur_stack(image, levels, e), levels, sigma)
+    acc: torch.Tensor | None = None
     for i, k in enumerate(kernels):
         wi = torch.where(lo == i, w_lo, torch.zeros_like(w_lo)) + torch.where(
             lo == i - 1, 1.0 - w_lo, torch.zeros_like(w_lo)
         )
         if not bool((wi.detach() != 0).any()):
             continue
-        spec = _spectrum(k, hp, wp)
-        if mode == "gather":
-            blurred = torch.fft.irfft2(f_img * spec, s=(hp, wp))[..., pad : pad + h, pad : pad + w]
-            term = wi * blurred.to(image.dtype)[None]
-            acc = term if acc is None else acc + term
-        else:
-            layer = mirror_pad(image[None] * wi, pad).to(torch.float64)
-            term_f = torch.fft.rfft2(layer) * spec
-            acc = term_f if acc is None else acc + term_f
+        spec = _spectrum(k.to(image.dtype), hp, wp)
+        layer = mirror_pad(image[None] * wi, pad)
+        term_f = torch.fft.rfft2(layer) * spec
+        acc = term_f if acc is None else acc + term_f
     if acc is None:
         return torch.zeros_like(sigma)
-    if mode == "gather":
-        return acc
     out = torch.fft.irfft2(acc, s=(hp, wp))[..., pad : pad + h, pad : pad + w]
     return out.to(image.dtype)
 

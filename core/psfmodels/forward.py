@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from psfbench.core.psfmodels.blur import layered_blur
+from psfbench.core.psfmodels.blur import layered_blur, mix_stack
 from psfbench.core.psfmodels.kernels import field_factor_map
 from psfbench.core.psfmodels.spec import PsfModel
 
@@ -104,11 +104,19 @@ def render_t(
     F_mm: float,
     *,
     mode: str = "scatter",
+    stack: tuple[list[float], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """(M, C, H, W) rendered frames of ``aif`` (C, H, W) for readings ``d_mm`` (M,)."""
+    """(M, C, H, W) rendered frames of ``aif`` (C, H, W) for readings ``d_mm`` (M,).
+
+    ``stack``: (levels, blurred stack) from :func:`psfbench.core.psfmodels.blur.blur_stack`,
+    reused across calls by a fit whose shape does not change (gather model, sigma clamped to
+    the top level)."""
     sig = sigma_maps(params, depth_mm, d_mm, F_mm, aif.shape[0]).to(aif.dtype)
     edge = params.get("edge")
-    out = layered_blur(aif, sig, edge, mode=mode)
+    if stack is not None:
+        out = mix_stack(stack[1], stack[0], sig)
+    else:
+        out = layered_blur(aif, sig, edge, mode=mode)
     mag = magnification(params, d_mm, ref=out)
     if mag is not None:
         out = magnify(out, mag)

@@ -14,6 +14,7 @@ s ~ 1 px up). Built in torch so a fit can differentiate through ``edge``.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -56,20 +57,53 @@ def _pillbox(radius: torch.Tensor, half: int) -> torch.Tensor:
     return k / k.sum().clamp(min=1e-12)
 
 
+def _full_conv_matrix(taps: torch.Tensor, n: int) -> torch.Tensor:
+    """(n + 2g, n) matrix of the full 1-D convolution with ``taps`` (2g + 1)."""
+    g = (taps.shape[0] - 1) // 2
+    i = torch.arange(n + 2 * g, device=taps.device)[:, None]
+    j = torch.arange(n, device=taps.device)[None, :]
+    d = i - j
+    ok = (d >= 0) & (d <= 2 * g)
+    return torch.where(ok, taps[d.clamp(0, 2 * g)], torch.zeros((), dtype=taps.dtype))
+
+
 def _soft_disc(c: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
     """Pillbox of radius 2c sqrt(1 - edge^2) convolved with a Gaussian of sd c * edge."""
     radius = 2.0 * c * torch.sqrt((1.0 - edge * edge).clamp(min=0.0))
     radius = radius.clamp(min=0.5 / SUPERSAMPLE)
     sd = c * edge
-    g_half = max(1, math.ceil(TRUNCATE * float(sd))) if float(sd) > 0.05 else 0
-    p_half = math.ceil(float(radius) + 1.0)
+    sd_f = float(sd.detach())
+    g_half = max(1, math.ceil(TRUNCATE * sd_f)) if sd_f > 0.05 else 0
+    p_half = math.ceil(float(radius.detach()) + 1.0)
     k = _pillbox(radius, p_half)
     if g_half:
-        taps = _gauss_taps(sd, g_half)
-        k = torch.nn.functional.pad(k[None, None], (2 * g_half,) * 4)
-        k = torch.nn.functional.conv2d(k, taps.view(1, 1, 1, -1))
-        k = torch.nn.functional.conv2d(k, taps.view(1, 1, -1, 1))[0, 0]
+        m = _full_conv_matrix(_gauss_taps(sd, g_half), k.shape[0])
+        k = m @ k @ m.T
     return k / k.sum()
+
+
+#: From this sigma up the moment correction is analytic (pillbox R^2/4 + Gaussian sd^2 + the
+#: supersampled pixel's (1 - 1/s^2)/12): within 0.1 % at 3 px, 0.5 % at 2 px (measured).
+ANALYTIC_MOMENT_SIGMA = 2.0
+
+
+def _moment_scale(s: float, edge: float) -> float:
+    """c / s such that the disc kernel's discrete variance is s^2 (three fixed-point steps
+    below ANALYTIC_MOMENT_SIGMA, the analytic variance above)."""
+    pix = (1.0 - 1.0 / SUPERSAMPLE**2) / 12.0
+    if s >= ANALYTIC_MOMENT_SIGMA:
+        return math.sqrt(max(s * s - pix, 1e-12)) / s
+    return _moment_scale_numeric(round(s, 9), round(edge, 4))
+
+
+@lru_cache(maxsize=4096)
+def _moment_scale_numeric(s: float, edge: float) -> float:
+    e = torch.tensor(edge, dtype=torch.float64)
+    c = s
+    for _ in range(3):
+        v = float(kernel_variance(_soft_disc(torch.tensor(c, dtype=torch.float64), e)))
+        c = c * math.sqrt(s * s / max(v, 1e-12))
+    return c / s
 
 
 def kernel_variance(k: torch.Tensor) -> torch.Tensor:
@@ -92,14 +126,13 @@ def shape_kernel(sigma: float, edge: torch.Tensor | float | None) -> torch.Tenso
         dtype = edge.dtype if isinstance(edge, torch.Tensor) else torch.float64
         return gaussian_kernel_t(s, dtype)
     e = edge if isinstance(edge, torch.Tensor) else torch.tensor(float(edge), dtype=torch.float64)
-    if float(e) >= 1.0 and not e.requires_grad:
+    if float(e.detach()) >= 1.0 and not e.requires_grad:
         return gaussian_kernel_t(s, e.dtype)
-    with torch.no_grad():
-        c = torch.tensor(s, dtype=e.dtype)
-        for _ in range(3):
-            v = kernel_variance(_soft_disc(c, e.detach()))
-            c = c * math.sqrt(s * s / max(float(v), 1e-12))
-    return _soft_disc(c, e)
+    if e.requires_grad:  # a fit: the analytic correction above 2 px (fast)
+        ratio = _moment_scale(s, float(e.detach()))
+    else:
+        ratio = _moment_scale_numeric(round(s, 9), round(float(e), 6))
+    return _soft_disc(torch.tensor(s * ratio, dtype=e.dtype), e)
 
 
 def _pad_to(k: np.ndarray, size: int) -> np.ndarray:

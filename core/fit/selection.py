@@ -1,0 +1,307 @@
+"""Model selection on held-out frames (issue 19): fit on some focus depths, score on others.
+
+The sweep's frames, in focus order, alternate between a *fit* set and a *held-out* set (the
+held-out frames are focus depths no model saw). Every candidate model is fitted on the fit set
+from the grid's (A, e) (:func:`psfbench.core.fit.gradient.fit_model`) and scored on the held-out
+set with the paper's own loss (eq. 19, :func:`psfbench.core.losses.loss_terms`, hard histogram:
+not the fit's smooth surrogate) through the same renderer for every model. The table holds
+every model's held-out loss, parameters and uncertainties; the preferred model is the
+*simplest* (fewest free parameters) whose held-out loss is within a tie margin of the best:
+max(2 standard errors of the paired per-frame difference, ``tie_rel`` of the best loss). So a
+richer model must beat the simpler ones by more than the frame-to-frame noise to be chosen.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from psfbench.core.fit.gradient import GradFit, fit_model, simulate, start_params
+from psfbench.core.fit.problem import FitProblem
+from psfbench.core.losses import LossConfig
+from psfbench.core.psfmodels import PsfModel, canonical_name
+
+#: Relative held-out loss difference below which two models tie (the simpler wins).
+TIE_REL = 0.003
+
+
+def candidate_models(channels: int) -> list[str]:
+    """The single-component models, simplest first; ``chromatic`` needs colour frames."""
+    names = ["gaussian", "disc", "chromatic", "field", "tilt", "breathing"]
+    return [n for n in names if n != "chromatic" or channels == 3]
+
+
+@dataclass
+class ModelRow:
+    name: str
+    n_free: int
+    model: PsfModel
+    fit_loss: float  # surrogate, mean over fit frames
+    heldout_loss: float  # eq. 19 (paper loss), mean over held-out frames
+    heldout_per_frame: list[float]
+    time_s: float
+    delta: float = 0.0  # held-out loss minus the best's
+    margin: float = 0.0  # tie margin against the best
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n_free": self.n_free,
+            "params": self.model.params,
+            "std": self.model.std,
+            "fit_loss": self.fit_loss,
+            "heldout_loss": self.heldout_loss,
+            "heldout_per_frame": self.heldout_per_frame,
+            "delta_vs_best": self.delta,
+            "tie_margin": self.margin,
+            "time_s": self.time_s,
+        }
+
+
+@dataclass
+class Selection:
+    rows: list[ModelRow]
+    preferred: str
+    reason: str
+    fit_frames: list[int]
+    heldout_frames: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, name: str) -> ModelRow:
+        return next(r for r in self.rows if r.name == canonical_name(name))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "preferred": self.preferred,
+            "reason": self.reason,
+            "fit_frames": self.fit_frames,
+            "heldout_frames": self.heldout_frames,
+            "table": [r.to_json() for r in self.rows],
+            **self.extra,
+        }
+
+    def format_table(self) -> str:
+        lines = [f"{'model':<12} {'free':>4} {'held-out':>10} {'vs best':>9}  parameters"]
+        for r in self.rows:
+            mark = "*" if r.name == self.preferred else " "
+            ps = []
+            for k, v in r.model.params.items():
+                if k == "v_ref_mm":
+                    continue
+                sd = r.model.std.get(k)
+                if isinstance(v, list):
+                    ps.append(f"{k}=[{', '.join(f'{x:.4g}' for x in v)}]")
+                else:
+                    ps.append(f"{k}={v:.5g}" + (f"±{sd:.2g}" if isinstance(sd, float) else ""))
+            lines.append(
+                f"{mark}{r.name:<11} {r.n_free:>4} {r.heldout_loss:>10.2f} {r.delta:>+9.2f}  "
+                + " ".join(ps)
+            )
+        lines.append(f"preferred: {self.preferred} ({self.reason})")
+        return "\n".join(lines)
+
+
+def split_frames(d_mm: np.ndarray) -> tuple[list[int], list[int]]:
+    """(fit, held-out) positions: alternate in focus order (held-out = every second depth,
+    the extremes kept for fitting so held-out depths lie inside the fitted range)."""
+    order = np.argsort(np.asarray(d_mm))
+    n = len(order)
+    if n < 4:
+        raise ValueError(f"model selection needs at least 4 frames, got {n}")
+    held = [int(order[i]) for i in range(1, n - 1, 2)]
+    fit = [int(i) for i in order if int(i) not in held]
+    return sorted(fit), sorted(held)
+
+
+def heldout_losses(
+    problem: FitProblem, model: PsfModel, cfg: LossConfig, *, mode: str = "gather"
+) -> list[float]:
+    """Per-frame eq. 19 totals of ``model`` on ``problem``'s frames (the paper's loss,
+    core/losses, with each frame's loss mask)."""
+    from psfbench.core.losses import loss_terms
+
+    with torch.no_grad():
+        sims = simulate(problem, dict(model.params), mode=mode).to(torch.float32)
+    real = problem.observed()
+    keep = problem.loss_masks()
+    out = []
+    for j in range(problem.n_images):
+        t = loss_terms(real[j], sims[j], keep[j], cfg)
+        out.append(float(t["total"]))
+    return out
+
+
+def select_models(
+    problem: FitProblem,
+    A0: float,
+    e0: float,
+    names: Sequence[str] | None = None,
+    *,
+    loss_config: LossConfig | None = None,
+    iterations: int = 40,
+    mode: str = "gather",
+    tie_rel: float = TIE_REL,
+    v_ref_mm: float | None = None,
+    uncertainty: bool = True,
+    on_model: Callable[[str, int, int], None] | None = None,
+) -> Selection:
+    """Fit every model of ``names`` (default :func:`candidate_models`) on the fit frames from
+    the grid optimum (A0, e0) and score it on the held-out frames. ``problem``: observation
+    model and loss masks applied. Raises ValueError (fewer than 4 frames, no sensor data)."""
+    cfg = loss_config or LossConfig.paper()
+    names = [canonical_name(n) for n in (names or candidate_models(problem.aif.shape[0]))]
+    fit_idx, held_idx = split_frames(problem.d_mm)
+    p_fit, p_held = problem.subset(fit_idx), problem.subset(held_idx)
+    rows: list[ModelRow] = []
+    for i, name in enumerate(names):
+        if on_model is not None:
+            on_model(name, i, len(names))
+        t0 = time.perf_counter()
+        st = start_params(name, A0, e0, problem)
+        if v_ref_mm is not None and "v_ref_mm" in st:
+            st["v_ref_mm"] = float(v_ref_mm)
+        gf: GradFit = fit_model(
+            p_fit,
+            name,
+            st,
+            loss_config=cfg,
+            iterations=iterations,
+            mode=mode,
+            uncertainty=uncertainty,
+        )
+        held = heldout_losses(p_held, gf.model, cfg, mode=mode)
+        rows.append(
+            ModelRow(
+                name,
+                gf.model.n_free(),
+                gf.model,
+                gf.loss,
+                float(np.mean(held)),
+                held,
+                time.perf_counter() - t0,
+            )
+        )
+    preferred, reason = choose(rows, tie_rel)
+    return Selection(
+        rows,
+        preferred,
+        reason,
+        [problem.frame_indices[i] if problem.frame_indices else i for i in fit_idx],
+        [problem.frame_indices[i] if problem.frame_indices else i for i in held_idx],
+    )
+
+
+def choose(rows: list[ModelRow], tie_rel: float = TIE_REL) -> tuple[str, str]:
+    """The simplest model tied with the best (module docstring); fills ``delta``/``margin``."""
+    best = min(rows, key=lambda r: r.heldout_loss)
+    b = np.asarray(best.heldout_per_frame)
+    for r in rows:
+        d = np.asarray(r.heldout_per_frame) - b
+        se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+        r.delta = float(d.mean())
+        r.margin = max(2.0 * se, tie_rel * best.heldout_loss)
+    order = sorted(rows, key=lambda r: (r.n_free, rows.index(r)))
+    for r in order:
+        if r.delta <= r.margin:
+            if r is best:
+                others = [o for o in rows if o is not best]
+                if not others:
+                    return r.name, "only model"
+                runner = min(others, key=lambda o: o.heldout_loss)
+                return r.name, (
+                    f"lowest held-out loss; the simpler models are worse by more than the tie "
+                    f"margin (next: {runner.name} {runner.delta:+.2f})"
+                    if r.n_free > min(o.n_free for o in rows)
+                    else "lowest held-out loss and the simplest"
+                )
+            return r.name, (
+                f"within the tie margin ({r.delta:+.2f} <= {r.margin:.2f}) of the best "
+                f"({best.name}) with fewer parameters"
+            )
+    return best.name, "lowest held-out loss"
+
+
+# ---------------------------------------------------------------------------- session fits
+
+#: The model fits run on a pyramid level whose short side is at least this (px).
+MODEL_MIN_SIZE = 96
+
+
+def model_problem(
+    problem: FitProblem,
+    A: float,
+    e: float,
+    *,
+    presmooth_sigma: float = 2.0,
+    noise_sd: float | str = "auto",
+    hole_reach_sigmas: float = 2.0,
+    exclude_clipped: bool = False,
+    min_size: int = MODEL_MIN_SIZE,
+) -> FitProblem:
+    """The loaded problem as the model fits use it: the grid's observation model, a pyramid
+    level with short side >= ``min_size``, loss masks for A up to 1.25 x the grid's."""
+    from psfbench.core.fit.engine import pyramid_factor
+
+    p = problem.with_observation(presmooth_sigma, noise_sd)
+    p = p.downscale(pyramid_factor(tuple(p.aif.shape), min_size))
+    return p.with_loss_masks(
+        1.25 * A, e, reach_sigmas=hole_reach_sigmas, exclude_clipped=exclude_clipped
+    )
+
+
+def run_model_fit(
+    problem: FitProblem,
+    A: float,
+    e: float,
+    model: str,
+    *,
+    loss_config: LossConfig | None = None,
+    iterations: int = 40,
+    on_message: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """``psfbench fit --model NAME|auto`` after the grid: returns {"model": PsfModel JSON
+    (the chosen model fitted on all frames), "models": selection table JSON (``auto``) or the
+    one model's row}. ``problem`` from :func:`model_problem`. Raises ValueError."""
+    cfg = loss_config or LossConfig.paper()
+    say = on_message or (lambda _m: None)
+    channels = int(problem.aif.shape[0])
+    if model == "auto":
+        sel = select_models(
+            problem,
+            A,
+            e,
+            loss_config=cfg,
+            iterations=iterations,
+            on_model=lambda n, i, k: say(f"model {i + 1}/{k}: {n} (fit on half the depths)"),
+        )
+        say(sel.format_table())
+        chosen = sel.row(sel.preferred).model
+        say(f"refitting {sel.preferred} on all frames")
+        final = fit_model(
+            problem, sel.preferred, dict(chosen.params), loss_config=cfg, iterations=iterations
+        )
+        return {"model": final.model.to_json(), "models": sel.to_json()}
+    name = canonical_name(model)
+    if "chromatic" in name.split("+") and channels != 3:
+        raise ValueError("the chromatic model needs colour losses (--rgb)")
+    gf = fit_model(
+        problem, name, start_params(name, A, e, problem), loss_config=cfg, iterations=iterations
+    )
+    row = {
+        "name": name,
+        "n_free": gf.model.n_free(),
+        "params": gf.model.params,
+        "std": gf.model.std,
+        "fit_loss": gf.loss,
+        "time_s": gf.time_s,
+    }
+    return {
+        "model": gf.model.to_json(),
+        "models": {"preferred": name, "reason": "chosen by --model", "table": [row]},
+    }
