@@ -16,11 +16,13 @@ core/bench/psf.py disc_blur, camera noise, 12-bit), scenes ``steps`` and ``objec
 seeds the training never used, focused at six depths so the true sigma spans 0..19.5 px. The
 truth is the PSF's second moment per pixel. Reported per model: per-pixel MAE of sigma (px),
 20-level class accuracy, within-one-level share, bias, over all pixels and over pixels a patch
-away from depth edges, for the refined and the coarse (eq. 6) map; depth MAE through each
+away from depth edges, for the refined and the coarse (eq. 6) map, and on the same frames
+without camera noise (a model that took the noise level as its cue fails there); depth MAE
+through each
 model's own A on the true side of focus; training time and held-out patch accuracy.
 
 Run: .venv/bin/python benchmarks/defocus_maps.py [--samples 300] [--epochs 30]
-     [--out /tmp/defocus_maps] [--measured FIT.json]
+     [--out /tmp/defocus_maps] [--measured FIT.json] [--reuse: evaluate OUT's models again]
 Writes OUT/results.json and OUT/{measured,gaussian}.safetensors/.json.
 """
 
@@ -54,7 +56,12 @@ def _psfs(measured: str | None) -> dict[str, Any]:
         m = TrainingPsf(PsfSpec(A=a2, F_mm=50.0, e_mm=23.6), pm.to_json(), "true, not fitted")
     g = PsfModel.gaussian(800.0, 23.6)
     gauss = TrainingPsf(PsfSpec(A=800.0, F_mm=50.0, e_mm=23.6), g.to_json(), "datasheet")
-    return {"measured": m, "gaussian": gauss}
+    out = {"measured": m, "gaussian": gauss}
+    if measured:
+        # the same fit's Gaussian (its top-level A): the shape's share of the difference
+        gf = load_training_psf(measured, focal_length_mm=50.0, model="gaussian")
+        out["gaussian_fitted"] = TrainingPsf(gf.spec, gf.model, "fitted Gaussian")
+    return out
 
 
 def _train(name: str, psf: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -83,6 +90,11 @@ def _train(name: str, psf: Any, args: argparse.Namespace, out: Path) -> dict[str
         f"{t_data:.0f} s to render; focus range {cfg.focus_range_mm}",
         flush=True,
     )
+    if args.reuse and (out / f"{name}.json").is_file():
+        from psfbench.core.defocus import load_model
+
+        model = load_model(out / name)
+        return {"model": model, "psf": psf, **model.info["bench_stats"]}
     torch.manual_seed(args.seed)
     opts = TrainOptions(epochs=args.epochs, patience=args.patience, seed=args.seed)
     res = train_classifier(
@@ -100,10 +112,7 @@ def _train(name: str, psf: Any, args: argparse.Namespace, out: Path) -> dict[str
         "training_set": {"generator": cfg.to_json(), "patches": len(ps)},
         "training": res.summary(),
     }
-    save_model(res.model, out / name)
-    return {
-        "model": res.model,
-        "psf": psf,
+    stats = {
         "patches": len(ps),
         "patch_mb": round(ps.nbytes / 2**20, 1),
         "samples": int(len(np.unique(ps.sample))),
@@ -119,20 +128,23 @@ def _train(name: str, psf: Any, args: argparse.Namespace, out: Path) -> dict[str
         "train_patches": res.n_train,
         "epoch_s_median": round(float(np.median([h.seconds for h in res.history])), 2),
     }
+    res.model.info["bench_stats"] = stats
+    save_model(res.model, out / name)
+    return {"model": res.model, "psf": psf, **stats}
 
 
 def _evaluate(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from psfbench.core.defocus import estimate_defocus
     from psfbench.core.defocus.evaluate import bench_frame, depth_error, edge_free_mask, score
 
-    rows: dict[str, dict[str, list[Any]]] = {
-        n: {k: [] for k in ("refined", "coarse", "refined_edge_free", "depth")} for n in models
-    }
+    kinds = ("refined", "coarse", "refined_edge_free", "refined_noise_free", "depth")
+    rows: dict[str, dict[str, list[Any]]] = {n: {k: [] for k in kinds} for n in models}
     per_frame = []
     for scene in SCENES:
         for seed in SEEDS:
             for f in FOCUS_MM:
                 fr = bench_frame(f, scene=scene, seed=seed)
+                clean = bench_frame(f, scene=scene, seed=seed, noise=False)
                 mask = edge_free_mask(fr.sigma, 16)
                 line: dict[str, Any] = {
                     "scene": scene,
@@ -147,6 +159,8 @@ def _evaluate(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     rows[n]["refined_edge_free"].append((dm.sigma[mask], fr.sigma[mask]))
                     rows[n]["depth"].append(depth_error(dm.sigma, fr, m["psf"].spec.A))
                     line[n] = score(dm.sigma, fr.sigma)
+                    dm_clean = estimate_defocus(clean.image, m["model"])
+                    rows[n]["refined_noise_free"].append((dm_clean.sigma, fr.sigma))
                 per_frame.append(line)
                 print(
                     f"{scene} seed {seed} Df {fr.focus_mm:.0f}: "
@@ -159,7 +173,7 @@ def _evaluate(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for n in models:
         s: dict[str, Any] = {}
-        for k in ("refined", "coarse", "refined_edge_free"):
+        for k in kinds[:-1]:
             pred = np.concatenate([p.ravel() for p, _ in rows[n][k]])
             truth = np.concatenate([t.ravel() for _, t in rows[n][k]])
             s[k] = {kk: round(v, 4) for kk, v in score(pred, truth).items()}
@@ -177,11 +191,12 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--kinds", default="planes,steps")
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--measured", default=None, help="fit JSON of psfbench fit --model disc")
     ap.add_argument("--out", default="/tmp/defocus_maps")
+    ap.add_argument("--reuse", action="store_true", help="evaluate the models in OUT again")
     args = ap.parse_args()
     import torch
 

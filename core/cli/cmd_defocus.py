@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--noise-range",
         nargs=2,
         type=float,
-        default=(0.0, 0.02),
+        default=(0.0, 0.015),
         metavar=("LOW", "HIGH"),
         help="training: Gaussian noise of an sd drawn per patch, full scale",
     )
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--contrast-range",
         nargs=2,
         type=float,
-        default=(0.25, 1.0),
+        default=(0.4, 1.0),
         metavar=("LOW", "HIGH"),
         help="training: contrast factor drawn per patch",
     )
@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--patience", type=int, default=4, help="early stop after N worse epochs")
+    t.add_argument("--patience", type=int, default=5, help="early stop after N worse epochs")
     t.add_argument("--val-fraction", type=float, default=0.2, help="samples held out")
     t.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
     t.add_argument("--seed", type=int, default=0)

@@ -51,13 +51,13 @@ class TrainOptions:
     epochs: int = 30
     batch_size: int = 128
     lr: float = 1e-3
-    patience: int = 4
+    patience: int = 5
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "cpu"
     augment: bool = True
-    noise_sd: tuple[float, float] = (0.0, 0.02)
-    contrast: tuple[float, float] = (0.25, 1.0)
+    noise_sd: tuple[float, float] = (0.0, 0.015)
+    contrast: tuple[float, float] = (0.4, 1.0)
     max_seconds: float | None = None
 
     def validate(self) -> None:

@@ -67,26 +67,24 @@ def load_training_psf(
 ) -> TrainingPsf:
     """The PSF of a fit JSON / fitted session / PSF model JSON at ``path``.
 
-    ``model``: None = what the file says (its ``model`` entry, else the Gaussian); a name
-    ("gaussian", "disc", ...) keeps the file's A and e and takes that model's default shape
-    parameters (a disc with edge 1 is the Gaussian: say ``disc`` only with a fitted disc). F
-    from ``focal_length_mm`` or the fit's session. Raises DatagenError."""
+    ``model``: None = what the file says (its ``model`` entry, else the paper's Gaussian);
+    "gaussian" = the fit's Gaussian (its top-level A and e, which ``psfbench fit`` always
+    writes); another name = that model from the fit's ``models`` table if it is there, else
+    the file's A and e with that model's default shape parameters (a disc with edge 1 is the
+    Gaussian: name ``disc`` only with a fitted disc). F from ``focal_length_mm`` or the fit's
+    session. Raises DatagenError."""
     import json
 
     from psfbench.core.datagen import load_psf
-    from psfbench.core.psfmodels import PsfModel, PsfModelError, from_fit_json
+    from psfbench.core.psfmodels import PsfModelError, from_fit_json
 
     p = Path(path)
     try:
         pm = from_fit_json(p)
+        if model is not None and model != pm.name:
+            pm = _named_model(p, pm, model)
     except PsfModelError as exc:
-        raise DatagenError(f"--psf: {exc}") from None
-    if model is not None and model != pm.name:
-        try:
-            defaults = PsfModel.create(model, None).params
-            pm = PsfModel.create(model, {**defaults, "A": pm.A, "e_mm": pm.e_mm})
-        except PsfModelError as exc:
-            raise DatagenError(f"--model: {exc}") from None
+        raise DatagenError(f"--psf/--model: {exc}") from None
     fit_file = p / "results" / "fit.json" if p.is_dir() else p
     try:
         spec = load_psf(p, focal_length_mm=focal_length_mm, scale=scale)
@@ -107,6 +105,35 @@ def load_training_psf(
     spec.validate()
     json.dumps(pm.to_json())  # JSON-clean
     return TrainingPsf(spec, pm.to_json(), "fitted")
+
+
+def _named_model(path: Path, fallback: Any, name: str) -> Any:
+    """Model ``name`` of the fit at ``path`` (module docstring of load_training_psf)."""
+    import json
+
+    from psfbench.core.psfmodels import PsfModel, canonical_name
+
+    name = canonical_name(name)
+    fit_file = path / "results" / "fit.json" if path.is_dir() else path
+    try:
+        doc = json.loads(fit_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    if name == "gaussian" and isinstance(doc.get("A"), int | float):
+        e = doc.get("e", fallback.e_mm)
+        std = {
+            k: float(doc[sk])
+            for k, sk in (("A", "A_std"), ("e_mm", "e_std"))
+            if isinstance(doc.get(sk), int | float)
+        }
+        return PsfModel.create("gaussian", {"A": float(doc["A"]), "e_mm": float(e)}, std)
+    table = (doc.get("models") or {}).get("table") if isinstance(doc.get("models"), dict) else None
+    for row in table or []:
+        if isinstance(row, dict) and row.get("name") == name:
+            return PsfModel.create(name, dict(row["params"]), dict(row.get("std") or {}))
+    defaults = PsfModel.create(name, None).params
+    return PsfModel.create(name, {**defaults, "A": fallback.A, "e_mm": fallback.e_mm})
 
 
 def default_focus_range(

@@ -120,3 +120,26 @@ def test_psf_model_configuration_round_trip_and_gaussian_unchanged() -> None:
         _cfg(disc, 700.0).validate()
     with pytest.raises(DatagenError, match="PSF model"):
         _cfg({"name": "disc", "params": {"A": 800.0}}, 800.0).validate()
+
+
+def test_training_psf_from_a_disc_fit(tmp_path) -> None:
+    """A fit with a disc model: the disc by default, the fit's own Gaussian with --model
+    gaussian, the fit file's SHA-256 either way."""
+    import hashlib
+
+    from psfbench.core.defocus.trainset import load_training_psf
+
+    disc = {"name": "disc", "params": {"A": 428.0, "e_mm": 23.6, "edge": 0.28}, "std": {}}
+    doc = {"A": 460.7, "e": 23.59, "A_std": 3.5, "e_std": 0.001, "model": disc,
+           "models": {"preferred": "disc", "table": [{**disc, "fit_loss": 1.0}]}}  # fmt: skip
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps(doc))
+    sha = hashlib.sha256(fit.read_bytes()).hexdigest()
+    d = load_training_psf(fit, focal_length_mm=50.0)
+    assert d.model["name"] == "disc" and d.model["params"]["edge"] == 0.28
+    assert d.spec.A == 428.0 and d.spec.sha256 == sha and d.spec.F_mm == 50.0
+    g = load_training_psf(fit, focal_length_mm=50.0, model="gaussian")
+    assert g.model["params"] == {"A": 460.7, "e_mm": 23.59} and g.model["std"]["A"] == 3.5
+    assert g.spec.A == 460.7 and g.spec.sha256 == sha
+    with pytest.raises(DatagenError, match="focal length"):
+        load_training_psf(fit)  # no session beside it, no F given
