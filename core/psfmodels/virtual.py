@@ -67,16 +67,18 @@ def virtual_sweep(
     if variant not in VARIANTS:
         raise ValueError(f"virtual_sweep: unknown variant {variant!r}, use one of {list(VARIANTS)}")
     kw = {**VARIANTS[variant], **overrides}
-    s = VirtualBenchSettings(
-        scene=scene,
-        width=width,
-        height=height,
-        true_A=A,
-        true_e_mm=e_mm,
-        noise=False,
-        seed=seed,
-        ambient=ambient,
-        **kw,
+    s = VirtualBenchSettings.model_validate(
+        {
+            "scene": scene,
+            "width": width,
+            "height": height,
+            "true_A": A,
+            "true_e_mm": e_mm,
+            "noise": False,
+            "seed": seed,
+            "ambient": ambient,
+            **kw,
+        }
     )
     world = BenchWorld(s)
     depth = np.asarray(world.scene.depth_mm, dtype=np.float64)
