@@ -125,12 +125,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from psfbench.core.fit.report import format_table, result_doc, write_outputs
+    from psfbench.core.fit.report import format_table, models_table, result_doc, write_outputs
 
     result, session, truth = run_fit(args)
     out = Path(args.session) / "results"
     paths = write_outputs(result, out, truth=truth)  # type: ignore[arg-type]
-    print(format_table(result, truth=truth))  # type: ignore[arg-type]
+    print(format_table(result, truth=truth) + models_table(result))  # type: ignore[arg-type]
     print(f"results: {paths['json']}  plots: {paths['plot_total']}, {paths['plot_terms']}")
     if args.json:
         doc = result_doc(result)  # type: ignore[arg-type]

@@ -138,7 +138,7 @@ def write_outputs(
             title="total, zoomed (full resolution)",
         )
         paths["plot_zoom"] = str(out / "landscape_zoom.png")
-    _atomic_text(out / "fit.txt", format_table(result, truth=truth) + "\n")
+    _atomic_text(out / "fit.txt", format_table(result, truth=truth) + models_table(result) + "\n")
     paths["table"] = str(out / "fit.txt")
     return paths
 
@@ -159,6 +159,39 @@ def result_doc(result: FitResult) -> dict[str, Any]:
             "std": {"A": result.A_std, "e_mm": result.e_std},
         }
     return doc
+
+
+def models_table(result: FitResult) -> str:
+    """The PSF model table of a fit with ``--model`` ("" without): one line per model with
+    its held-out loss (``auto``), free parameters and fitted values +- 1 sd; docs/psf-models.md.
+    """
+    extra = getattr(result, "psf_models", None)
+    if not isinstance(extra, dict) or not isinstance(extra.get("models"), dict):
+        return ""
+    models = extra["models"]
+    lines = ["", "", "PSF models (gradient fit from the grid optimum)"]
+    lines.append(f"  {'model':<18}{'free':>5}{'held-out':>12}{'vs best':>10}  parameters")
+    for row in models.get("table") or []:
+        mark = "*" if row.get("name") == models.get("preferred") else " "
+        held = row.get("heldout_loss")
+        delta = row.get("delta_vs_best")
+        ps = []
+        for k, v in (row.get("params") or {}).items():
+            if k == "v_ref_mm":
+                continue
+            sd = (row.get("std") or {}).get(k)
+            if isinstance(v, list):
+                ps.append(f"{k}=[{', '.join(f'{x:.4g}' for x in v)}]")
+            else:
+                ps.append(f"{k}={v:.5g}" + (f"±{sd:.2g}" if isinstance(sd, float) else ""))
+        lines.append(
+            f"{mark} {row.get('name', '?'):<18}{row.get('n_free', 0):>5}"
+            + (f"{held:>12.2f}{delta:>+10.2f}" if held is not None else f"{'-':>12}{'-':>10}")
+            + "  "
+            + " ".join(ps)
+        )
+    lines.append(f"model: {models.get('preferred')} ({models.get('reason', '')})")
+    return "\n".join(lines)
 
 
 def format_table(result: FitResult, *, truth: tuple[float, float] | None = None) -> str:

@@ -19,23 +19,24 @@ from psfbench.core.psfmodels.virtual import virtual_sweep
 
 
 def _problem(variant: str) -> tuple[FitProblem, object]:
-    vs = virtual_sweep(variant, frames=8, width=96, height=80, A=250.0)
+    vs = virtual_sweep(variant, frames=8, width=80, height=64, A=200.0)
     p = FitProblem.from_arrays(vs.aif, vs.depth_mm, vs.frames, vs.d_mm, vs.F_mm, gray=True)
-    return p.with_observation(1.0, "auto").with_loss_masks(320.0, 23.6), vs
+    return p.with_observation(1.0, "auto").with_loss_masks(260.0, 23.6), vs
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant,winner", [("disc", "disc"), ("plain", "gaussian")])
 def test_matching_model_wins_held_out_selection(variant: str, winner: str) -> None:
     p, vs = _problem(variant)
-    sel = select_models(p, 265.0, 23.61, ["gaussian", "disc"], iterations=25, uncertainty=False)
+    sel = select_models(p, 212.0, 23.61, ["gaussian", "disc"], iterations=20, uncertainty=False)
     assert sel.preferred == winner, sel.format_table()
     best = sel.row(winner).model.params
-    assert abs(best["A"] - 250.0) / 250.0 < 0.03, sel.format_table()
-    assert abs(best["e_mm"] - 23.6) < 0.01
+    # tolerances at this size (80 x 64, 8 frames, 20 steps); larger sweeps: docs/psf-models.md
+    assert abs(best["A"] - 200.0) / 200.0 < 0.05, sel.format_table()
+    assert abs(best["e_mm"] - 23.6) < 0.02
     if variant == "disc":
         # the Gaussian of the same second moment is biased (issue 19's +7.6 % class)
-        assert sel.row("gaussian").model.params["A"] > 1.05 * 250.0
+        assert sel.row("gaussian").model.params["A"] > 1.08 * 200.0
         assert best["edge"] < 0.4
     assert set(sel.fit_frames).isdisjoint(sel.heldout_frames)
 
