@@ -90,6 +90,16 @@ AIF_CHOICES = (
     ("file", "image file…"),
 )
 DEVICE_CHOICES = (("auto", "auto (CUDA when present)"), ("cpu", "CPU"), ("cuda", "CUDA"))
+#: (label, FitSettings.model) of the PSF model choice (docs/psf-models.md)
+MODEL_CHOICES = (
+    ("Gaussian (the paper's, default)", "gaussian"),
+    ("auto: choose on held-out frames", "auto"),
+    ("disc (soft-edged pillbox)", "disc"),
+    ("chromatic A (needs RGB losses)", "chromatic"),
+    ("A over the field", "field"),
+    ("tilted focal plane", "tilt"),
+    ("focus breathing", "breathing"),
+)
 
 
 @dataclass
@@ -146,7 +156,7 @@ def _run_fit_job(path: str, fs: FitSettings, token: Any, queue: deque[Any]) -> _
     """On the worker: the fit as ``psfbench fit`` runs it, then its outputs."""
     from psfbench.core.fit.inspect import problem_for_inspection
     from psfbench.core.fit.progress import Cancelled
-    from psfbench.core.fit.report import format_table, write_outputs
+    from psfbench.core.fit.report import format_table, models_table, write_outputs
     from psfbench.core.fit.session_fit import load_session_results, run_session_fit
 
     _background_priority()
@@ -185,7 +195,7 @@ def _run_fit_job(path: str, fs: FitSettings, token: Any, queue: deque[Any]) -> _
         paths,
         problem,
         _zoom_points_of(list(done.result.zoom_path)),
-        format_table(done.result, truth=done.truth),
+        format_table(done.result, truth=done.truth) + models_table(done.result),
         time.perf_counter() - t0,
         list(done.messages),
         problem_error,
@@ -562,6 +572,16 @@ class FitPanel(QWidget):
         self.zoom_box.addItem("pattern search", "pattern")
         self.zoom_box.currentIndexChanged.connect(self._form_changed)
         form.addRow("Refinement", self.zoom_box)
+        self.model_box = ComboBox(inner)
+        self.model_box.setObjectName("fitModelBox")
+        for label, key in MODEL_CHOICES:
+            self.model_box.addItem(label, key)
+        self.model_box.setToolTip(
+            "PSF model fitted after the grid (docs/psf-models.md); auto: each model on half the "
+            "focus depths, the simplest that predicts the others best"
+        )
+        self.model_box.currentIndexChanged.connect(self._form_changed)
+        form.addRow("PSF model", self.model_box)
         self.c2f_check = QCheckBox("coarse-to-fine landscape", inner)
         self.c2f_check.setToolTip("Off: the landscape at full resolution (slower)")
         self.c2f_check.toggled.connect(self._form_changed)
@@ -644,11 +664,12 @@ class FitPanel(QWidget):
             zoom=str(self.zoom_box.currentData()),
             datasheet_A=None if self.ds_auto.isChecked() else self.ds_spin.value(),
             device=str(self.device_box.currentData()),
+            model=str(self.model_box.currentData()),
         )
 
     def set_form(self, fs: FitSettings) -> None:
         """Show ``fs`` in the form (no signals)."""
-        widgets = [self.preset_box, self.aif_box, self.device_box, self.zoom_box]
+        widgets = [self.preset_box, self.aif_box, self.device_box, self.zoom_box, self.model_box]
         checks = [self.weights_check, self.rgb_check, self.noise_auto, self.ds_auto,
                   self.c2f_check, self.clipped_check]  # fmt: skip
         for w in widgets + checks:
@@ -685,6 +706,9 @@ class FitPanel(QWidget):
             self.hole_spin.setValueSilently(fs.hole_reach_sigmas)
             self.clipped_check.setChecked(fs.exclude_clipped)
             self.zoom_box.setCurrentIndex(max(0, self.zoom_box.findData(fs.zoom)))
+            if self.model_box.findData(fs.model) < 0:  # a combination from the CLI
+                self.model_box.addItem(fs.model, fs.model)
+            self.model_box.setCurrentIndex(max(0, self.model_box.findData(fs.model)))
             self.ds_auto.setChecked(fs.datasheet_A is None)
             if fs.datasheet_A is not None:
                 self.ds_spin.setValueSilently(float(fs.datasheet_A))
