@@ -64,6 +64,8 @@ class _Space:
     def __init__(self, name: str, start: dict[str, Any]) -> None:
         self.name = name
         self.start = start
+        # (key, list index, transform, scale): Adam moves theta by ~lr per step, so a scale is
+        # the parameter change worth one unit of theta (~20 steps' worth of movement)
         self.slots: list[tuple[str, int | None, str, float]] = [
             ("A", None, _LOG, 1.0),
             ("e_mm", None, "lin", 0.5),
@@ -74,11 +76,11 @@ class _Space:
         if "chromatic" in comps:
             self.slots += [("chroma", 0, _LOG, 1.0), ("chroma", 2, _LOG, 1.0)]
         if "field" in comps:
-            self.slots += [("field", i, "lin", 0.2) for i in range(3)]
+            self.slots += [("field", i, "lin", 0.5) for i in range(3)]
         if "tilt" in comps:
-            self.slots += [("tilt_mm", i, "lin", 0.1) for i in range(2)]
+            self.slots += [("tilt_mm", i, "lin", 0.2) for i in range(2)]
         if "breathing" in comps:
-            self.slots += [("breathing", None, "lin", 0.02), ("scale0", None, _LOG, 0.02)]
+            self.slots += [("breathing", None, "lin", 1.0), ("scale0", None, _LOG, 0.05)]
 
     @property
     def n(self) -> int:
