@@ -68,6 +68,18 @@ def test_noise_sigma_reads_white_noise_on_texture() -> None:
     assert noise_sigma(noisy) == pytest.approx(0.01, rel=0.25)
 
 
+def test_noise_sigma_equals_a_convolution_of_immerkaers_kernel() -> None:
+    """The subgrid evaluation (NumPy on CPU) against torch's conv2d over the whole frame,
+    sampled on the same grid; the smallest frame's lower median |response| / (0.6745 * 6)."""
+    g = torch.rand(3, 900, 700) * torch.tensor([1.0, 0.5, 2.0])[:, None, None]
+    k = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    r = torch.nn.functional.conv2d(g[:, None].double(), k[None, None].double())[:, 0]
+    step = int(np.sqrt(898 * 698 / 100_000))
+    assert step > 1  # the subgrid is exercised
+    med = [float(x[::step, ::step].abs().flatten().median()) for x in r]
+    assert noise_sigma(g) == pytest.approx(min(med) / (0.6745 * 6.0), rel=1e-5)
+
+
 def test_noise_matched_keeps_equal_frames_and_drops_blurred_ones() -> None:
     rng = np.random.default_rng(2)
     ref = torch.from_numpy(rng.random((64, 64)).astype(np.float32))
