@@ -167,6 +167,7 @@ def save_model(model: DefocusModel, path: str | Path) -> tuple[Path, Path]:
     info["weights"] = weights.name
     tmp_w = weights.with_name(weights.name + ".tmp")
     save_file(state, str(tmp_w), metadata={"format": MODEL_FORMAT})
+    tmp_w.chmod(0o644)  # safetensors writes 0600; a model is shared like any other file
     tmp_w.replace(weights)
     tmp_j = meta.with_name(meta.name + ".tmp")
     tmp_j.write_text(json.dumps(info, indent=2, sort_keys=True, allow_nan=False) + "\n")
