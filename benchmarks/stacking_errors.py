@@ -25,8 +25,8 @@ from __future__ import annotations
 import os
 import sys
 
-# benchmarks/inspect.py shadows the standard library's ``inspect``: take this folder off the
-# import path before anything else is imported
+# this script's folder holds modules with generic names (fit, render, batch, ...): keep it
+# off the import path; the benchmarks package is imported from the repository root
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
