@@ -60,14 +60,16 @@ def bench_frame(
     from psfbench.core.bench.settings import VirtualBenchSettings
     from psfbench.core.bench.world import BenchWorld
 
-    s = VirtualBenchSettings(
-        scene=scene,
-        seed=seed,
-        psf_shape=psf_shape,
-        true_A=true_A,
-        height=size[0],
-        width=size[1],
-        travel_steps=100000,
+    s = VirtualBenchSettings.model_validate(  # validates the scene and PSF shape names
+        {
+            "scene": scene,
+            "seed": seed,
+            "psf_shape": psf_shape,
+            "true_A": true_A,
+            "height": size[0],
+            "width": size[1],
+            "travel_steps": 100000,
+        }
     )
     world = BenchWorld(s)
     steps = world.steps_for_focus_depth(focus_mm)
