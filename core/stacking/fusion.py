@@ -26,8 +26,9 @@ colour shifts). Refinements over a plain argmax:
   hides what is behind it) the sharp frame is right there, and the gradient metric on the real
   stacks drops with any sharing. The default therefore shares only where the second peak is
   strong (from 0.6 of the first) and the composite shows the scatter model's excess light
-  (:func:`excess_light`), and a few pixels around: 17 % of the transition band of the
-  independent scatter stacks passes the first test, 0.0-0.1 % of the real stacks' pixels;
+  (:func:`excess_light`), and a few pixels around: 12 % of the transition band of the
+  independent scatter stacks (benchmarks/stackgen.py, seed 16) passes the first test, 0.06 %
+  and 0.47 % of the real stacks' pixels;
   ``SCATTER_EDGES`` shares wherever a second depth shows.
 
 What each costs and gains on independent stacks (benchmarks/stackgen.py): docs/stacking.md.
@@ -115,7 +116,7 @@ class FusionParams:
 #: :func:`psfbench.core.stacking.synthesize_aif` and ``psfbench stack``): only at strongly bimodal
 #: focus curves where the composite shows the scatter model's excess light. Measured on the
 #: independent scatter stacks: see docs/stacking.md; on the real stacks Q^AB/F moves by
-#: < 0.00003; psfbench's own occlusion stacks lose 0.3-0.7 dB.
+#: 0.00002; psfbench's own occlusion stacks lose 0.3-0.7 dB.
 DEPTH_EDGES: dict[str, float] = {
     "edge_tie": 0.6,
     "edge_onset": 0.6,
@@ -124,8 +125,8 @@ DEPTH_EDGES: dict[str, float] = {
     "edge_grow": 1,
 }
 #: For stacks known to follow the scatter model (``psfbench stack --scatter-edges``): shares
-#: wherever a second depth shows, another +2.5 and +3.5 dB mean on those sets, but it costs
-#: real photographs sharpness at depth edges (Q^AB/F -0.006 / -0.022 on the real stacks).
+#: wherever a second depth shows, another +2.7 and +2.1 dB mean (benchmark seeds 16 and 7), but
+#: it costs real photographs sharpness at depth edges (Q^AB/F -0.006 / -0.020 on the real stacks).
 SCATTER_EDGES: dict[str, float] = {
     "edge_tie": 0.35,
     "edge_onset": 0.1,
