@@ -68,6 +68,9 @@ class FitResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: the PSF-model fits of ``psfbench fit --model`` (docs/psf-models.md): ``model`` and
+    #: ``models`` of the results JSON; None for the paper's Gaussian alone
+    psf_models: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         grid_A, grid_e, grid_loss = self.landscape.best()

@@ -148,7 +148,7 @@ def result_doc(result: FitResult) -> dict[str, Any]:
     paper's Gaussian with the grid's A, e unless ``--model`` chose another; docs/psf-models.md)
     and, after ``--model``, ``models`` (the per-model table)."""
     doc = result.to_json()
-    extra = getattr(result, "psf_models", None)
+    extra = result.psf_models
     if isinstance(extra, dict) and "model" in extra:
         doc["model"] = extra["model"]
         doc["models"] = extra.get("models")
@@ -165,7 +165,7 @@ def models_table(result: FitResult) -> str:
     """The PSF model table of a fit with ``--model`` ("" without): one line per model with
     its held-out loss (``auto``), free parameters and fitted values +- 1 sd; docs/psf-models.md.
     """
-    extra = getattr(result, "psf_models", None)
+    extra = result.psf_models
     if not isinstance(extra, dict) or not isinstance(extra.get("models"), dict):
         return ""
     models = extra["models"]

@@ -379,7 +379,7 @@ def run_session_fit(
     models = None
     if settings.model != "gaussian":
         models = _fit_models(problem, result, settings, on_message)
-        setattr(result, "psf_models", models)  # read by report.result_doc
+        result.psf_models = models  # read by report.result_doc
     done = SessionFit(result, session, session_truth(session), problem, aif, settings, messages)
     done.models = models
     return done
