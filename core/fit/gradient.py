@@ -320,7 +320,7 @@ def fit_model(
     loss_config: LossConfig | None = None,
     iterations: int = 60,
     lr: float = 0.05,
-    mode: str = "gather",
+    mode: str = "scatter",
     uncertainty: bool = True,
     bootstrap: int = 200,
     seed: int = 0,

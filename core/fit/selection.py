@@ -122,7 +122,7 @@ def split_frames(d_mm: np.ndarray) -> tuple[list[int], list[int]]:
 
 
 def heldout_losses(
-    problem: FitProblem, model: PsfModel, cfg: LossConfig, *, mode: str = "gather"
+    problem: FitProblem, model: PsfModel, cfg: LossConfig, *, mode: str = "scatter"
 ) -> list[float]:
     """Per-frame eq. 19 totals of ``model`` on ``problem``'s frames (the paper's loss,
     core/losses, with each frame's loss mask)."""
@@ -147,7 +147,7 @@ def select_models(
     *,
     loss_config: LossConfig | None = None,
     iterations: int = 40,
-    mode: str = "gather",
+    mode: str = "scatter",
     tie_rel: float = TIE_REL,
     v_ref_mm: float | None = None,
     uncertainty: bool = True,
