@@ -374,7 +374,7 @@ def run_map(args: argparse.Namespace) -> int:
         write_float_tiff(args.coarse_out, dm.coarse, {**info, "refined": False})
     lo, med, hi = (float(v) for v in np.percentile(dm.sigma, (0, 50, 100)))
     print(
-        f"sigma map {dm.sigma.shape[1]}x{dm.sigma.shape[0]}: {lo:.2f}..{hi:.2f} px (median "
+        f"sigma map {dm.sigma.shape[0]}x{dm.sigma.shape[1]} (HxW): {lo:.2f}..{hi:.2f} px (median "
         f"{med:.2f}) from {dm.patches} patches in {seconds:.1f} s; wrote {out}"
     )
     if args.depth_out:
