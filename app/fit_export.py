@@ -315,7 +315,9 @@ def report_html(report: ReportInput, png: bytes) -> str:
         ds_html = (
             f"<p>Datasheet A = {_fmt(ds.get('A'), '.1f')} at e = {_fmt(ds.get('e'), '.4f')} mm: "
             f"loss {_fmt(ds.get('loss'), '.5g')}, {_fmt(ds.get('loss_ratio'), '.2f')} times the "
-            f"fitted model's; the fit is {_fmt(reduction, '.0f')}% lower (the paper's Table 3: "
+            f"fitted model's: the fitted loss is "
+            f"{_fmt(reduction, '.1f' if abs(reduction) >= 99.5 else '.0f')}% below the "
+            "datasheet's (the paper's Table 3: "
             "40%).</p>"
         )
     truth = doc.get("truth")
