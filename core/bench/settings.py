@@ -77,6 +77,9 @@ class VirtualBenchSettings(BaseModel):
     #: field-varying blur: A is multiplied by 1 + c_x x + c_y y + c_r (x^2 + y^2) / 2 with x, y
     #: in [-1, 1] across the frame (psfbench.core.psfmodels' "field" model)
     field_A: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: a tilted sensor (focal plane): the lens-sensor distance is d + e + t_x x + t_y y (mm)
+    #: with x, y in [-1, 1] across the frame (psfbench.core.psfmodels' "tilt" model)
+    sensor_tilt_mm: tuple[float, float] = (0.0, 0.0)
     backlash_steps: float = Field(default=0.0, ge=0.0)
     # test aid: stamp frame id / motor position / trigger count into the first pixel row
     stamp_state: bool = False

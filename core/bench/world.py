@@ -352,6 +352,13 @@ class BenchWorld:
         out = np.empty_like(radiance)
         factors = s.chromatic_A
         field = self._field_factor() if any(s.field_A) else None
+        # a tilted sensor: one focus depth per pixel (psfmodels' "tilt")
+        Df_px: Any = Df
+        if any(s.sensor_tilt_mm):
+            Df_px = np.asarray(
+                optics.focus_depth(d + self._tilt_map(), s.true_e_mm, s.F_mm), dtype=np.float32
+            )
+        per_pixel = field is not None or any(s.sensor_tilt_mm)
         same = len(set(factors)) == 1
         groups = (
             [(slice(0, 3), factors[0])]
@@ -363,15 +370,17 @@ class BenchWorld:
             if a_c == 0.0:
                 out[sl] = radiance[sl]
             elif s.psf_shape == "disc":
-                sigma = np.asarray(optics.sigma_map(depth, Df, a_c, s.F_mm), dtype=np.float32)
+                sigma = np.asarray(optics.sigma_map(depth, Df_px, a_c, s.F_mm), dtype=np.float32)
                 if field is not None:
                     sigma = sigma * field
                 out[sl] = disc_blur(radiance[sl], sigma, radius_per_sigma=s.disc_radius_per_sigma)
-            elif field is not None:
+            elif per_pixel:
                 from psfbench.core.render import blur_layered
 
-                sigma = np.asarray(optics.sigma_map(depth, Df, a_c, s.F_mm), dtype=np.float32)
-                res = blur_layered(radiance[sl], sigma * field, device=s.render_device)
+                sigma = np.asarray(optics.sigma_map(depth, Df_px, a_c, s.F_mm), dtype=np.float32)
+                if field is not None:
+                    sigma = sigma * field
+                res = blur_layered(radiance[sl], sigma, device=s.render_device)
                 out[sl] = _to_numpy(res).reshape(out[sl].shape)
             else:
                 res = _renderer()(
@@ -400,6 +409,14 @@ class BenchWorld:
         return np.maximum(1.0 + cx * x + cy * y + cr * (x * x + y * y) / 2.0, 0.0).astype(
             np.float32
         )
+
+    def _tilt_map(self) -> np.ndarray:
+        """(H, W) change of the lens-sensor distance (mm) of a tilted sensor
+        (settings.sensor_tilt_mm): t_x x + t_y y, x and y in [-1, 1] across the frame."""
+        tx, ty = self.settings.sensor_tilt_mm
+        y = np.linspace(-1.0, 1.0, self.height, dtype=np.float64)[:, None]
+        x = np.linspace(-1.0, 1.0, self.width, dtype=np.float64)[None, :]
+        return tx * x + ty * y
 
     def _vignette(self) -> np.ndarray:
         h, w = self.height, self.width

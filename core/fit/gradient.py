@@ -17,7 +17,9 @@ The observation model is the grid's (core/fit/observation.py): the simulation is
 [0, 1], pre-filtered and gets the problem's fixed noise field; pixels outside each frame's loss
 mask take no part. Parameters are optimised in a scaled, unconstrained space (log A, e in 0.5
 mm units, logit edge, ...), Adam with a cosine learning-rate decay and gradient clipping,
-keeping the best iterate (robust to noisy steps). Uncertainty: the grid's bootstrap over sweep
+keeping the best iterate (robust to noisy steps), then up to ``newton_steps`` damped Newton
+steps on the finite-difference Hessian to land on the optimum (Adam's fixed step size leaves it
+a fraction of a step away). Uncertainty: the grid's bootstrap over sweep
 images, linearised: each resample of frames moves the optimum by one Newton step -H^-1 g_b,
 with H the finite-difference Hessian of the mean loss and g_b the resample's gradient.
 """
@@ -324,6 +326,7 @@ def fit_model(
     uncertainty: bool = True,
     bootstrap: int = 200,
     seed: int = 0,
+    newton_steps: int = 3,
     on_step: Callable[[int, float], None] | None = None,
 ) -> GradFit:
     """Fit model ``name`` to ``problem`` (observation model and loss masks already applied)
@@ -377,12 +380,10 @@ def fit_model(
         if on_step is not None:
             on_step(it, val)
         opt.step()
-    theta_best = best[1]
+    theta_best, polished = _newton_polish(loss_vec, best[1], best[0], newton_steps)
     with torch.no_grad():
         per_frame = loss_vec(theta_best)
-    final = float(per_frame.mean())
-    if final < best[0]:
-        best = (final, theta_best)
+    best = (min(polished, float(per_frame.mean())), theta_best)
     values = space.values(theta_best)
     std: dict[str, Any] = {}
     if uncertainty and problem.n_images >= 3:
@@ -398,24 +399,12 @@ def fit_model(
     )
 
 
-def _bootstrap_std(
-    loss_vec: Callable[[torch.Tensor], torch.Tensor],
-    space: _Space,
-    theta: torch.Tensor,
-    n_boot: int,
-    seed: int,
-) -> dict[str, Any]:
-    """Linearised bootstrap over frames (module docstring), std per parameter (model units)."""
-    n = space.n
-    th = theta.detach().clone().requires_grad_(True)
-    per = loss_vec(th)
-    m = per.shape[0]
-    grads = []
-    for j in range(m):
-        (g,) = torch.autograd.grad(per[j], th, retain_graph=j < m - 1)
-        grads.append(g)
-    G = torch.stack(grads).numpy()  # (M, n)
-    h = 1e-3
+def _hessian(
+    loss_vec: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor, h: float = 1e-3
+) -> np.ndarray:
+    """(n, n) symmetric finite-difference Hessian of the mean loss (central differences of
+    autograd gradients, step ``h`` in theta units)."""
+    n = int(theta.numel())
     H = np.zeros((n, n))
     for i in range(n):
         cols = []
@@ -426,7 +415,62 @@ def _bootstrap_std(
             (g,) = torch.autograd.grad(loss_vec(t).mean(), t)
             cols.append(g.numpy())
         H[:, i] = (cols[0] - cols[1]) / (2 * h)
-    H = 0.5 * (H + H.T)
+    return 0.5 * (H + H.T)
+
+
+def _newton_polish(
+    loss_vec: Callable[[torch.Tensor], torch.Tensor],
+    theta: torch.Tensor,
+    loss: float,
+    steps: int,
+) -> tuple[torch.Tensor, float]:
+    """Damped Newton steps from Adam's best iterate: Adam's fixed step leaves the optimum a
+    few tenths of a step away, which on sharp sweeps was enough to reorder the models'
+    held-out losses (a plain bench's Gaussian stopped 2 um off in e: held-out loss +5 %). A
+    step is kept only when it lowers the mean loss (halved up to 4 times); stops when the
+    Hessian is not positive definite or a step changes nothing. Returns (theta, loss)."""
+    th = theta.detach().clone()
+    for _ in range(steps):
+        t = th.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss_vec(t).mean(), t)
+        H = _hessian(loss_vec, th)
+        try:
+            if np.linalg.eigvalsh(H).min() <= 0.0:
+                break
+            step = -np.linalg.solve(H, g.numpy())
+        except np.linalg.LinAlgError:
+            break
+        improved = False
+        for _half in range(5):
+            cand = th + torch.as_tensor(step, dtype=th.dtype)
+            with torch.no_grad():
+                val = float(loss_vec(cand).mean())
+            if val < loss:
+                th, loss, improved = cand, val, True
+                break
+            step = step / 2.0
+        if not improved or float(np.abs(step).max()) < 1e-5:
+            break
+    return th, loss
+
+
+def _bootstrap_std(
+    loss_vec: Callable[[torch.Tensor], torch.Tensor],
+    space: _Space,
+    theta: torch.Tensor,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Linearised bootstrap over frames (module docstring), std per parameter (model units)."""
+    th = theta.detach().clone().requires_grad_(True)
+    per = loss_vec(th)
+    m = per.shape[0]
+    grads = []
+    for j in range(m):
+        (g,) = torch.autograd.grad(per[j], th, retain_graph=j < m - 1)
+        grads.append(g)
+    G = torch.stack(grads).numpy()  # (M, n)
+    H = _hessian(loss_vec, theta)
     try:
         Hinv = np.linalg.pinv(H)
     except np.linalg.LinAlgError:

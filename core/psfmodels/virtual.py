@@ -24,6 +24,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # magnification 1 + b (v - v_ref) / v_ref: 0.5 is ~3 % across a 450-550 mm sweep
     "breathing": {"focus_breathing": 0.5},
     "field": {"field_A": (0.1, -0.05, 0.2)},
+    # the lens-sensor distance 25 um longer at the right edge, 15 um longer at the top (about
+    # 0.1 degree across a 30 mm sensor; the sweep moves the sensor by ~2 mm)
+    "tilt": {"sensor_tilt_mm": (0.025, -0.015)},
 }
 #: The model each variant's realism corresponds to.
 MATCHING_MODEL = {
@@ -32,6 +35,7 @@ MATCHING_MODEL = {
     "chromatic": "chromatic",
     "breathing": "breathing",
     "field": "field",
+    "tilt": "tilt",
 }
 
 
@@ -118,5 +122,7 @@ def virtual_sweep(
         truth["scale0"] = 1.0
     if variant == "field":
         truth["field"] = list(s.field_A)
+    if variant == "tilt":
+        truth["tilt_mm"] = list(s.sensor_tilt_mm)
     aif_clean = np.clip(aif, 0.0, 1.0)
     return VirtualSweep(aif_clean, depth, np.stack(out), d, s.F_mm, truth, v_ref)

@@ -25,10 +25,13 @@ def _problem(variant: str) -> tuple[FitProblem, object]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant,winner", [("disc", "disc"), ("plain", "gaussian")])
+@pytest.mark.parametrize(
+    "variant,winner", [("disc", "disc"), ("plain", "gaussian"), ("tilt", "tilt")]
+)
 def test_matching_model_wins_held_out_selection(variant: str, winner: str) -> None:
     p, vs = _problem(variant)
-    sel = select_models(p, 212.0, 23.61, ["gaussian", "disc"], iterations=20, uncertainty=False)
+    names = ["gaussian", "tilt"] if variant == "tilt" else ["gaussian", "disc"]
+    sel = select_models(p, 212.0, 23.61, names, iterations=20, uncertainty=False)
     assert sel.preferred == winner, sel.format_table()
     best = sel.row(winner).model.params
     # tolerances at this size (80 x 64, 8 frames, 20 steps); larger sweeps: docs/psf-models.md
@@ -38,6 +41,8 @@ def test_matching_model_wins_held_out_selection(variant: str, winner: str) -> No
         # the Gaussian of the same second moment is biased (issue 19's +7.6 % class)
         assert sel.row("gaussian").model.params["A"] > 1.08 * 200.0
         assert best["edge"] < 0.4
+    if variant == "tilt":  # truth (0.025, -0.015) mm; measured (0.0223, -0.0100)
+        assert np.allclose(best["tilt_mm"], vs.truth["tilt_mm"], atol=0.008), best
     assert set(sel.fit_frames).isdisjoint(sel.heldout_frames)
 
 
