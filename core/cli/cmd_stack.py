@@ -58,7 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--session",
         metavar="DIR",
         help="use a psfbench session's sweep instead of FILES (its d and F; add the fitted "
-        "--e-mm for depth in mm and --A for diffusion removal)",
+        "--e-mm for depth in mm and --A for diffusion removal, or --fit)",
+    )
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="with --session: take --A and --e-mm from the session's results/fit.json "
+        "(psfbench fit); with a depth map the fitted PSF is then inverted over the sweep "
+        "(minutes on a CPU; progress on stderr)",
     )
     p.add_argument("--out", required=True, metavar="AIF", help="output image (.tif/.png/.jpg)")
     p.add_argument(
@@ -228,6 +235,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     t = result.timings
     print(f"wrote {args.out} ({n} frames, {t.get('total_s', 0.0):.2f} s)")
+    if args.depth:
+        unit = "mm" if result.depth_mm is not None else "sub-frame index"
+        print(f"wrote {args.depth} (depth from focus, {unit})")
+    if args.confidence:
+        print(f"wrote {args.confidence} (confidence of the depth)")
     return 0
 
 
@@ -243,6 +255,8 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
         first = session.frame(session.indices[0])
     except DatasetError as exc:
         raise UserFacingError(str(exc)) from None
+    if args.fit:
+        _fit_from_results(args)
     if args.A is not None and args.e_mm is None and session.focus_depth_mm is None:
         raise UserFacingError("--A with a session needs the fitted --e-mm")
     bits = int(session.meta.camera.bit_depth)
@@ -263,6 +277,7 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
             params=_fusion_params(args, session=True),
             psf_sigma=args.psf_sigma,
             device=args.device,
+            on_iteration=_deconvolution_progress(),
         )
         warnings = list(result.warnings)
         warnings += write_image(args.out, from_float(result.aif, dtype, top))
@@ -277,4 +292,46 @@ def _run_session(args: argparse.Namespace, importer: threading.Thread) -> int:
         print(f"warning: {w}", file=sys.stderr)
     how = " (fitted PSF inverted over the sweep)" if "deconvolution_s" in result.timings else ""
     print(f"wrote {args.out} ({len(session.indices)} frames of {args.session}){how}")
+    if args.depth:
+        print(f"wrote {args.depth} (depth from focus)")
+    if args.confidence:
+        print(f"wrote {args.confidence} (confidence of the depth)")
     return 0
+
+
+def _fit_from_results(args: argparse.Namespace) -> None:
+    """``--fit``: A and e of the session's results/fit.json into ``args`` (values given on the
+    command line win). Raises UserFacingError naming the file and the missing field."""
+    import json
+    import math
+    from pathlib import Path
+
+    path = Path(args.session) / "results" / "fit.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserFacingError(f"--fit: {path} does not exist: run psfbench fit first") from None
+    except (OSError, ValueError) as exc:
+        raise UserFacingError(f"--fit: cannot read {path}: {exc}") from None
+    for key, dest in (("A", "A"), ("e", "e_mm")):
+        value = doc.get(key) if isinstance(doc, dict) else None
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise UserFacingError(f"--fit: {path} has no finite '{key}'")
+        if getattr(args, dest) is None:
+            setattr(args, dest, float(value))
+    print(f"from {path}: A = {args.A:.2f} px, e = {args.e_mm:.4f} mm", file=sys.stderr)
+
+
+def _deconvolution_progress() -> object:
+    """A callback printing the deconvolution's iterations on stderr: one updating line on a
+    terminal, every fifth iteration (and the last) when stderr is a file or a pipe."""
+    tty = sys.stderr.isatty()
+
+    def show(k: int, n: int, rms: float) -> None:
+        line = f"inverting the fitted PSF over the sweep: iteration {k}/{n}, residual rms {rms:.5f}"
+        if tty:
+            print("\r" + line, end="\n" if k == n else "", file=sys.stderr, flush=True)
+        elif k % 5 == 0 or k == n or k == 1:
+            print(line, file=sys.stderr, flush=True)
+
+    return show

@@ -8,7 +8,7 @@ curves), then measure focus and fuse, then remove transition-region haze with th
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -272,6 +272,7 @@ def synthesize_aif_from_session(
     A: float | None = None,
     deconvolution: bool = True,
     iterations: int = 20,
+    on_iteration: Callable[[int, int, float], None] | None = None,
     **kwargs: Any,
 ) -> StackResult:
     """Synthesise all-in-focus from this sweep: a session's frames, measured d and the fit.
@@ -280,7 +281,8 @@ def synthesize_aif_from_session(
     ``A`` too, the fitted PSF cleans the fused image: by inverting the scatter model over the
     whole sweep (:mod:`psfbench.core.stacking.deconvolve`) when the session has a depth map and
     ``deconvolution`` is on, else by transition-region diffusion elimination on the depth from
-    focus. Sessions that store Df directly (no d) use those focus depths.
+    focus. Sessions that store Df directly (no d) use those focus depths. ``on_iteration``:
+    the deconvolution's progress (:func:`psfbench.core.stacking.deconvolve.deconvolve_sweep`).
     """
     # the image is made for the PSF fit, which needs the sharp frame at depth edges: sharing
     # them (the default without a PSF) reads as a blurrier image and biases A low (virtual
@@ -312,7 +314,12 @@ def synthesize_aif_from_session(
     assert A is not None
     sigma = np.asarray(sigma_map(depth_map, focus[:, None, None], A, F), dtype=np.float32)
     dec = deconvolve_sweep(
-        res.aligned, sigma, res.aif, iterations=iterations, device=kwargs.get("device")
+        res.aligned,
+        sigma,
+        res.aif,
+        iterations=iterations,
+        device=kwargs.get("device"),
+        on_iteration=on_iteration,
     )
     res.aif = dec.image
     res.timings["deconvolution_s"] = time.perf_counter() - t0

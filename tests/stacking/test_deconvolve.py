@@ -74,3 +74,26 @@ def test_cli_stack_session_with_the_fit_inverts_the_psf(objects_sweep: Path, tmp
 def test_shapes_are_checked() -> None:
     with pytest.raises(ValueError, match="sigma"):
         deconvolve_sweep(np.zeros((3, 1, 8, 9)), np.zeros((3, 8, 8)), np.zeros((1, 8, 9)))
+
+
+def test_cli_stack_session_fit_takes_A_and_e_from_fit_json(objects_sweep: Path, tmp_path, capsys):
+    """``--fit`` reads A and e from results/fit.json (a newcomer had to copy them by hand) and
+    the slow inversion reports its iterations on stderr."""
+    import shutil
+
+    s = tmp_path / "s"
+    shutil.copytree(objects_sweep, s)
+    (s / "results" / "fit.json").unlink(missing_ok=True)
+    out = tmp_path / "aif.tif"
+    assert main(["stack", "--session", str(s), "--fit", "--out", str(out)]) == 2
+    assert "run psfbench fit first" in capsys.readouterr().err
+    truth = _truth(objects_sweep)
+    (s / "results").mkdir(exist_ok=True)
+    (s / "results" / "fit.json").write_text(json.dumps({"A": truth["A"], "e": None}))
+    assert main(["stack", "--session", str(s), "--fit", "--out", str(out)]) == 2
+    assert "has no finite 'e'" in capsys.readouterr().err
+    (s / "results" / "fit.json").write_text(json.dumps({"A": truth["A"], "e": truth["e_mm"]}))
+    assert main(["stack", "--session", str(s), "--fit", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert f"A = {truth['A']:.2f} px" in cap.err and "iteration 20/20" in cap.err
+    assert "fitted PSF inverted over the sweep" in cap.out and out.exists()
