@@ -6,6 +6,7 @@ come up the same way and differ only in the profile file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,38 @@ def _open_focus(p: Profile, world: Any) -> FocusController:
     return ctl
 
 
+def virtual_settings(base: Any, overrides: Mapping[str, Any], source: str = "") -> Any:
+    """``base`` (VirtualBenchSettings) with ``overrides`` applied and validated. Raises
+    :class:`ConfigError` naming each bad key (with the close matches among the valid ones, or
+    the list of them) and each bad value with the reason."""
+    import difflib
+
+    from pydantic import ValidationError
+
+    from psfbench.core.bench.settings import VirtualBenchSettings
+
+    fields = sorted(VirtualBenchSettings.model_fields)
+    where = f"{source}: " if source else ""
+    unknown = [k for k in overrides if k not in VirtualBenchSettings.model_fields]
+    if unknown:
+        parts = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, fields, n=3, cutoff=0.6)
+            parts.append(f"{k!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise ConfigError(
+            f"{where}unknown virtual bench setting {', '.join(parts)}; the settings are: "
+            + ", ".join(fields)
+        )
+    try:
+        return VirtualBenchSettings(**(base.model_dump() | dict(overrides)))
+    except ValidationError as exc:
+        msgs = [
+            f"{'.'.join(str(x) for x in e['loc'])} = {e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigError(f"{where}invalid virtual bench setting: {'; '.join(msgs)}") from None
+
+
 def open_bench(
     profile: str | Path | Profile = "virtual", *, virtual_overrides: dict[str, Any] | None = None
 ) -> Bench:
@@ -174,13 +207,9 @@ def open_bench(
     else:
         prof, source = load_profile(profile)
     if virtual_overrides:
-        try:
-            from psfbench.core.bench.settings import VirtualBenchSettings
-
-            merged = prof.virtual.model_dump() | dict(virtual_overrides)
-            prof = prof.model_copy(update={"virtual": VirtualBenchSettings(**merged)})
-        except Exception as exc:
-            raise ConfigError(f"{source}: virtual overrides invalid: {exc}") from None
+        prof = prof.model_copy(
+            update={"virtual": virtual_settings(prof.virtual, virtual_overrides, source)}
+        )
     world: Any = None
     kinds = {prof.camera.driver, prof.focus.driver}
     if prof.is_virtual:
