@@ -2,7 +2,9 @@
 
 Drives the real application on the virtual bench, the way a technician would: connect, home
 and jog the focus drive, live view with an ROI and the histogram, a sweep caught mid-run, the
-session browser over a few sessions (one incomplete). Each state is saved at 1920x1080 and at
+session browser over a few sessions (one incomplete), the fitting panel (a fit from the panel,
+and a ``--model auto`` fit's PSF-model choice and model table), the session viewer's defocus
+map. Each state is saved at 1920x1080 and at
 1366x768 (``--sizes``), plus the live view in the dark theme. Runs on Qt's offscreen platform
 (no display needed) with its own settings file and sessions folder, never the user's.
 
@@ -69,6 +71,7 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     if not sessions.exists():
         sessions.mkdir(parents=True)
         _make_sessions(sessions)
+    models_master, defocus_frame = _models_session(work)  # before the window: minutes of CPU
     plan = save_plan_file(
         SweepForm(unit="steps", near=300, far=4300, steps=24, settle_s=25.0, aif="skip"),
         work / "plan.json",
@@ -153,6 +156,8 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
         fp.compare_with_datasheet()  # type: ignore[attr-defined]
         need(_spin(app, 60, lambda: len(fp.inspector.pins) == 2), "two pins")  # type: ignore[attr-defined]
         save("fitting_compare_datasheet")
+    session = _models_in_panel(app, w, fp, models_master, work, tag, need, save)
+    written.append(_defocus_in_viewer(app, w, session, defocus_frame, out, tag, need))
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
     _spin(app, 1.0)
@@ -303,6 +308,144 @@ def _fit_in_panel(app: object, w: object, work: Path, tag: str, need: Callable) 
         fp.inspect(fp.results.A, fp.results.e, label="fitted")
         need(_spin(app, 30, lambda: bool(fp.inspector.loss_table())), "inspection")
     return fp
+
+
+def _models_session(work: Path) -> tuple[Path, str]:
+    """Once per ``make screenshots`` (``work`` is shared by the sizes): a simulated session
+    fitted with ``psfbench fit --model auto`` (12 frames: 5 held-out depths), a tiny defocus
+    model trained on its PSF and the defocus map of one frame, into the session's
+    results/defocus/. Returns the session and that frame (relative to the session)."""
+    from psfbench.core.cli import main as cli
+    from psfbench.core.simulation import SimulationSpec, simulate_session
+
+    master = work / "simulated" / "objects_A800_auto"
+    frame = "frames/frame_0008.tif"  # objects in and out of focus: a map with structure
+    done = master / "results" / "defocus" / "frame_0008.tif"
+    if done.is_file():
+        return master, frame
+    t0 = time.monotonic()
+    spec = SimulationSpec(A=800.0, e_mm=23.6, scene="objects", frames=12, height=193,
+                          width=257, seed=4)  # fmt: skip
+    simulate_session(master, spec)
+    model = work / "simulated" / "defocus_tiny"
+    steps = [
+        ["fit", str(master), "--model", "auto", "--device", "cpu", "--quiet"],
+        # quality does not matter, but 2 epochs on 24 scenes give a flat map: 48 and 8 (~20 s)
+        ["defocus", "train", "--psf", str(master), "--scenes", "48", "--epochs", "8",
+         "--threads", "1", "--device", "cpu", "--quiet", "--out", str(model)],
+        ["defocus", "map", str(master / frame), "--model", str(model), "--device", "cpu"],
+    ]  # fmt: skip
+    for argv in steps:
+        rc = cli(argv)
+        if rc != 0:
+            raise RuntimeError(f"screenshots: psfbench {' '.join(argv)} failed (exit {rc})")
+    print(f"screenshots: --model auto fit, defocus model and map in {time.monotonic() - t0:.0f} s")
+    return master, frame
+
+
+def _models_in_panel(
+    app: object,
+    w: object,
+    fp: object,
+    master: Path,
+    work: Path,
+    tag: str,
+    need: Callable,
+    save: Callable[[str], None],
+) -> Path:
+    """The fitting panel on the ``--model auto`` session (a copy in the sessions folder): the
+    Settings tab with the PSF model box on "auto", then the Result tab with fit.txt's model
+    table. Returns the copy."""
+    import shutil
+
+    from PySide6.QtWidgets import QScrollArea
+
+    from psfbench.core.fit.session_fit import FitSettings
+
+    session = work / "sessions" / f"simulated_models_{tag}"
+    shutil.copytree(master, session)
+    w.show_panel("fitting")  # type: ignore[attr-defined]
+    fp.open_session(session)  # type: ignore[attr-defined]
+    need(
+        _spin(app, 60, lambda: "not refitted" in fp.status_label.text()),  # type: ignore[attr-defined]
+        "fit panel open (--model auto results)",
+    )
+    fp.set_form(FitSettings(model="auto", frames=12, device="cpu"))  # type: ignore[attr-defined]
+    need(fp.model_box.currentData() == "auto", "model box on auto")  # type: ignore[attr-defined]
+    fp.tabs.setCurrentIndex(1)  # type: ignore[attr-defined]
+    scroll = fp.model_box.parent()  # type: ignore[attr-defined]
+    while scroll is not None and not isinstance(scroll, QScrollArea):
+        scroll = scroll.parent()
+    if scroll is not None:
+        _spin(app, 0.3)  # laid out before scrolling
+        scroll.ensureWidgetVisible(fp.model_box, 0, 80)  # type: ignore[attr-defined]
+    save("fitting_models_settings")
+    fp.tabs.setCurrentIndex(2)  # type: ignore[attr-defined]
+    need("PSF models" in fp.result_text.toPlainText(), "model table in the Result tab")  # type: ignore[attr-defined]
+    save("fitting_models_result")
+    return session
+
+
+def _defocus_in_viewer(
+    app: object, w: object, session: Path, frame: str, out: Path, tag: str, need: Callable
+) -> Path:
+    """The session browser opens ``session`` in its viewer, on the Defocus map tab with
+    ``frame`` on screen. The viewer is a window of its own: it is drawn over the main window
+    (left, leaving the session browser in view) with a plain title bar, as a screen of that
+    size would show them."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QColor, QPainter
+
+    from psfbench.core.defocus.infer import session_map_path
+
+    w.docks["sessions"].raise_()  # type: ignore[attr-defined]
+    sp = w.panels["sessions"]  # type: ignore[attr-defined]
+    sp.open_session(session)
+    viewer = sp.viewer
+    need(viewer is not None, "session viewer")
+    need(
+        _spin(app, 30, lambda: viewer.pending_loads == 0 and viewer.current_record is not None),
+        "session viewer load",
+    )
+    names = [Path(r.frame).name for r in viewer.records]
+    pos = names.index(Path(frame).name)
+    viewer.show_frame(pos)
+    want = session_map_path(session, frame)
+    need(
+        _spin(
+            app,
+            30,
+            lambda: (
+                viewer._shown == pos and viewer.defocus_shown == want and viewer.pending_loads == 0
+            ),
+        ),
+        "defocus map",
+    )
+    viewer.tabs.setCurrentWidget(viewer.defocus_tab)
+    win = w.size()  # type: ignore[attr-defined]
+    vw, vh = min(1100, int(0.62 * win.width())), min(820, win.height() - 90)
+    viewer.resize(vw, vh)
+    _spin(app, 0.5)
+    viewer.defocus_tab.plot.autoRange(padding=0.02)  # the image fills the resized view
+    _spin(app, 0.8)
+    need(_spin(app, 30, lambda: _rows_ready(sp)), "session scan")
+    shot = w.grab()  # type: ignore[attr-defined]
+    top = viewer.grab()
+    bar = 26
+    x, y = 40, max(0, (win.height() - vh - bar) // 2)  # the browser stays in view
+    p = QPainter(shot)
+    p.fillRect(QRect(x - 1, y - 1, vw + 2, vh + bar + 2), QColor("#5f6368"))
+    p.fillRect(QRect(x, y, vw, bar), QColor("#dadce0"))
+    p.setPen(QColor("#202124"))
+    p.drawText(QRect(x + 10, y, vw - 20, bar), 0x0081, viewer.windowTitle())  # left, vcentre
+    p.drawPixmap(x, y + bar, top)
+    p.end()
+    path = out / f"session_defocus_map_{tag}.png"
+    _spin(app, 0.2)
+    shot.save(str(path))
+    print(f"wrote {path}")
+    viewer.close()
+    return path
 
 
 def _progress(sweep: object) -> float:
