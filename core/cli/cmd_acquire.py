@@ -540,24 +540,44 @@ def _close(bench: Any) -> None:
 
 
 class _ProgressBar:
-    """tqdm fed from the event bus (on the bus's thread, never the acquisition thread)."""
+    """tqdm fed from the event bus (on the bus's thread, never the acquisition thread); when
+    stderr is not a terminal (a log file, a pipe), a plain line every tenth of the sweep
+    instead of a bar's carriage returns."""
 
-    def __init__(self, quiet: bool, total: int, label: str) -> None:
+    def __init__(
+        self, quiet: bool, total: int, label: str, interactive: bool | None = None
+    ) -> None:
         self._bar: Any = None
-        if not quiet:
+        self._lines = False
+        self._label, self._total, self._next = label, total, 0
+        tty = sys.stderr.isatty() if interactive is None else interactive
+        if not quiet and tty:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=label, unit="step", file=sys.stderr)
+        elif not quiet:
+            self._lines = True
+
+    def _line(self, done: int, eta_s: float | None) -> None:
+        if done < self._next and done < self._total:
+            return
+        self._next = done + max(1, self._total // 10)
+        eta = "" if eta_s is None else f", ETA {eta_s:.0f} s"
+        print(f"{self._label}: {done}/{self._total} steps{eta}", file=sys.stderr, flush=True)
 
     def __call__(self, event: Any) -> None:
         kind = event.kind
         if kind == "started" and self._bar is not None:
             self._bar.n = event.total_steps - event.steps_to_run
             self._bar.refresh()
+        elif kind == "started" and self._lines:
+            self._line(event.total_steps - event.steps_to_run, None)
         elif kind == "progress" and self._bar is not None:
             self._bar.n = event.done
             eta = "?" if event.eta_s is None else f"{event.eta_s:.0f}s"
             self._bar.set_postfix_str(f"ETA {eta}", refresh=True)
+        elif kind == "progress" and self._lines:
+            self._line(int(event.done), event.eta_s)
         elif kind == "warning":
             self._write(f"warning: {event.message}")
         elif kind == "paused":
