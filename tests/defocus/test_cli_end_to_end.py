@@ -30,8 +30,9 @@ def test_train_tiny_model_then_map_an_image(tmp_path, capsys) -> None:
         ]
     )  # fmt: skip
     assert rc == 0
-    out = capsys.readouterr().out
-    assert "held-out accuracy" in out
+    cap = capsys.readouterr()
+    assert "held-out accuracy" in cap.out
+    assert "warning: only " in cap.err and "training patches" in cap.err  # a tiny set is told
     info = json.loads((tmp_path / "tiny.json").read_text())
     assert info["psf"]["fit_sha256"] == hashlib.sha256(fit.read_bytes()).hexdigest()
     assert info["psf"]["model"] == {
@@ -108,3 +109,13 @@ def test_train_from_a_generated_dataset_folder(tmp_path, capsys) -> None:
     assert info["training_set"]["samples"] == 6
     assert info["psf"]["dataset"]["A"] == 800.0
     assert sum(info["training_set"]["per_level"]) == 90
+
+
+def test_training_set_warnings() -> None:
+    from psfbench.core.cli.cmd_defocus import training_set_warnings
+
+    assert training_set_warnings(20000, [1000] * 20, 1.0) == []
+    few = training_set_warnings(800, [40] * 20, 1.0)
+    assert len(few) == 1 and "only 800 training patches" in few[0]
+    holes = training_set_warnings(20000, [1000] * 18 + [3, 0], 1.0)
+    assert len(holes) == 1 and "2 of 20 levels" in holes[0] and "sigma 18, 19 px" in holes[0]
