@@ -108,7 +108,8 @@ class AcquisitionEngine:
     """Runs plans against one bench (an object with ``camera``, ``controller``, ``projector``).
 
     ``time_scale`` multiplies physical waits (settle times); the virtual bench's own
-    ``time_scale`` is used when not given, so tests run fast with unchanged plans.
+    ``time_scale`` is used when not given, so tests run fast with unchanged plans. ``clock``
+    (seconds, monotonic) times the Progress events' elapsed time and ETA.
     """
 
     def __init__(
@@ -121,8 +122,11 @@ class AcquisitionEngine:
         grab_retries: int = 2,
         time_scale: float | None = None,
         move_timeout_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bench = bench
+        #: seconds, for the elapsed time and ETA of Progress events (tests pass a fake clock)
+        self.clock = clock
         self.bus = bus if bus is not None else EventBus()
         self.control = RunControl()
         self.writer_queue = writer_queue
@@ -229,14 +233,14 @@ class AcquisitionEngine:
         bus = self.bus
         done_before = total - len(todo)
         saved: list[int] = []
-        t0 = time.monotonic()
+        t0 = self.clock()
         first_step_t: list[float] = []
         paused_s = [0.0]  # time spent paused is not acquisition time: keep it out of the ETA
 
         def on_saved(index: int) -> None:
             saved.append(index)
             bus.emit(FrameSaved(index=index, total=total))
-            now = time.monotonic()
+            now = self.clock()
             start = (first_step_t[0] if first_step_t else t0) + paused_s[0]
             n = len(saved)
             remaining = len(todo) - n
@@ -275,13 +279,13 @@ class AcquisitionEngine:
                 current = index
                 if self.control.enter_pause():
                     bus.emit(Paused(next_index=index))
-                    t_pause = time.monotonic()
+                    t_pause = self.clock()
                     self.control.wait_while_paused()
-                    paused_s[0] += time.monotonic() - t_pause
+                    paused_s[0] += self.clock() - t_pause
                     bus.emit(Resumed(next_index=index))
                 self.control.checkpoint()
                 if i == 0:
-                    first_step_t.append(time.monotonic())
+                    first_step_t.append(self.clock())
                 frame = plan.acquire(ctx, index)
                 self._latest = (index, frame.image)
                 fields = frame.fields
