@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from psfbench.core.cli import UserFacingError
@@ -322,7 +323,7 @@ def _fit_from_results(args: argparse.Namespace) -> None:
     print(f"from {path}: A = {args.A:.2f} px, e = {args.e_mm:.4f} mm", file=sys.stderr)
 
 
-def _deconvolution_progress() -> object:
+def _deconvolution_progress() -> Callable[[int, int, float], None]:
     """A callback printing the deconvolution's iterations on stderr: one updating line on a
     terminal, every fifth iteration (and the last) when stderr is a file or a pipe."""
     tty = sys.stderr.isatty()
