@@ -136,6 +136,11 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
     sp.refresh()  # type: ignore[attr-defined]
     need(_spin(app, 30, lambda: _rows_ready(sp)), "session scan")
     save("session_browser")
+    # a fitted session opened in the fitting panel (its first: no earlier run on the progress
+    # bar), then in the browser's viewer
+    w.show_panel("fitting")  # type: ignore[attr-defined]
+    session = _models_in_panel(app, w, w.panels["fitting"], models_master, work, tag, need, save)
+    written.append(_defocus_in_viewer(app, w, session, defocus_frame, out, tag, need))
     fp = _fit_in_panel(app, w, work, tag, need)
     save("fitting_landscape")
     if getattr(fp, "inspector", None) is not None:
@@ -156,8 +161,6 @@ def shoot(out: Path, size: tuple[int, int], work: Path, dark: bool) -> list[Path
         fp.compare_with_datasheet()  # type: ignore[attr-defined]
         need(_spin(app, 60, lambda: len(fp.inspector.pins) == 2), "two pins")  # type: ignore[attr-defined]
         save("fitting_compare_datasheet")
-    session = _models_in_panel(app, w, fp, models_master, work, tag, need, save)
-    written.append(_defocus_in_viewer(app, w, session, defocus_frame, out, tag, need))
     w.confirm_close = lambda: True  # type: ignore[method-assign]
     w.close()
     _spin(app, 1.0)
