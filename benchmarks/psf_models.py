@@ -1,7 +1,7 @@
 """PSF models beyond the Gaussian (issue 19): held-out loss of every model on every bench variant.
 
 For each virtual-bench variant (plain; disc PSF of the same second moment; chromatic A;
-focus breathing; field-varying blur) a noisy focus sweep is rendered by the bench's own
+focus breathing; field-varying blur; tilted sensor) a noisy focus sweep is rendered by the bench's own
 renderers (core/render's layered Gaussian, core/bench/psf.py's OpenCV disc, the bench's
 breathing warp), independent of the models' renderer. Every candidate model is fitted by
 gradient descent (core/fit/gradient.py) on alternate focus depths from a start 6 % off in A and
@@ -39,7 +39,7 @@ def _candidates(variant: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="plain,disc,chromatic,breathing,field")
+    ap.add_argument("--variants", default="plain,disc,chromatic,breathing,field,tilt")
     ap.add_argument("--width", type=int, default=120)
     ap.add_argument("--height", type=int, default=100)
     ap.add_argument("--frames", type=int, default=10)
