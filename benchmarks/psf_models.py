@@ -1,11 +1,11 @@
 """PSF models beyond the Gaussian (issue 19): held-out loss of every model on every bench variant.
 
 For each virtual-bench variant (plain; disc PSF of the same second moment; chromatic A;
-focus breathing; field-varying blur; tilted sensor) a noisy focus sweep is rendered by the bench's own
-renderers (core/render's layered Gaussian, core/bench/psf.py's OpenCV disc, the bench's
-breathing warp), independent of the models' renderer. Every candidate model is fitted by
+focus breathing; field-varying blur; tilted sensor) a noisy focus sweep is rendered by the
+bench's own renderers (core/render's layered Gaussian, core/bench/psf.py's OpenCV disc, the
+bench's breathing warp), independent of the models' renderer. Every candidate model is fitted by
 gradient descent (core/fit/gradient.py) on alternate focus depths from a start 6 % off in A and
-10 um in e (the grid's typical optimum), and scored with the paper's loss on the other depths
+10 um in e (the grid's typical optimum), and scored with eq. 19 on the other depths
 (core/fit/selection.py). Printed per variant: every model's held-out loss, its difference to the
 best, the fitted parameters against the hidden truth, the time of each fit and its ratio to the
 Gaussian fit's time measured in the same run; the preferred model. ``--repeats N`` repeats each
