@@ -90,7 +90,7 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
         "tilt, breathing or parts joined by '+' (gradient fit from the grid optimum), or auto "
         "(fit each on half the focus depths, choose on the others); docs/psf-models.md",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     device_arg(p)
 
 
@@ -106,8 +106,10 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     quiet = bool(getattr(args, "quiet", False))
 
     def say(line: str) -> None:
-        # the all-in-focus source is always told when it is not the captured image
-        if not quiet or not line.startswith("all-in-focus image: captured"):
+        # the all-in-focus source is always told when it is not the captured image; --quiet
+        # drops the PSF models' progress lines (their table is printed at the end)
+        progress = line.startswith(("all-in-focus image: captured", "model "))
+        if not quiet or not progress:
             print(line)
 
     bars = StageBars(enabled=not quiet)

@@ -330,13 +330,12 @@ def run_model_fit(
             iterations=iterations,
             on_model=lambda n, i, k: say(f"model {i + 1}/{k}: {n} (fit on half the depths)"),
         )
-        say(sel.format_table())
         chosen = sel.row(sel.preferred).model
-        say(f"refitting {sel.preferred} on all frames")
+        # progress only: the table and the refit's parameters are in the result's model table
+        say(f"model selection: {sel.preferred}; refitting {sel.preferred} on all frames")
         final = fit_model(
             problem, sel.preferred, dict(chosen.params), loss_config=cfg, iterations=iterations
         )
-        say(f"{sel.preferred} on all frames: {format_params(final.model)}")
         return {"model": final.model.to_json(), "models": sel.to_json()}
     name = canonical_name(model)
     if "chromatic" in name.split("+") and channels != 3:
