@@ -806,6 +806,11 @@ class FitPanel(QWidget):
         gen = self._gen
         self.session_label.setText(p.name)
         self.session_label.setToolTip(str(p))
+        # the bar told the previous session's fit ("done in 11 s"): not this one's
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setToolTip("")
         self._show_results(None)
         self._set_problem(None)
         self._set_status("Reading results…")

@@ -162,6 +162,10 @@ def test_a_fit_from_the_panel_fills_in_and_equals_the_cli(qtbot, panel, session,
         panel.view.surface(), Landscape.load(session / "results" / "landscape.npz").total
     )
     assert f"{gui['A']:.1f}" in panel.status_label.text()
+    assert panel.progress.format().startswith("done in")
+    # another session: the bar no longer tells this fit's "done in"
+    _open(qtbot, panel, twin, results=True)
+    assert panel.progress.format() == "idle"
 
 
 def test_cancel_midway_keeps_the_results_and_the_gui_responsive(qtbot, panel, with_results):  # type: ignore[no-untyped-def]
