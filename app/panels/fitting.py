@@ -906,6 +906,11 @@ class FitPanel(QWidget):
         if results.truth is not None:
             tA, te = results.truth
             txt += f" (truth {tA:.1f}, {te:.4f})"
+        model = doc.get("model")
+        if isinstance(model, dict) and model.get("name") not in (None, "gaussian"):
+            from psfbench.app.panels.sessions import model_summary
+
+            txt += f"; PSF model {model_summary(model)}"
         return txt
 
     def _result_text(self, results: Any) -> str:

@@ -184,6 +184,21 @@ def list_session_dirs(folder: str) -> list[str]:
     return out
 
 
+def model_summary(model: dict[str, Any]) -> str:
+    """``disc: A 801.4, edge 0.87`` for a fit.json ``model`` entry (docs/psf-models.md):
+    its name and scalar parameters other than e."""
+    params = model.get("params") if isinstance(model.get("params"), dict) else {}
+    parts = []
+    for k, v in params.items():
+        if k in ("e_mm", "v_ref_mm"):
+            continue
+        if isinstance(v, int | float) and math.isfinite(v):
+            parts.append(f"{k} {v:.4g}" if k != "A" else f"A {v:.1f}")
+        elif isinstance(v, list):
+            parts.append(f"{k} [{', '.join(f'{x:.3g}' for x in v if isinstance(x, int | float))}]")
+    return f"{model.get('name')}: " + ", ".join(parts)
+
+
 def _fit_result(root: Path) -> dict[str, Any] | None:
     """The session's fit result: ``results/fit.json`` (``psfbench fit``, psfbench.core.fit.report),
     else any ``results/<name>.json`` (``psfbench.result/1``) whose data holds A and e."""
@@ -207,10 +222,13 @@ def _fit_result(root: Path) -> dict[str, Any] | None:
         e = data.get("e", data.get("e_mm"))
         numbers = isinstance(A, int | float) and isinstance(e, int | float)
         if numbers and math.isfinite(A) and math.isfinite(e):
-            out = {"name": p.stem, "A": float(A), "e": float(e)}
+            out: dict[str, Any] = {"name": p.stem, "A": float(A), "e": float(e)}
             for k in ("A_std", "e_std"):
                 if isinstance(data.get(k), int | float):
                     out[k] = float(data[k])
+            model = data.get("model")  # psfbench fit --model: the chosen PSF model
+            if isinstance(model, dict) and model.get("name") not in (None, "gaussian"):
+                out["model"] = model_summary(model)
             return out
     return None
 
@@ -834,7 +852,9 @@ class SessionsPanel(QWidget):
                 f" ± {f['A_std']:.3f}" if "A_std" in f else ""
             )
             tip += f", e = {f['e']:.4f}" + (f" ± {f['e_std']:.4f}" if "e_std" in f else "")
-            tip += " mm"
+            tip += " mm (the paper's Gaussian)"
+            if f.get("model"):
+                tip += f"; PSF model {f['model']}"
             put(COL_FIT, fit_text, f["A"], tip)
         else:
             put(COL_FIT, "—", -1.0, "no fit result in results/")
@@ -921,6 +941,8 @@ class SessionsPanel(QWidget):
             facts.append(f"Df {lo:.0f}–{hi:.0f} mm")
         if s.fit:
             facts.append(f"fit A = {s.fit['A']:.2f}, e = {s.fit['e']:.4f} mm")
+            if s.fit.get("model"):
+                facts.append(f"PSF model {s.fit['model']}")
         if facts:
             lines.append(" · ".join(facts))
         for p in s.problems:

@@ -52,7 +52,9 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     depth[10:30, 20:60] = np.nan  # holes in the depth map, as a real scan has
     tifffile.imwrite(a / "depth.tif", depth, photometric="minisblack")
     (a / "results" / "fit.json").write_text(
-        json.dumps({"A": 801.23, "e": 23.612, "A_std": 2.1, "e_std": 0.013})
+        json.dumps({"A": 801.23, "e": 23.612, "A_std": 2.1, "e_std": 0.013,
+                    "model": {"name": "disc", "params": {"A": 795.18, "e_mm": 23.603,
+                                                         "edge": 0.8716}}})  # fmt: skip
     )
     assert main(_sweep(root / "b_noaif", "--steps", "3", "--aif", "skip")) == 0
     assert main(_sweep(root / "c_incomplete", "--steps", "5")) == 0
@@ -256,6 +258,8 @@ def test_resume_and_fit_hand_on_the_selected_path(qtbot, panel, sessions):  # ty
     _click_row(qtbot, panel, a)
     assert not panel.resume_button.isEnabled()
     assert panel.fit_button.isEnabled()
+    # a fit with --model: the chosen PSF model is told beside the paper's Gaussian
+    assert "PSF model disc: A 795.2, edge 0.8716" in panel.details.toPlainText()
     with qtbot.waitSignal(panel.fitRequested, timeout=2_000) as sig:
         qtbot.mouseClick(panel.fit_button, Qt.MouseButton.LeftButton)
     assert sig.args == [a]
