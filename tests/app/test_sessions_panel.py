@@ -52,9 +52,15 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     depth[10:30, 20:60] = np.nan  # holes in the depth map, as a real scan has
     tifffile.imwrite(a / "depth.tif", depth, photometric="minisblack")
     (a / "results" / "fit.json").write_text(
-        json.dumps({"A": 801.23, "e": 23.612, "A_std": 2.1, "e_std": 0.013,
-                    "model": {"name": "disc", "params": {"A": 795.18, "e_mm": 23.603,
-                                                         "edge": 0.8716}}})  # fmt: skip
+        json.dumps(
+            {
+                "A": 801.23,
+                "e": 23.612,
+                "A_std": 2.1,
+                "e_std": 0.013,
+                "model": {"name": "disc", "params": {"A": 795.18, "e_mm": 23.603, "edge": 0.8716}},
+            }
+        )  # fmt: skip
     )
     assert main(_sweep(root / "b_noaif", "--steps", "3", "--aif", "skip")) == 0
     assert main(_sweep(root / "c_incomplete", "--steps", "5")) == 0
