@@ -314,13 +314,28 @@ def _fit_from_results(args: argparse.Namespace) -> None:
         raise UserFacingError(f"--fit: {path} does not exist: run psfbench fit first") from None
     except (OSError, ValueError) as exc:
         raise UserFacingError(f"--fit: cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UserFacingError(f"--fit: {path} is not a fit result (a JSON object)")
+    # after fit --model, the chosen model's A and e (fitted on all frames); its A has the
+    # paper's meaning whatever the shape (every kernel has the Gaussian's second moment)
+    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
+    params = model.get("params") if isinstance(model.get("params"), dict) else {}
+    name = str(model.get("name", "gaussian"))
+    src = {"A": params.get("A", doc.get("A")), "e": params.get("e_mm", doc.get("e"))}
     for key, dest in (("A", "A"), ("e", "e_mm")):
-        value = doc.get(key) if isinstance(doc, dict) else None
+        value = src[key]
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise UserFacingError(f"--fit: {path} has no finite '{key}'")
         if getattr(args, dest) is None:
             setattr(args, dest, float(value))
-    print(f"from {path}: A = {args.A:.2f} px, e = {args.e_mm:.4f} mm", file=sys.stderr)
+    which = "the paper's Gaussian" if name == "gaussian" else f"the fitted {name} model"
+    print(f"from {path} ({which}): A = {args.A:.2f} px, e = {args.e_mm:.4f} mm", file=sys.stderr)
+    if name != "gaussian":
+        print(
+            f"note: the inversion blurs with a Gaussian of the same second moment as the "
+            f"{name} PSF (its A), not with the {name} shape",
+            file=sys.stderr,
+        )
 
 
 def _deconvolution_progress() -> Callable[[int, int, float], None]:

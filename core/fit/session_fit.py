@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -378,18 +380,41 @@ def run_session_fit(
     result.settings["fit_settings"] = settings.to_json()
     models = None
     if settings.model != "gaussian":
-        models = _fit_models(problem, result, settings, on_message)
+        t0 = time.perf_counter()
+        models = _fit_models(problem, result, settings, on_message, progress)
         result.psf_models = models  # read by report.result_doc
+        result.timings_s["psf_models"] = time.perf_counter() - t0
     done = SessionFit(result, session, session_truth(session), problem, aif, settings, messages)
     done.models = models
     return done
 
 
 def _fit_models(
-    problem: Any, result: Any, settings: FitSettings, on_message: Callable[[str], None] | None
+    problem: Any,
+    result: Any,
+    settings: FitSettings,
+    on_message: Callable[[str], None] | None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """The PSF model fit after the grid (``--model``; core/fit/selection.py)."""
-    from psfbench.core.fit.selection import model_problem, run_model_fit
+    """The PSF model fit after the grid (``--model``; core/fit/selection.py), reported to
+    ``progress`` as the stage "PSF models" (one step per model fit)."""
+    from psfbench.core.fit.progress import StageTimer
+    from psfbench.core.fit.selection import candidate_models, model_problem, run_model_fit
+
+    n_auto = len(candidate_models(3 if settings.rgb else 1)) + 1  # the candidates and the refit
+    n_fits = n_auto if settings.model == "auto" else 1
+    timer = StageTimer("PSF models", n_fits, progress)
+    timer.advance(0)  # the stage starts now (the CLI's line for the zoom ends here)
+    say = on_message or (lambda _m: None)
+
+    def on_model_message(line: str) -> None:
+        # "model k/n: NAME ..." starts candidate k; "model selection: ..." starts the refit
+        m = re.match(r"model (\d+)/\d+:", line)
+        refit = line.startswith("model selection")
+        done = int(m.group(1)) - 1 if m else (n_fits - 1 if refit else -1)
+        if done > timer.done:
+            timer.advance(done - timer.done)
+        say(line)
 
     try:
         mp = model_problem(
@@ -401,14 +426,16 @@ def _fit_models(
             hole_reach_sigmas=settings.hole_reach_sigmas,
             exclude_clipped=settings.exclude_clipped,
         )
-        return run_model_fit(
+        out = run_model_fit(
             mp,
             result.A,
             result.e,
             settings.model,
             loss_config=settings.loss_config(),
-            on_message=on_message,
+            on_message=on_model_message,
         )
+        timer.advance(n_fits - timer.done)
+        return out
     except ValueError as exc:
         raise FitSetupError(f"--model {settings.model}: {exc}") from None
 

@@ -96,4 +96,13 @@ def test_cli_stack_session_fit_takes_A_and_e_from_fit_json(objects_sweep: Path, 
     assert main(["stack", "--session", str(s), "--fit", "--out", str(out)]) == 0
     cap = capsys.readouterr()
     assert f"A = {truth['A']:.2f} px" in cap.err and "iteration 20/20" in cap.err
+    assert "the paper's Gaussian" in cap.err
+    # after fit --model disc: the model's A and e (fitted on all frames), and a note
+    model = {"name": "disc", "params": {"A": truth["A"], "e_mm": truth["e_mm"], "edge": 0.1}}
+    doc = {"A": 1.5 * truth["A"], "e": truth["e_mm"] + 0.01, "model": model}
+    (s / "results" / "fit.json").write_text(json.dumps(doc))
+    assert main(["stack", "--session", str(s), "--fit", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert f"(the fitted disc model): A = {truth['A']:.2f} px" in cap.err
+    assert "same second moment as the disc PSF" in cap.err
     assert "fitted PSF inverted over the sweep" in cap.out and out.exists()
