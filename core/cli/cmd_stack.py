@@ -11,7 +11,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psfbench.core.cli import UserFacingError
 
@@ -318,8 +318,10 @@ def _fit_from_results(args: argparse.Namespace) -> None:
         raise UserFacingError(f"--fit: {path} is not a fit result (a JSON object)")
     # after fit --model, the chosen model's A and e (fitted on all frames); its A has the
     # paper's meaning whatever the shape (every kernel has the Gaussian's second moment)
-    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
-    params = model.get("params") if isinstance(model.get("params"), dict) else {}
+    raw_model = doc.get("model")
+    model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
+    raw_params = model.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     name = str(model.get("name", "gaussian"))
     src = {"A": params.get("A", doc.get("A")), "e": params.get("e_mm", doc.get("e"))}
     for key, dest in (("A", "A"), ("e", "e_mm")):
