@@ -366,12 +366,17 @@ def to_gray(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(dim=-3, keepdim=True)
 
 
+def _depth_blocks(depth_mm: torch.Tensor, k: int) -> torch.Tensor:
+    """(H // k, W // k, k * k): the depths of each k x k block (the level's pixel grid)."""
+    h, w = depth_mm.shape
+    d = depth_mm[: h - h % k, : w - w % k]
+    return d.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+
+
 def _member_depth(depth_mm: torch.Tensor, k: int) -> torch.Tensor:
     """(H // k, W // k): in each k x k block, the valid depth nearest the block's median of
     valid depths (NaN where none is valid)."""
-    h, w = depth_mm.shape
-    d = depth_mm[: h - h % k, : w - w % k]
-    blocks = d.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+    blocks = _depth_blocks(depth_mm, k)
     ok = torch.isfinite(blocks) & (blocks > 0)
     vals = torch.where(ok, blocks, torch.full_like(blocks, np.nan))
     med = torch.nanmedian(vals, dim=-1, keepdim=True).values
@@ -390,9 +395,7 @@ def mixed_depth_blocks(
     which no renderer at that level can blur right; the PSF-model fits leave them out of the
     losses (measured on a 193x257 objects session at level 2: eq. 19 at the truth 171 with
     them, 59 without; 1.6 % of the pixels, 8 % dilated)."""
-    h, w = depth_mm.shape
-    d = depth_mm[: h - h % k, : w - w % k]
-    blocks = d.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+    blocks = _depth_blocks(depth_mm, k)
     ok = torch.isfinite(blocks) & (blocks > 0)
     hi = torch.where(ok, blocks, torch.full_like(blocks, -np.inf)).amax(dim=-1)
     lo = torch.where(ok, blocks, torch.full_like(blocks, np.inf)).amin(dim=-1)

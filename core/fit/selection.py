@@ -36,6 +36,7 @@ import torch
 
 from psfbench.core.fit.gradient import GradFit, fit_model, simulate, start_params
 from psfbench.core.fit.problem import FitProblem, mixed_depth_blocks
+from psfbench.core.fit.progress import ProgressCallback, StageTimer
 from psfbench.core.losses import LossConfig
 from psfbench.core.psfmodels import PsfModel, canonical_name
 
@@ -332,35 +333,45 @@ def run_model_fit(
     loss_config: LossConfig | None = None,
     iterations: int = 40,
     on_message: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """``psfbench fit --model NAME|auto`` after the grid: returns {"model": PsfModel JSON
     (the chosen model fitted on all frames), "models": selection table JSON (``auto``) or the
-    one model's row}. ``problem`` from :func:`model_problem`. Raises ValueError."""
+    one model's row}. ``problem`` from :func:`model_problem`. ``progress`` gets the stage
+    "PSF models", one step per model fit (the candidates and the refit). Raises ValueError."""
     cfg = loss_config or LossConfig.paper()
     say = on_message or (lambda _m: None)
     channels = int(problem.aif.shape[0])
     if model == "auto":
+        names = candidate_models(channels)
+        timer = StageTimer("PSF models", len(names) + 1, progress)
+        timer.advance(0)  # the stage starts now (the CLI's line for the zoom ends here)
+
+        def on_model(n: str, i: int, k: int) -> None:
+            timer.advance(i - timer.done)
+            say(f"model {i + 1}/{k}: {n} (fit on half the depths)")
+
         sel = select_models(
-            problem,
-            A,
-            e,
-            loss_config=cfg,
-            iterations=iterations,
-            on_model=lambda n, i, k: say(f"model {i + 1}/{k}: {n} (fit on half the depths)"),
+            problem, A, e, names, loss_config=cfg, iterations=iterations, on_model=on_model
         )
         chosen = sel.row(sel.preferred).model
+        timer.advance(len(names) - timer.done)
         # progress only: the table and the refit's parameters are in the result's model table
         say(f"model selection: {sel.preferred}; refitting {sel.preferred} on all frames")
         final = fit_model(
             problem, sel.preferred, dict(chosen.params), loss_config=cfg, iterations=iterations
         )
+        timer.advance()
         return {"model": final.model.to_json(), "models": sel.to_json()}
     name = canonical_name(model)
     if "chromatic" in name.split("+") and channels != 3:
         raise ValueError("the chromatic model needs colour losses (--rgb)")
+    timer = StageTimer("PSF models", 1, progress)
+    timer.advance(0)
     gf = fit_model(
         problem, name, start_params(name, A, e, problem), loss_config=cfg, iterations=iterations
     )
+    timer.advance()
     row = {
         "name": name,
         "n_free": gf.model.n_free(),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -398,23 +397,7 @@ def _fit_models(
 ) -> dict[str, Any]:
     """The PSF model fit after the grid (``--model``; core/fit/selection.py), reported to
     ``progress`` as the stage "PSF models" (one step per model fit)."""
-    from psfbench.core.fit.progress import StageTimer
-    from psfbench.core.fit.selection import candidate_models, model_problem, run_model_fit
-
-    n_auto = len(candidate_models(3 if settings.rgb else 1)) + 1  # the candidates and the refit
-    n_fits = n_auto if settings.model == "auto" else 1
-    timer = StageTimer("PSF models", n_fits, progress)
-    timer.advance(0)  # the stage starts now (the CLI's line for the zoom ends here)
-    say = on_message or (lambda _m: None)
-
-    def on_model_message(line: str) -> None:
-        # "model k/n: NAME ..." starts candidate k; "model selection: ..." starts the refit
-        m = re.match(r"model (\d+)/\d+:", line)
-        refit = line.startswith("model selection")
-        done = int(m.group(1)) - 1 if m else (n_fits - 1 if refit else -1)
-        if done > timer.done:
-            timer.advance(done - timer.done)
-        say(line)
+    from psfbench.core.fit.selection import model_problem, run_model_fit
 
     try:
         mp = model_problem(
@@ -432,9 +415,9 @@ def _fit_models(
             result.e,
             settings.model,
             loss_config=settings.loss_config(),
-            on_message=on_model_message,
+            on_message=on_message,
+            progress=progress,
         )
-        timer.advance(n_fits - timer.done)
         return out
     except ValueError as exc:
         raise FitSetupError(f"--model {settings.model}: {exc}") from None
