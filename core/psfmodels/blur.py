@@ -6,7 +6,10 @@ in *variance* (which keeps the mixture's second moment equal to the pixel's sigm
 layer is blurred once with its level's kernel (:func:`psfbench.core.psfmodels.kernels.shape_kernel`)
 and the layers are summed: the layered renderer's approach (core/render/layered.py) with any
 kernel. Convolutions are FFTs of the half-sample mirror-padded image (OpenCV's
-BORDER_REFLECT), accumulated in the frequency domain: one inverse FFT per image.
+BORDER_REFLECT), accumulated in the frequency domain: one inverse FFT per image. That
+extension is periodic (period twice the image), so a blur wider than half the image is done
+on one period with the kernel wrapped onto it (:class:`FftGrid`): the FFT size stops growing
+with sigma (a 96x128 sweep at sigma 27 px: 192x256 instead of 312x344 points).
 ``mode="gather"`` blurs the whole image once per level and mixes the blurred images per pixel
 (each output pixel takes the PSF of its own sigma): L FFTs whatever the number of sigma maps;
 it differs from the scatter model only near depth edges.
@@ -18,11 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.fft import next_fast_len
 
 from psfbench.core.psfmodels.kernels import shape_kernel
 
 #: Ratio between neighbouring sigma levels from 1 px up (finer below).
 LEVEL_RATIO = 1.15
+#: Levels transformed together by the scatter blur (bounds its memory: this many layers of
+#: every image at the FFT size, complex).
+LEVELS_PER_BATCH = 8
 
 
 def sigma_levels(sigma_max: float) -> list[float]:
@@ -51,19 +58,75 @@ def _mirror_index(n: int, pad: int, device: Any) -> torch.Tensor:
     return torch.where(j < n, j, 2 * n - 1 - j)
 
 
-def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Half-sample symmetric padding of the last two dims (any pad, folding repeatedly)."""
-    h, w = x.shape[-2:]
-    x = x.index_select(-2, _mirror_index(h, pad, x.device))
-    return x.index_select(-1, _mirror_index(w, pad, x.device))
+class _FftAxis:
+    """How one image axis of length n is extended for an FFT convolution whose kernel reaches
+    ``pad`` px: the half-sample symmetric extension (OpenCV's BORDER_REFLECT, folded as often
+    as needed) is periodic with period 2n, so when the mirror padding would be at least as
+    long as that, one period is transformed and the kernel's taps are wrapped onto it
+    (``periodic``: exact, and the size no longer grows with the blur); otherwise the image is
+    mirror-padded by ``pad`` and zero-filled up to a fast FFT length (the crop never reaches
+    the zeros: it sees at most ``pad`` px beyond the image)."""
+
+    def __init__(self, n: int, pad: int, device: Any) -> None:
+        self.n = n
+        self.periodic = n + 2 * pad >= 2 * n
+        if self.periodic:
+            self.size, self.offset = 2 * n, 0
+            i = torch.arange(2 * n, device=device)
+            self.index = torch.where(i < n, i, 2 * n - 1 - i)
+        else:
+            self.size, self.offset = next_fast_len(n + 2 * pad, real=True), pad
+            self.index = _mirror_index(n, pad, device)
+
+    def extend(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        y = x.index_select(dim, self.index)
+        extra = self.size - int(self.index.numel())
+        if extra:
+            shape = list(y.shape)
+            shape[dim] = extra
+            y = torch.cat([y, y.new_zeros(shape)], dim=dim)
+        return y
+
+    def tap_positions(self, radius: int, device: Any) -> torch.Tensor:
+        """Where the taps -radius..radius of a centred kernel land (wrapped mod the size)."""
+        return torch.remainder(torch.arange(-radius, radius + 1, device=device), self.size)
 
 
-def _spectrum(k: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
-    r = k.shape[-1] // 2
-    full = torch.zeros(hp, wp, dtype=k.dtype, device=k.device)
-    full[: 2 * r + 1, : 2 * r + 1] = k
-    full = torch.roll(full, shifts=(-r, -r), dims=(0, 1))
-    return torch.fft.rfft2(full)
+class FftGrid:
+    """The FFT frame of (H, W) images blurred by kernels of radius <= ``pad`` px with
+    half-sample symmetric borders: :meth:`extend` the images, multiply their ``rfft2`` by
+    :meth:`spectrum` of each kernel, ``irfft2`` at :attr:`shape` and :meth:`crop`. The result
+    equals a direct convolution of the mirror-extended image (tests/psfmodels/test_blur_fft.py
+    checks it against scipy.ndimage in 'reflect' mode)."""
+
+    def __init__(self, h: int, w: int, pad: int, device: Any) -> None:
+        self.rows = _FftAxis(h, pad, device)
+        self.cols = _FftAxis(w, pad, device)
+        self.shape = (self.rows.size, self.cols.size)
+
+    def extend(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cols.extend(self.rows.extend(x, -2), -1)
+
+    def crop(self, y: torch.Tensor) -> torch.Tensor:
+        r, c = self.rows, self.cols
+        return y[..., r.offset : r.offset + r.n, c.offset : c.offset + c.n]
+
+    def spectrum(self, k: torch.Tensor) -> torch.Tensor:
+        """rfft2 of the (2r+1, 2r+1) kernel ``k`` centred at the origin of the frame (its
+        taps summed where they wrap; differentiable in ``k``)."""
+        r = k.shape[-1] // 2
+        hp, wp = self.shape
+        ii = self.rows.tap_positions(r, k.device)
+        jj = self.cols.tap_positions(r, k.device)
+        if 2 * r + 1 <= min(hp, wp):  # no tap wraps onto another: plain placement
+            full = torch.zeros(hp, wp, dtype=k.dtype, device=k.device)
+            full[: 2 * r + 1, : 2 * r + 1] = k
+            full = torch.roll(full, shifts=(-r, -r), dims=(0, 1))
+        else:
+            flat = (ii[:, None] * wp + jj[None, :]).reshape(-1)
+            full = torch.zeros(hp * wp, dtype=k.dtype, device=k.device)
+            full = full.index_add(0, flat, k.reshape(-1)).reshape(hp, wp)
+        return torch.fft.rfft2(full)
 
 
 def blur_stack(
@@ -74,12 +137,11 @@ def blur_stack(
     c, h, w = image.shape
     e = edge.to(torch.float64) if isinstance(edge, torch.Tensor) else edge
     kernels = [shape_kernel(s, e) for s in levels]
-    pad = max(k.shape[-1] // 2 for k in kernels)
-    hp, wp = h + 2 * pad, w + 2 * pad
-    f_img = torch.fft.rfft2(mirror_pad(image, pad))
-    specs = torch.stack([_spectrum(k.to(image.dtype), hp, wp) for k in kernels])
-    out = torch.fft.irfft2(f_img[None] * specs[:, None], s=(hp, wp))
-    return out[..., pad : pad + h, pad : pad + w]
+    grid = FftGrid(h, w, max(k.shape[-1] // 2 for k in kernels), image.device)
+    f_img = torch.fft.rfft2(grid.extend(image))
+    specs = torch.stack([grid.spectrum(k.to(image.dtype)) for k in kernels])
+    out = torch.fft.irfft2(f_img[None] * specs[:, None], s=grid.shape)
+    return grid.crop(out)
 
 
 def mix_stack(stack: torch.Tensor, levels: list[float], sigma: torch.Tensor) -> torch.Tensor:
@@ -121,26 +183,28 @@ def layered_blur(
     e = edge
     if isinstance(e, torch.Tensor):
         e = e.to(torch.float64)
-    kernels = [shape_kernel(s, e) for s in levels]
-    pad = max(k.shape[-1] // 2 for k in kernels)
-    hp, wp = h + 2 * pad, w + 2 * pad
-    lo, w_lo = level_weights(sigma, levels)
     if mode == "gather":
         return mix_stack(blur_stack(image, levels, e), levels, sigma)
+    kernels = [shape_kernel(s, e) for s in levels]
+    grid = FftGrid(h, w, max(k.shape[-1] // 2 for k in kernels), image.device)
+    lo, w_lo = level_weights(sigma, levels)
+    # every pixel's two level weights, scattered into (L, B, C, H, W) in two ops
+    weights = torch.zeros((len(levels), *sigma.shape), dtype=w_lo.dtype, device=w_lo.device)
+    weights = weights.scatter_add(0, lo[None], w_lo[None])
+    weights = weights.scatter_add(0, (lo + 1).clamp(max=len(levels) - 1)[None], 1.0 - w_lo[None])
+    used = (weights.detach() != 0).reshape(len(levels), -1).any(dim=1)
+    used_levels = [int(i) for i in torch.nonzero(used).reshape(-1).tolist()]
     acc: torch.Tensor | None = None
-    for i, k in enumerate(kernels):
-        wi = torch.where(lo == i, w_lo, torch.zeros_like(w_lo)) + torch.where(
-            lo == i - 1, 1.0 - w_lo, torch.zeros_like(w_lo)
-        )
-        if not bool((wi.detach() != 0).any()):
-            continue
-        spec = _spectrum(k.to(image.dtype), hp, wp)
-        layer = mirror_pad(image[None] * wi, pad)
-        term_f = torch.fft.rfft2(layer) * spec
+    for g0 in range(0, len(used_levels), LEVELS_PER_BATCH):
+        group = used_levels[g0 : g0 + LEVELS_PER_BATCH]
+        idx = torch.as_tensor(group, device=weights.device)
+        layers = grid.extend(image[None, None] * weights.index_select(0, idx))
+        specs = torch.stack([grid.spectrum(kernels[i].to(image.dtype)) for i in group])
+        term_f = (torch.fft.rfft2(layers) * specs[:, None, None]).sum(dim=0)
         acc = term_f if acc is None else acc + term_f
     if acc is None:
         return torch.zeros_like(sigma)
-    out = torch.fft.irfft2(acc, s=(hp, wp))[..., pad : pad + h, pad : pad + w]
+    out = grid.crop(torch.fft.irfft2(acc, s=grid.shape))
     return out.to(image.dtype)
 
 
