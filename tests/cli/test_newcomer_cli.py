@@ -1,0 +1,46 @@
+"""Findings of a newcomer trial on the command line: refusals with one clear line each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from psfbench.core.cli import main
+from psfbench.core.dataset import SessionWriter
+from tests.dataset.helpers import image, make_meta, write_session
+
+
+def _session(root: Path, n_frames: int, depth: bool = True, same_d: bool = False) -> Path:
+    with SessionWriter.create(root, make_meta(max(n_frames, 1))) as w:
+        for i in range(n_frames):
+            d = 30.0 if same_d else 30.0 + i
+            w.write_frame(i, image((12, 16), "uint16", i), {"d_mm": d, "motor_steps": 100 * i})
+        if depth:
+            w.write_depth(np.full((12, 16), 900.0, np.float32))
+        w.write_aif(image((12, 16), "uint16", 99))
+    return root
+
+
+def test_fit_refuses_a_single_frame_session(tmp_path, capsys) -> None:
+    root = write_session(tmp_path / "one", n_frames=1, n_steps=1)
+    assert main(["fit", str(root), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root}: 1 frame;" in err and "at least 2 focus positions" in err
+    same = _session(tmp_path / "same", 3, same_d=True)
+    assert main(["fit", str(same), "--quiet"]) == 2
+    assert "all 3 frames are at one focus position (30 mm)" in capsys.readouterr().err
+
+
+def test_fit_refuses_frames_below_2(tmp_path, capsys) -> None:
+    root = write_session(tmp_path / "s", n_frames=3)
+    assert main(["fit", str(root), "--frames", "1", "--quiet"]) == 2
+    assert "--frames 1: must be at least 2" in capsys.readouterr().err
+
+
+def test_fit_without_a_depth_map_names_the_session_and_the_remedy(tmp_path, capsys) -> None:
+    root = _session(tmp_path / "nodepth", 3, depth=False)
+    assert main(["fit", str(root), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root}: this session has no depth map" in err
+    assert "import with --depth" in err and "Traceback" not in err
