@@ -200,11 +200,12 @@ def fit(
     landscape.meta["pyramid_factor"] = factor
     timings["landscape"] = time.perf_counter() - t0
     coarse = refine(landscape)
+    edge_warning = (
+        f"landscape minimum at the grid edge (A={coarse.A:.1f}, e={coarse.e:.3f}): "
+        "the true optimum may lie outside the grid; widen --A-range/--e-range"
+    )
     if coarse.at_boundary:
-        warnings.append(
-            f"landscape minimum at the grid edge (A={coarse.A:.1f}, e={coarse.e:.3f}): "
-            "the true optimum may lie outside the grid; widen --A-range/--e-range"
-        )
+        warnings.append(edge_warning)
 
     # Zoom with the scatter model (layered renderer): the gather model that made the
     # landscape is biased wherever sigma varies within a kernel footprint (depth edges and
@@ -262,14 +263,35 @@ def fit(
         warnings.extend(zoom_result.warnings)
         opt = zoom_result.optimum
         timings["zoom"] = time.perf_counter() - t0
+    at_boundary = coarse.at_boundary
+    if at_boundary and zoom_result is not None and zoom_result.converged:
+        inside_A = len(A_grid) < 2 or A_grid[1] <= opt.A <= A_grid[-2]
+        inside_e = len(e_grid) < 2 or e_grid[1] <= opt.e <= e_grid[-2]
+        if inside_A and inside_e:
+            # the zoom found the minimum well inside the grid: the landscape's edge minimum
+            # was its sampling (a valley narrower than the e step), not the range
+            at_boundary = False
+            warnings[warnings.index(edge_warning)] = (
+                f"the landscape's minimum lay at the grid edge (A={coarse.A:.1f}, "
+                f"e={coarse.e:.3f}) but the zoom located the minimum inside the grid: the "
+                "loss valley is narrower than the landscape's grid steps (a finer --grid "
+                "shows it); the result stands"
+            )
 
     t0 = time.perf_counter()
     unc_source = zoom_result.design if zoom_result is not None else landscape
+    converged = zoom_result is None or zoom_result.converged
     A_std, e_std, _ = bootstrap(unc_source, n=bootstrap_n, seed=seed, radius=2)
+    if not converged:  # no minimum located: a spread around a point on a slope means nothing
+        A_std = e_std = math.nan
     timings["bootstrap"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    need_exact = zoom_result is None or (datasheet_A is not None and math.isfinite(datasheet_A))
+    need_exact = (
+        zoom_result is None
+        or not converged
+        or (datasheet_A is not None and math.isfinite(datasheet_A))
+    )
     if need_exact:
         if final_losses is None:
             final_losses = frame_losses(final_problem, loss_config)
@@ -321,7 +343,7 @@ def fit(
         zoom_path=zoom_result.evaluations if zoom_result is not None else [],
         frame_usage=[float(u) for u in usage],
         frame_indices=[int(i) for i in final_problem.frame_indices],
-        at_boundary=coarse.at_boundary,
+        at_boundary=at_boundary,
         hessian=None if opt.hessian is None else opt.hessian.tolist(),
         datasheet=datasheet,
         timings_s=timings,
@@ -333,6 +355,7 @@ def fit(
             "pyramid_factor": factor,
             "zoom": zoom,
             "zoom_evaluations": None if zoom_result is None else zoom_result.n_evaluations,
+            "zoom_converged": converged,
             "terms_at_optimum": "evaluated" if need_exact else "final design's quadratic",
             "mask_reference": {"A": MASK_A_MARGIN * max(coarse.A, 1e-6), "e": coarse.e},
             "presmooth_sigma": presmooth_sigma,

@@ -44,6 +44,17 @@ ACCEPT = 0.5
 #: ... and a design at the final steps on the last level is accepted when its minimum lies
 #: inside it (interpolated, not extrapolated).
 ACCEPT_FINAL = 1.0
+#: A design whose model minimum lies beyond the trust region doubles the steps of the next
+#: (up to ``MAX_STEP_GRID`` grid steps), at most this many times per level: a start far down a
+#: narrow valley (a landscape whose e step straddles the valley: a 96x128, 12-frame sweep
+#: started at A 400 for a true 950) then walks there in a few designs instead of 75 A each.
+MAX_EXPANSIONS = 4
+MAX_STEP_GRID = 2.0
+#: Designs that lower the best loss by more than ``PROGRESS`` (relative) do not count against
+#: ``max_rounds`` (a walk down a long valley is not a failure to settle), at most this many
+#: per level, expansions included.
+MAX_FREE_ROUNDS = 8
+PROGRESS = 0.05
 
 
 @dataclass
@@ -52,6 +63,9 @@ class ZoomResult:
     optimum: Optimum
     evaluations: list[Landscape] = field(default_factory=list)  # every design, in order
     warnings: list[str] = field(default_factory=list)
+    #: False when the zoom stopped while its steps still hit the trust region: no minimum was
+    #: located, ``optimum`` is then the best point evaluated at the last level (no curvature)
+    converged: bool = True
 
     @property
     def n_evaluations(self) -> dict[str, int]:
@@ -145,12 +159,17 @@ def newton_zoom(
     h_a = dA / 2.0
     h_e = balance(h_a, curv)
     final: tuple[Landscape, Optimum] | None = None
+    converged = True
     for li, level in enumerate(levels):
         last = li == len(levels) - 1
         if last and li > 0:  # coming from the coarse level: start near the final steps
             h_a = min(h_a, 2.0 * fin_a)
             h_e = balance(h_a, curv)
-        for _ in range(max_rounds):
+        level_start = len(evals)
+        rounds = expansions = free = 0
+        hit = settled = False
+        prev_best = np.inf
+        while rounds < max_rounds:
             stage = "zoom" if last else "zoom-coarse"
             za, ze = _design(c_a, c_e, h_a, h_e, offsets)
             skip = _skip_across_valley(za, ze, curv) if last else None
@@ -162,21 +181,53 @@ def newton_zoom(
                 curv = opt.hessian
             at_final = h_a <= fin_a * (1 + 1e-9)
             if last and at_final and move <= ACCEPT_FINAL and opt.hessian is not None:
+                settled = True
                 break
             c_a, c_e = n_a, n_e
             if not last and at_final and move <= ACCEPT:
+                settled = True
                 break
+            hit = move >= TRUST * (1.0 - 1e-9)
+            best_here = float(np.nanmin(ls.total))
+            progress = best_here < prev_best * (1.0 - PROGRESS)
+            prev_best = min(prev_best, best_here)
+            if (hit or progress) and free < MAX_FREE_ROUNDS:  # still walking: a free round
+                free += 1
+                if hit and expansions < MAX_EXPANSIONS:  # ... with longer steps
+                    expansions += 1
+                    h_a = min(2.0 * h_a, MAX_STEP_GRID * dA)
+            else:
+                rounds += 1
             if move <= ACCEPT:
                 h_a = max(h_a / 4.0, fin_a)
             h_e = balance(h_a, curv)
-        else:
-            if last:
+        if not settled and last:
+            if hit:
+                converged = False
+                best = min(evals[level_start:], key=lambda x: float(np.nanmin(x.total)))
+                i, j = best.argmin()
                 warnings.append(
-                    f"zoom did not settle in {max_rounds} designs: the optimum comes from the "
-                    "last one (the loss may be flat or noisy near the minimum)"
+                    f"zoom stopped while still moving (its last step reached the trust "
+                    f"region, towards A={c_a:.1f}, e={c_e:.4f}): no minimum was located, the "
+                    "result is the best point evaluated and has no uncertainty. Widen "
+                    "--A-range/--e-range or refine the grid (--grid) around that point"
+                )
+                point = Optimum(
+                    float(best.A_values[i]),
+                    float(best.e_values[j]),
+                    float(best.total[i, j]),
+                    True,
+                    None,
+                )
+                final = (best, point)
+            else:
+                warnings.append(
+                    f"zoom did not settle in {max_rounds} designs: the loss is flat or noisy "
+                    "near the minimum at the final steps; the optimum comes from the last "
+                    "design's quadratic"
                 )
     assert final is not None
-    return ZoomResult(final[0], final[1], evals, warnings)
+    return ZoomResult(final[0], final[1], evals, warnings, converged)
 
 
 def pattern_zoom(
