@@ -56,6 +56,9 @@ def _parse_rows(csv_path: Path) -> list[dict[str, Any]]:
     seen: dict[int, int] = {}
     for row in table.rows:
         rec: dict[str, Any] = {"file": row.cells["file"]}
+        rec["where"] = {
+            c: table.cell_field(row, c) for c in ("file", *_NUMERIC) if c in table.header
+        }
         if not rec["file"]:
             raise DatasetError(name, table.cell_field(row, "file"), "empty")
         for col, kind in _NUMERIC.items():
@@ -77,7 +80,70 @@ def _parse_rows(csv_path: Path) -> list[dict[str, Any]]:
             )
         seen[rec["index"]] = row.line
         out.append(rec)
+    if len(out) < 2:
+        raise DatasetError(
+            name,
+            "rows",
+            "1 image listed; a focus sweep needs at least 2 (the fit needs at least 2 focus "
+            "positions)",
+        )
     return out
+
+
+def _check_units(csv_path: Path, rows: list[dict[str, Any]], focal_length_mm: float) -> None:
+    """Distances that cannot be millimetres are refused, as the All-in-3D importer does: a
+    focus depth not beyond F, or sensor readings d all below F/20 (metres: d ~ 0.03)."""
+    for rec in rows:
+        df = rec.get("focus_depth_mm")
+        if df is not None and df <= focal_length_mm:
+            raise DatasetError(
+                csv_path,
+                rec["where"]["focus_depth_mm"],
+                f"focus depth {df:g} mm is not beyond F = {focal_length_mm:g} mm (metres "
+                "instead of mm? multiply the column by 1000)",
+            )
+    d = [abs(float(rec["d_mm"])) for rec in rows if "d_mm" in rec]
+    if d and max(d) < 0.05 * focal_length_mm:
+        raise DatasetError(
+            csv_path,
+            "d_mm",
+            f"sensor readings d of {min(d):g}..{max(d):g} mm are implausibly small for "
+            f"F = {focal_length_mm:g} mm (the sensor sits about F behind the lens, d + e > F; "
+            "metres instead of mm? multiply the column by 1000)",
+        )
+
+
+def _at_row(csv_path: Path, rec: dict[str, Any], exc: DatasetError) -> DatasetError:
+    """``exc`` (naming the image) prefixed with the CSV line that lists the image."""
+    return DatasetError(csv_path, rec["where"]["file"], str(exc))
+
+
+def _read_listed(csv_path: Path, src: Path, rec: dict[str, Any]) -> np.ndarray:
+    try:
+        return read_image(src / rec["file"])
+    except DatasetError as exc:
+        raise _at_row(csv_path, rec, exc) from None
+
+
+def check_bit_depth(img: np.ndarray, path: Path, bits: int) -> None:
+    """DatasetError naming ``path`` when an integer image holds values beyond the declared
+    ``bits`` (``bit_depth=`` / ``--bit-depth``), with a hint when they look left-aligned (all
+    multiples of 2**(type bits - bits))."""
+    type_bits = 8 * img.dtype.itemsize
+    if img.dtype.kind != "u" or bits >= type_bits:
+        return
+    top, full = int(img.max()), 2**bits - 1
+    if top <= full:
+        return
+    msg = f"sample value {top} exceeds the {bits}-bit full scale {full} (--bit-depth {bits})"
+    step = 2 ** (type_bits - bits)
+    if not np.any(img % img.dtype.type(step)):
+        msg += (
+            f"; the values look shifted to the top bits (multiples of {step}): {bits}-bit data "
+            f"stored left-aligned? Shift them right by {type_bits - bits} bits, or import "
+            f"without --bit-depth to keep them as {type_bits}-bit"
+        )
+    raise DatasetError(path, "bit depth", msg)
 
 
 def session_image(img: np.ndarray, path: Path, scale: float | None) -> np.ndarray:
@@ -143,7 +209,8 @@ def import_image_folder(
     csv_path = Path(csv_path)
     src = Path(image_dir) if image_dir is not None else csv_path.parent
     rows = _parse_rows(csv_path)
-    first = read_image(src / rows[0]["file"])
+    _check_units(csv_path, rows, focal_length_mm)
+    first = _read_listed(csv_path, src, rows[0])
     aif_path = Path(aif) if aif is not None else None
     aif_img = read_image(aif_path) if aif_path is not None else None
     if aif_img is not None and (aif_img.shape != first.shape or aif_img.dtype != first.dtype):
@@ -158,7 +225,7 @@ def import_image_folder(
     is_float = first.dtype.kind == "f"
     scale = None
     if is_float:  # one scale for the whole set: a first pass over the float images
-        found = [(src / r["file"], read_image(src / r["file"])) for r in rows]
+        found = [(src / r["file"], _read_listed(csv_path, src, r)) for r in rows]
         if aif_path is not None and aif_img is not None:
             found.append((aif_path, aif_img))
         scale = float_scale(found)
@@ -176,19 +243,26 @@ def import_image_folder(
         provenance=Provenance(source=f"import_image_folder({csv_path})"),
         notes=f"float images divided by their full scale {scale:g}" if scale else "",
     )
+    if aif_path is not None and aif_img is not None:
+        check_bit_depth(aif_img, aif_path, meta.camera.bit_depth)
     with staged_session(out_dir, meta) as w:
         for row in rows:
             path = src / row["file"]
-            img = first if row is rows[0] else read_image(path)
-            if img.shape != first.shape or img.dtype != first.dtype:
-                raise DatasetError(
-                    path,
-                    "shape",
-                    f"{img.shape} {img.dtype} differs from the first image's "
-                    f"{first.shape} {first.dtype}",
-                )
+            img = first if row is rows[0] else _read_listed(csv_path, src, row)
+            try:
+                if img.shape != first.shape or img.dtype != first.dtype:
+                    raise DatasetError(
+                        path,
+                        "shape",
+                        f"{img.shape} {img.dtype} differs from the first image's "
+                        f"{first.shape} {first.dtype}",
+                    )
+                stored = session_image(img, path, scale)
+                check_bit_depth(stored, path, meta.camera.bit_depth)
+            except DatasetError as exc:
+                raise _at_row(csv_path, row, exc) from None
             fields = {k: row[k] for k in _NUMERIC if k in row}
-            w.write_frame(row["index"], session_image(img, path, scale), fields)
+            w.write_frame(row["index"], stored, fields)
         if dmap is not None:
             w.write_depth(dmap)
         if aif_path is not None and aif_img is not None:
