@@ -119,7 +119,7 @@ def import_allin3d(
             fd_path,
             "fd",
             f"focus depth {fd.min():.4g} is not beyond F = {focal_length_mm} mm "
-            "(metres instead of mm? pass fd_scale=1000)",
+            "(metres instead of mm? pass fd_scale=1000; CLI: --fd-scale 1000)",
         )
     depth_dir = base / f"depth{sfx}"
     depth_path = (
@@ -134,7 +134,7 @@ def import_allin3d(
             depth_path,
             "depth",
             f"median depth {med:.4g} is inside F = {focal_length_mm} mm "
-            "(metres instead of mm? pass depth_scale=1000)",
+            "(metres instead of mm? pass depth_scale=1000; CLI: --depth-scale 1000)",
         )
     aif_path = _pick(
         base / f"AIF{sfx}", f"image{vname}.png", (".png", ".jpg", ".bmp", ".tif"), "AIF image"

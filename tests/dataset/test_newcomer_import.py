@@ -77,3 +77,21 @@ def test_left_aligned_12_bit_data_names_the_source_file_and_hints(tmp_path) -> N
     assert "exceeds the 12-bit full scale 4095" in str(info.value)
     assert "left-aligned" not in str(info.value)
     assert not (tmp_path / "s").exists() and not (tmp_path / "s2").exists()
+
+
+def test_allin3d_unit_errors_name_the_cli_flags(tmp_path, capsys) -> None:
+    from tests.dataset.test_importers import H as H3
+    from tests.dataset.test_importers import W as W3
+    from tests.dataset.test_importers import _allin3d
+
+    root = _allin3d(tmp_path)
+    fd_path = root / "focus_4" / "000" / "fd.npy"
+    fd = np.load(fd_path)
+    np.save(fd_path, fd / 1000)  # metres
+    args = ["session", "import", "allin3d", str(root), "--factor", "4", "--out"]
+    assert main([*args, str(tmp_path / "o1")]) == 2
+    assert "pass fd_scale=1000; CLI: --fd-scale 1000" in capsys.readouterr().err
+    np.save(fd_path, fd)
+    np.save(root / "depth_4" / "depth000.npy", np.full((H3, W3), 1.0))  # metres
+    assert main([*args, str(tmp_path / "o2")]) == 2
+    assert "pass depth_scale=1000; CLI: --depth-scale 1000" in capsys.readouterr().err
