@@ -79,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except optics.OpticsError as exc:
         raise UserFacingError(str(exc)) from None
-    if img.ndim == 3:
-        img = np.moveaxis(img, 0, -1)
-    write_image(Path(args.out), img, session.meta.camera.bit_depth)
+    write_image(args.out, img, session.meta.camera.bit_depth)
     print(f"wrote {args.out} (Df = {df:.2f} mm, A = {A:g}, method {args.method})")
     return 0
 
@@ -116,34 +114,31 @@ def _run_model(args: argparse.Namespace, session: object, aif: object, depth: ob
         )[0]
     except (ValueError, optics.OpticsError) as exc:
         raise UserFacingError(str(exc)) from None
-    if img.ndim == 3:
-        img = np.moveaxis(img, 0, -1)
-    write_image(Path(args.out), img, session.meta.camera.bit_depth)  # type: ignore[attr-defined]
+    write_image(args.out, img, session.meta.camera.bit_depth)  # type: ignore[attr-defined]
     df = float(optics.focus_depth(d, model.e_mm, F))
     print(f"wrote {args.out} (Df = {df:.2f} mm, model {model.name}, A = {model.A:g})")
     return 0
 
 
-def write_image(path: object, img: object, bit_depth: int) -> None:
-    """Float [0, 1] image -> file at 8 or 16 bits by extension (PNG/TIFF), RGB order kept."""
-    from pathlib import Path
+def write_image(path: str, img: object, bit_depth: int) -> None:
+    """Float [0, 1] image, (C, H, W) or (H, W), to ``path`` at the session's bit depth (16-bit
+    PNG/TIFF holding 0..2**bits - 1 for a 12-bit session, as ``stack --session`` writes it) by
+    ``stack``'s writer: its format and folder checks, its warning where a format holds less."""
+    import sys
 
-    import cv2
     import numpy as np
-    import tifffile
 
-    p = Path(str(path))
-    arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
-    if p.suffix.lower() in (".tif", ".tiff"):
-        if bit_depth > 8:
-            tifffile.imwrite(p, np.round(arr * (2**bit_depth - 1)).astype(np.uint16))
-        else:
-            tifffile.imwrite(p, np.round(arr * 255).astype(np.uint8))
-        return
-    out: np.ndarray = np.round(arr * 255).astype(np.uint8)
-    if out.ndim == 3:
-        out = np.ascontiguousarray(out[..., ::-1])  # RGB -> OpenCV's BGR
-    if not cv2.imwrite(str(p), out):
-        from psfbench.core.cli import UserFacingError
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.stacking.io import StackIOError, from_float
+    from psfbench.core.stacking.io import write_image as write_native
 
-        raise UserFacingError(f"could not write {p} (unsupported extension?)")
+    arr = np.asarray(img, dtype=np.float32)
+    chw = arr[None] if arr.ndim == 2 else arr
+    dtype = np.dtype(np.uint16 if bit_depth > 8 else np.uint8)
+    top = float(2**bit_depth - 1)
+    try:
+        warnings = write_native(path, from_float(chw, dtype, top), top)
+    except StackIOError as exc:
+        raise UserFacingError(str(exc)) from None
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)

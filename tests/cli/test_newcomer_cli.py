@@ -44,3 +44,27 @@ def test_fit_without_a_depth_map_names_the_session_and_the_remedy(tmp_path, caps
     err = capsys.readouterr().err
     assert f"{root}: this session has no depth map" in err
     assert "import with --depth" in err and "Traceback" not in err
+
+
+def test_render_output_errors_are_one_line_like_stack(tmp_path, capsys) -> None:
+    root = write_session(tmp_path / "s", n_frames=3)
+    base = ["render", str(root), "--focus-depth", "500", "--A", "800", "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "x.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown output format '.xyz'; use .tif" in err and "Traceback" not in err
+    assert main([*base, "--out", str(tmp_path / "nodir" / "x.tif")]) == 2
+    assert f"the folder {tmp_path / 'nodir'} does not exist" in capsys.readouterr().err
+
+
+def test_render_png_keeps_the_sessions_bit_depth(tmp_path, capsys) -> None:
+    import cv2
+    import tifffile
+
+    root = write_session(tmp_path / "s", n_frames=3)
+    base = ["render", str(root), "--focus-depth", "500", "--A", "800", "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "x.png")]) == 0
+    assert main([*base, "--out", str(tmp_path / "x.tif")]) == 0
+    png = cv2.imread(str(tmp_path / "x.png"), cv2.IMREAD_UNCHANGED)
+    tif = tifffile.imread(tmp_path / "x.tif")
+    assert png.dtype == np.uint16 and png.max() > 255 and png.max() <= 4095
+    np.testing.assert_array_equal(png, tif)  # the same 12-bit values as the TIFF
