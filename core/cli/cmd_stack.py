@@ -133,6 +133,43 @@ def _sweep_order(files: list[str], as_given: bool) -> tuple[list[str], str]:
     )
 
 
+def _expand_folders(files: list[str]) -> list[str]:
+    """FILES with each folder replaced by its images in numeric order. Where most of a folder's
+    images share one numbered name pattern (pcb_001.jpg, pcb_002.jpg, ...), the others
+    (expected.jpg: another tool's result) are left out, and a note on stderr names them."""
+    import re
+    from collections import Counter
+    from pathlib import Path
+
+    from psfbench.core import imageio
+
+    out: list[str] = []
+    for item in files:
+        if not Path(item).is_dir():
+            out.append(item)
+            continue
+        try:
+            found = imageio.list_images(item)
+        except imageio.ImageFileError as exc:
+            raise UserFacingError(str(exc)) from None
+        patterns = [re.sub(r"\d+", "#", p.name.lower()) if re.search(r"\d", p.name) else None
+                    for p in found]  # fmt: skip
+        counts = Counter(p for p in patterns if p is not None)
+        common, n = counts.most_common(1)[0] if counts else (None, 0)
+        if n >= 2 and 2 * n > len(found) and n < len(found):
+            kept = [f for f, p in zip(found, patterns, strict=True) if p == common]
+            odd = [f.name for f, p in zip(found, patterns, strict=True) if p != common]
+            like = re.sub(r"\d", "#", kept[0].name)
+            print(
+                f"note: {item}: left out {len(odd)} file(s) not named like {like}: "
+                f"{', '.join(odd)} (give them by name to include them)",
+                file=sys.stderr,
+            )
+            found = kept
+        out.extend(str(f) for f in found)
+    return out
+
+
 def _fusion_params(args: argparse.Namespace, session: bool = False) -> FusionParams:
     """A session's all-in-focus image is made for the PSF fit, which needs the sharp frame at
     depth edges: sharing there reads as a blurrier image and biases A low (virtual bench:
@@ -182,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.files:
         raise UserFacingError("no input images: give FILES or --session DIR")
     files, order_note = _sweep_order(args.files, args.as_given)
+    files = _expand_folders(files)
     try:
         stack = read_stack(files)
     except StackIOError as exc:

@@ -68,3 +68,25 @@ def test_render_png_keeps_the_sessions_bit_depth(tmp_path, capsys) -> None:
     tif = tifffile.imread(tmp_path / "x.tif")
     assert png.dtype == np.uint16 and png.max() > 255 and png.max() <= 4095
     np.testing.assert_array_equal(png, tif)  # the same 12-bit values as the TIFF
+
+
+def test_stack_folder_leaves_out_files_off_its_numbered_pattern(tmp_path, capsys) -> None:
+    from psfbench.core.stacking.io import from_float, write_image
+    from psfbench.core.stacking.synthetic import make_plane_stack
+
+    st = make_plane_stack(48, 64, channels=1, planes=2, A=300.0, seed=1)
+    folder = tmp_path / "pcb"
+    folder.mkdir()
+    for i, f in enumerate(st.frames):
+        write_image(folder / f"pcb_{i + 1:03d}.png", from_float(f, np.dtype(np.uint8)))
+    write_image(folder / "expected.png", from_float(st.aif, np.dtype(np.uint8)))
+    out = tmp_path / "aif.png"
+    assert main(["stack", str(folder), "--out", str(out), "--no-align"]) == 0
+    cap = capsys.readouterr()
+    assert "left out 1 file(s) not named like pcb_###.png: expected.png" in cap.err
+    assert f"({len(st.frames)} frames," in cap.out
+    # named explicitly, a file off the pattern is stacked
+    files = sorted(str(p) for p in folder.iterdir())
+    assert main(["stack", *files, "--out", str(out), "--no-align"]) == 0
+    cap = capsys.readouterr()
+    assert "left out" not in cap.err and f"({len(st.frames) + 1} frames," in cap.out
