@@ -33,15 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from psfbench.core.cli import UserFacingError
+    from psfbench.core.cli.common import check_fit_source, format_params
     from psfbench.core.psfmodels import PsfModelError, from_fit_json
     from psfbench.core.psfmodels.export import DEFAULT_SIGMAS, export_model
 
+    check_fit_source(args.source)
     try:
         model = from_fit_json(args.source)
         sigmas = tuple(args.sigmas) if args.sigmas else DEFAULT_SIGMAS
         paths = export_model(model, args.out, sigmas=sigmas, field_grid=args.field_grid)
     except (PsfModelError, ValueError, OSError) as exc:
         raise UserFacingError(str(exc)) from None
-    print(f"model {model.name}: " + ", ".join(f"{k}={v}" for k, v in model.params.items()))
+    print(f"model {model.name}: {format_params(model.params)}")
     print("wrote " + ", ".join(paths.values()))
     return 0

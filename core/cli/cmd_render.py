@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from psfbench.core.cli.common import device_arg, resolve_device
+from psfbench.core.cli.common import check_fit_source, device_arg, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,6 +95,7 @@ def _run_model(args: argparse.Namespace, session: object, aif: object, depth: ob
     from psfbench.core.psfmodels import PsfModelError, from_fit_json, render
 
     src = Path(args.session) / "results" / "fit.json" if args.model == "fit" else Path(args.model)
+    check_fit_source(args.session if args.model == "fit" else args.model)
     try:
         model = from_fit_json(src)
         if args.A is not None:

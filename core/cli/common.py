@@ -63,3 +63,33 @@ def saturation_arg(text: str) -> float | str | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"a saturation level must be > 0, got {text!r}")
     return value
+
+
+def check_fit_source(source: str) -> None:
+    """A fit or PSF model JSON named on the command line (a file, a session or its results
+    folder) that is not there: UserFacingError saying so, before the reader's OS error."""
+    from pathlib import Path
+
+    from psfbench.core.cli import UserFacingError
+
+    p = Path(source)
+    if not p.exists():
+        raise UserFacingError(f"file not found: {p} (cannot read a fit or PSF model JSON)")
+    if p.is_dir() and not (p / "fit.json").is_file() and not (p / "results/fit.json").is_file():
+        session = p.parent if p.name == "results" and not (p / "session.json").is_file() else p
+        raise UserFacingError(
+            f"{session} has no fit yet (results/fit.json): run psfbench fit {session}"
+        )
+
+
+def format_params(params: dict[str, object]) -> str:
+    """``A=991.41, e_mm=23.7962``: model parameters to 6 significant digits."""
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())

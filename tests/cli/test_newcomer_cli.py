@@ -90,3 +90,28 @@ def test_stack_folder_leaves_out_files_off_its_numbered_pattern(tmp_path, capsys
     assert main(["stack", *files, "--out", str(out), "--no-align"]) == 0
     cap = capsys.readouterr()
     assert "left out" not in cap.err and f"({len(st.frames) + 1} frames," in cap.out
+
+
+def test_psf_export_and_render_model_without_a_fit_say_so(tmp_path, capsys) -> None:
+    root = write_session(tmp_path / "s", n_frames=3)
+    assert main(["psf", "export", str(root), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{root} has no fit yet (results/fit.json): run psfbench fit {root}" in err
+    assert "Errno" not in err
+    assert main(["psf", "export", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")]) == 2
+    assert f"file not found: {tmp_path / 'nope.json'}" in capsys.readouterr().err
+    render = ["render", str(root), "--focus-depth", "500", "--out", str(tmp_path / "r.tif")]
+    assert main([*render, "--model"]) == 2
+    assert f"{root} has no fit yet" in capsys.readouterr().err
+
+
+def test_psf_export_prints_parameters_to_sensible_precision(tmp_path, capsys) -> None:
+    import json
+
+    root = write_session(tmp_path / "s", n_frames=3)
+    (root / "results").mkdir(exist_ok=True)
+    fit = {"A": 991.409981929798, "e": 23.612345678901}
+    (root / "results" / "fit.json").write_text(json.dumps(fit))
+    assert main(["psf", "export", str(root), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "A=991.41, e_mm=23.6123" in out
