@@ -51,13 +51,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here, not at exit
+        return rc
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as the shell reports for tools killed by a closed pipe
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except UserFacingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at devnull so that the interpreter's final flush does
+    not raise again (Python docs, "Note on SIGPIPE")."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file behind sys.stdout (tests): nothing to flush
+        pass
 
 
 class UserFacingError(Exception):

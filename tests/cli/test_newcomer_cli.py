@@ -115,3 +115,26 @@ def test_psf_export_prints_parameters_to_sensible_precision(tmp_path, capsys) ->
     assert main(["psf", "export", str(root), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "A=991.41, e_mm=23.6123" in out
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path) -> None:
+    """`psfbench session info S | head -1`: no BrokenPipeError traceback, exit 141."""
+    import os
+    import subprocess
+    import sys
+
+    root = write_session(tmp_path / "s", n_frames=3)
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first line: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "psfbench.core.cli", "session", "info", str(root)],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
