@@ -307,13 +307,9 @@ def run_fringe(args: argparse.Namespace) -> int:
 
 
 def _read_procam(path: Any) -> Any:
-    from psfbench.core.cli import UserFacingError
-    from psfbench.core.fringe.calibrate import ProcamCalibration
+    from psfbench.core.cli.common import read_procam_calibration
 
-    try:
-        return ProcamCalibration.from_json(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserFacingError(f"{path}: not a procam calibration ({exc})") from None
+    return read_procam_calibration(path)
 
 
 def _profile_procam(bench: Any) -> Any:

@@ -125,41 +125,14 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
 
 
 def check_fittable(session_dir: str, frames: int | None = None) -> None:
-    """UserFacingError, naming the session, for what the fit cannot use: fewer than two focus
-    positions (the loss compares frames at different focus), ``--frames`` below 2, or no
-    depth map. A session that cannot be opened at all is left to the fit's own report."""
-    import numpy as np
-
+    """UserFacingError for ``--frames`` below 2. The session's own checks (two focus
+    positions, a depth map) are :func:`psfbench.core.fit.session_fit.check_fittable`, which
+    :func:`run_session_fit` runs for every fit (CLI, batch, GUI)."""
     from psfbench.core.cli import UserFacingError
-    from psfbench.core.dataset import DatasetError, Session
 
     if frames is not None and frames < 2:
         raise UserFacingError(
             f"--frames {frames}: must be at least 2 (the fit needs at least 2 focus positions)"
-        )
-    try:
-        session = Session.open(session_dir, strict=False)
-    except DatasetError:
-        return
-    n = len(session.indices)
-    if n < 2:
-        raise UserFacingError(
-            f"{session_dir}: {n} frame{'' if n == 1 else 's'}; the fit needs at least 2 focus "
-            "positions (a sweep of 2 or more frames at different distances)"
-        )
-    df = session.focus_depth_mm
-    where = session.d_mm if df is None else np.where(np.isfinite(df), df, session.d_mm)
-    positions = set(where[np.isfinite(where)].tolist())
-    if len(positions) == 1:
-        raise UserFacingError(
-            f"{session_dir}: all {n} frames are at one focus position ({positions.pop():g} mm); "
-            "the fit needs at least 2 focus positions"
-        )
-    if not session.has_depth:
-        raise UserFacingError(
-            f"{session_dir}: this session has no depth map (depth.tif); the fit needs one "
-            "(import with --depth, or scan one with the fringe projector: psfbench acquire "
-            f"fringe ... --session {session_dir})"
         )
 
 

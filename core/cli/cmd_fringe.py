@@ -126,7 +126,7 @@ def run_decode(args: argparse.Namespace) -> int:
         write_scan_outputs,
     )
     from psfbench.core.cli import UserFacingError
-    from psfbench.core.fringe.calibrate import ProcamCalibration
+    from psfbench.core.cli.common import read_procam_calibration
     from psfbench.core.fringe.patterns import PatternError
     from psfbench.core.fringe.scan import REFUSAL_LABELS
     from psfbench.core.fringe.sources import fringe_scan_from_params
@@ -136,11 +136,7 @@ def run_decode(args: argparse.Namespace) -> int:
         files = imageio.list_images(captures)
     except imageio.ImageFileError as exc:
         raise UserFacingError(str(exc)) from None
-    cal_path = Path(args.calibration)
-    try:
-        cal = ProcamCalibration.from_json(cal_path.read_text(encoding="utf-8"), str(cal_path))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserFacingError(f"{cal_path}: not a procam calibration ({exc})") from None
+    cal = read_procam_calibration(args.calibration)
     proj_w, proj_h = (int(v) for v in cal.projector_size)
     params, source = scan_params(captures, args, (proj_w, proj_h))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:
@@ -93,3 +94,21 @@ def format_params(params: dict[str, object]) -> str:
         return str(v)
 
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
+
+
+def read_procam_calibration(path: Any) -> Any:
+    """The projector-camera calibration JSON at ``path`` (a ProcamCalibration); a missing file
+    is ``file not found: PATH``, anything else ``PATH: not a procam calibration (why)``, both
+    as UserFacingError."""
+    from pathlib import Path
+
+    from psfbench.core.cli import UserFacingError
+    from psfbench.core.fringe.calibrate import ProcamCalibration
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserFacingError(f"file not found: {p} (the --calibration JSON)")
+    try:
+        return ProcamCalibration.from_json(p.read_text(encoding="utf-8"), str(p))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserFacingError(f"{p}: not a procam calibration ({exc})") from None

@@ -311,6 +311,38 @@ def session_datasheet_A(session: Any) -> float | None:
     )
 
 
+def check_fittable(session_dir: str | Path) -> None:
+    """FitSetupError, naming the session, for what no fit can use: fewer than two focus
+    positions (the loss compares frames at different focus) or no depth map. A session that
+    cannot be opened at all is left to the loader's own report (it names the file and field)."""
+    from psfbench.core.dataset import DatasetError, Session
+
+    try:
+        session = Session.open(session_dir, strict=False)
+    except DatasetError:
+        return
+    n = len(session.indices)
+    if n < 2:
+        raise FitSetupError(
+            f"{session_dir}: {n} frame{'' if n == 1 else 's'}; the fit needs at least 2 focus "
+            "positions (a sweep of 2 or more frames at different distances)"
+        )
+    df = session.focus_depth_mm
+    where = session.d_mm if df is None else np.where(np.isfinite(df), df, session.d_mm)
+    positions = set(where[np.isfinite(where)].tolist())
+    if len(positions) == 1:
+        raise FitSetupError(
+            f"{session_dir}: all {n} frames are at one focus position ({positions.pop():g} mm); "
+            "the fit needs at least 2 focus positions"
+        )
+    if not session.has_depth:
+        raise FitSetupError(
+            f"{session_dir}: this session has no depth map (depth.tif); the fit needs one "
+            "(import with --depth, or scan one with the fringe projector: psfbench acquire "
+            f"fringe ... --session {session_dir})"
+        )
+
+
 def run_session_fit(
     session_dir: str | Path,
     settings: FitSettings,
@@ -332,6 +364,7 @@ def run_session_fit(
     from psfbench.core.fit.session_io import load_fit_inputs, session_truth
 
     settings.validate()
+    check_fittable(session_dir)
     device = resolve_device(settings.device)
     settings = settings.with_(device=device)
     noise_sd = settings.noise_value()

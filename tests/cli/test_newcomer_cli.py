@@ -138,3 +138,31 @@ def test_a_closed_pipe_ends_quietly(tmp_path) -> None:
         os.close(w)
     assert done.returncode == 141
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_batch_and_gui_fits_refuse_the_same_sessions(tmp_path) -> None:
+    """The checks live in run_session_fit, which the batch and the GUI's fitting panel call
+    directly (they used to bypass the CLI's checks and report the loader's old messages)."""
+    import pytest
+
+    from psfbench.core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
+
+    one = write_session(tmp_path / "one", n_frames=1, n_steps=1)
+    with pytest.raises(FitSetupError, match="1 frame; the fit needs at least 2 focus"):
+        run_session_fit(one, FitSettings())
+    nodepth = _session(tmp_path / "nodepth", 3, depth=False)
+    with pytest.raises(FitSetupError, match="this session has no depth map"):
+        run_session_fit(nodepth, FitSettings())
+
+
+def test_a_missing_calibration_file_says_file_not_found(tmp_path, capsys) -> None:
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(caps / "000.png"), np.zeros((8, 8), np.uint8))
+    missing = tmp_path / "nope.json"
+    assert main(["fringe", "decode", str(caps), "--calibration", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"file not found: {missing}" in err and "Errno" not in err
