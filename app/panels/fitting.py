@@ -908,7 +908,7 @@ class FitPanel(QWidget):
             txt += f" (truth {tA:.1f}, {te:.4f})"
         model = doc.get("model")
         if isinstance(model, dict) and model.get("name") not in (None, "gaussian"):
-            from psfbench.app.panels.sessions import model_summary
+            from psfbench.core.psfmodels.text import model_summary
 
             txt += f"; PSF model {model_summary(model)}"
         return txt

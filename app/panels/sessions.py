@@ -70,6 +70,7 @@ from PySide6.QtWidgets import (
 from psfbench.app.widgets.background import BackgroundTasks
 from psfbench.app.widgets.inputs import action_button
 from psfbench.app.widgets.session_view import SessionView, thumbnail
+from psfbench.core.psfmodels.text import model_summary
 
 log = logging.getLogger(__name__)
 
@@ -182,21 +183,6 @@ def list_session_dirs(folder: str) -> list[str]:
         except OSError:
             continue
     return out
-
-
-def model_summary(model: dict[str, Any]) -> str:
-    """``disc: A 801.4, edge 0.87`` for a fit.json ``model`` entry (docs/psf-models.md):
-    its name and scalar parameters other than e."""
-    params = model.get("params") if isinstance(model.get("params"), dict) else {}
-    parts = []
-    for k, v in params.items():
-        if k in ("e_mm", "v_ref_mm"):
-            continue
-        if isinstance(v, int | float) and math.isfinite(v):
-            parts.append(f"{k} {v:.4g}" if k != "A" else f"A {v:.1f}")
-        elif isinstance(v, list):
-            parts.append(f"{k} [{', '.join(f'{x:.3g}' for x in v if isinstance(x, int | float))}]")
-    return f"{model.get('name')}: " + ", ".join(parts)
 
 
 def _fit_result(root: Path) -> dict[str, Any] | None:

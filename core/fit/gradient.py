@@ -342,7 +342,7 @@ def fit_model(
 
     stack = None
     if mode == "gather" and "edge" not in start:  # the shape is fixed: one stack for the fit
-        from psfbench.core.psfmodels.blur import blur_stack, sigma_levels
+        from psfbench.core.psfmodels.layered import blur_stack, sigma_levels
 
         smax = float(sigma_top(problem, start))
         levels = sigma_levels(smax)

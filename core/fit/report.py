@@ -168,7 +168,7 @@ def models_table(result: FitResult) -> str:
     extra = result.psf_models
     if not isinstance(extra, dict) or not isinstance(extra.get("models"), dict):
         return ""
-    from psfbench.core.fit.selection import format_params
+    from psfbench.core.psfmodels.text import format_params
 
     models = extra["models"]
     lines = ["", "", "PSF models (gradient fit from the grid optimum)"]

@@ -39,6 +39,7 @@ from psfbench.core.fit.problem import FitProblem, mixed_depth_blocks
 from psfbench.core.fit.progress import ProgressCallback, StageTimer
 from psfbench.core.losses import LossConfig
 from psfbench.core.psfmodels import PsfModel, canonical_name
+from psfbench.core.psfmodels.text import format_params
 
 #: Relative held-out loss difference below which two models tie (the simpler wins).
 TIE_REL = 0.10
@@ -118,25 +119,6 @@ class Selection:
         if "warning" in self.extra:
             lines.append(f"WARNING: {self.extra['warning']}")
         return "\n".join(lines)
-
-
-def format_params(model: PsfModel | dict[str, Any]) -> str:
-    """``A=803.1±2.4 e_mm=23.864±0.001 edge=...``: a model's free parameters +- 1 sd
-    (``v_ref_mm``, fixed, left out). Takes a :class:`PsfModel` or its JSON."""
-    if isinstance(model, PsfModel):
-        params, std = model.params, model.std
-    else:
-        params, std = model.get("params") or {}, model.get("std") or {}
-    ps = []
-    for k, v in params.items():
-        if k == "v_ref_mm":
-            continue
-        sd = std.get(k)
-        if isinstance(v, list):
-            ps.append(f"{k}=[{', '.join(f'{x:.4g}' for x in v)}]")
-        else:
-            ps.append(f"{k}={v:.5g}" + (f"±{sd:.2g}" if isinstance(sd, float) else ""))
-    return " ".join(ps)
 
 
 def split_frames(d_mm: np.ndarray) -> tuple[list[int], list[int]]:

@@ -3,10 +3,11 @@
 Eqs. 5-8 of the paper with the components of :mod:`psfbench.core.psfmodels.spec`: for frame j
 with sensor reading d_j, the lens-sensor distance is v = d_j + e (+ t_x x + t_y y with
 ``tilt``), Df = F v / (v - F), sigma = A * chroma_c * field(x, y) * |D - Df| / D * F / (Df - F);
-the image is blurred through the model's shape (:func:`psfbench.core.psfmodels.blur.layered_blur`)
-and, with ``breathing``, magnified about the frame centre by m = scale0 * (1 + b (v - v_ref) /
-v_ref) (bilinear, mirrored border), as the virtual bench does. Parameters are tensors here so
-a fit can differentiate; :func:`render` is the numpy entry point.
+the image is blurred through the model's shape
+(:func:`psfbench.core.psfmodels.layered.layered_blur`) and, with ``breathing``, magnified
+about the frame centre by m = scale0 * (1 + b (v - v_ref) / v_ref) (bilinear, mirrored
+border), as the virtual bench does. Parameters are tensors here so a fit can differentiate;
+:func:`render` is the numpy entry point.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from psfbench.core.psfmodels.blur import layered_blur, mix_stack
 from psfbench.core.psfmodels.kernels import field_factor_map
+from psfbench.core.psfmodels.layered import layered_blur, mix_stack
 from psfbench.core.psfmodels.spec import PsfModel
 
 
@@ -108,7 +109,7 @@ def render_t(
 ) -> torch.Tensor:
     """(M, C, H, W) rendered frames of ``aif`` (C, H, W) for readings ``d_mm`` (M,).
 
-    ``stack``: (levels, blurred stack) from :func:`psfbench.core.psfmodels.blur.blur_stack`,
+    ``stack``: (levels, blurred stack) from :func:`psfbench.core.psfmodels.layered.blur_stack`,
     reused across calls by a fit whose shape does not change (gather model, sigma clamped to
     the top level)."""
     sig = sigma_maps(params, depth_mm, d_mm, F_mm, aif.shape[0]).to(aif.dtype)

@@ -14,8 +14,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from psfbench.core.psfmodels.blur import FftGrid, layered_blur, sigma_levels
 from psfbench.core.psfmodels.kernels import shape_kernel
+from psfbench.core.psfmodels.layered import FftGrid, layered_blur, sigma_levels
 
 
 def _fft_blur(img: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
