@@ -1,9 +1,10 @@
 """A PSF model's parameters as text: the console's and reports' tables, the GUI's status lines.
 
 Torch-free (the session browser and the fitting panel's status line use it without loading
-torch). One convention everywhere: a value with a one-sigma uncertainty is given to the
-precision of that uncertainty's two significant digits (``A=807.6±4.0``, ``breathing=0.028±
-0.011``); an uncertainty the fit could not determine (NaN: the loss is flat along that
+torch). One convention everywhere: a value with a one-sigma uncertainty is rounded as the Particle
+Data Group rounds (the sd to one or two significant digits, the value to the same place:
+``A=808±4``, ``e_mm=23.6030±0.0009``, ``breathing=0.028±0.011``); an uncertainty the fit could
+not determine (NaN: the loss is flat along that
 parameter, docs/psf-models.md) prints as ``±?``; a value without one gets 5 significant digits.
 """
 
@@ -17,17 +18,27 @@ _FIXED = ("v_ref_mm",)
 
 
 def format_value(value: float, sd: float | None = None) -> str:
-    """``807.6±4.0``: ``value`` to the precision of ``sd``'s 2 significant digits; ``±?`` for
-    a NaN sd; 5 significant digits without an sd (None, 0 or infinite)."""
+    """``809.6±2.4``: ``value`` rounded to the decimal place of ``sd``'s last kept digit, by
+    the Particle Data Group's rule (sd's three leading digits 100-354: two significant digits;
+    355-949: one; 950-999: rounded up to 1000, two: ``3.7`` -> ``4``, ``0.00064`` -> ``0.0006``,
+    ``0.011`` -> ``0.011``); ``±?`` for a NaN sd; 5 significant digits without an sd (None, 0
+    or infinite)."""
     if sd is None or not isinstance(sd, int | float):
         return f"{value:.5g}"
     if math.isnan(sd):
         return f"{value:.5g}±?"
     if sd <= 0 or math.isinf(sd) or not math.isfinite(value):
         return f"{value:.5g}"
-    decimals = max(0, 1 - math.floor(math.log10(sd)))
-    if decimals == 0:
-        return f"{value:.0f}±{sd:.0f}"
+    exp = math.floor(math.log10(sd))
+    lead = round(sd / 10.0 ** (exp - 2))  # three leading digits, 100..1000
+    if lead >= 950:
+        sd, exp, sig = 10.0 ** (exp + 1), exp + 1, 2
+    else:
+        sig = 2 if lead < 355 else 1
+    decimals = sig - 1 - exp
+    if decimals <= 0:
+        step = 10.0 ** (-decimals)
+        return f"{round(value / step) * step:.0f}±{round(sd / step) * step:.0f}"
     return f"{value:.{decimals}f}±{sd:.{decimals}f}"
 
 
