@@ -103,8 +103,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace, device: str) -> GenerationConfig:
     from psfbench.core.datagen import GenerationConfig, load_psf, scan_folder, synthetic_sources
+    from psfbench.core.datagen.sample import check_crop
 
-    psf = load_psf(args.psf, focal_length_mm=args.focal_length_mm, scale=args.psf_scale)
+    psf = load_psf(
+        args.psf,
+        focal_length_mm=args.focal_length_mm,
+        scale=args.psf_scale,
+        note=lambda line: print(line, flush=True),
+    )
     if str(args.source).startswith("synthetic:"):
         sources = synthetic_sources(str(args.source)[len("synthetic:") :], tuple(args.size))
     else:
@@ -126,6 +132,7 @@ def _config(args: argparse.Namespace, device: str) -> GenerationConfig:
         device=device,
     )
     cfg.validate()
+    check_crop(cfg)
     return cfg
 
 

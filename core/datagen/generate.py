@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from psfbench.core.datagen.psf import DatagenError
-from psfbench.core.datagen.sample import GenerationConfig, make_sample, sample_key
+from psfbench.core.datagen.sample import GenerationConfig, check_crop, make_sample, sample_key
 from psfbench.core.datagen.shards import (
     CONFIG_FILE,
     LOCK_FILE,
@@ -130,6 +130,7 @@ def generate(
     from psfbench.core.fit.progress import Progress, StageTimer
 
     cfg.validate()
+    check_crop(cfg)  # before OUT is created or written
     out = Path(out_dir)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

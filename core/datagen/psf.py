@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,19 @@ def _session_focal_length(folder: Path) -> float | None:
 
 
 def load_psf(
-    path: str | Path, *, focal_length_mm: float | None = None, scale: float = 1.0
+    path: str | Path,
+    *,
+    focal_length_mm: float | None = None,
+    scale: float = 1.0,
+    note: Callable[[str], None] | None = None,
 ) -> PsfSpec:
     """The PSF of a fit: ``path`` is a fit JSON (``results/fit.json`` or ``psfbench fit
     --json``'s file) or a session folder holding ``results/fit.json``.
 
+    A and e are those of the fit's chosen model (fit.json's ``model`` entry, fitted on all
+    frames, as ``psfbench stack --fit`` takes them) when it has one, else the paper's Gaussian
+    fit (``A``, ``e``). A model of another shape is rendered as the Gaussian of the same
+    second moment (its A). ``note`` receives one line saying which A and e were taken.
     F is ``focal_length_mm`` when given, else the lens of the session the fit belongs to
     (the folder given, or the one above ``results/``). Raises :class:`DatagenError` when the
     document holds no usable A or no focal length can be found.
@@ -107,6 +116,19 @@ def load_psf(
         v = doc.get(key)
         return float(v) if isinstance(v, int | float) else None
 
+    A, e_mm, A_std, e_std = float(doc["A"]), num("e"), num("A_std"), num("e_std")
+    name = "gaussian"
+    if isinstance(doc.get("model"), dict):
+        from psfbench.core.psfmodels import PsfModel, PsfModelError
+
+        try:
+            model = PsfModel.from_json(doc["model"])
+        except PsfModelError as exc:
+            raise DatagenError(f"--psf {p}: 'model': {exc}") from None
+        name, A, e_mm = model.name, model.A, model.e_mm
+        A_std = _finite(model.std.get("A"))
+        e_std = _finite(model.std.get("e_mm"))
+
     F = focal_length_mm
     if F is None and session_dir is not None:
         F = _session_focal_length(session_dir)
@@ -116,14 +138,27 @@ def load_psf(
             "found beside it; pass --focal-length-mm"
         )
     spec = PsfSpec(
-        A=float(doc["A"]),
+        A=A,
         F_mm=float(F),
         scale=float(scale),
-        e_mm=num("e"),
-        A_std=num("A_std"),
-        e_std=num("e_std"),
+        e_mm=e_mm,
+        A_std=A_std,
+        e_std=e_std,
         source=str(p),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
     spec.validate()
+    if note is not None:
+        e_text = "" if e_mm is None else f", e = {e_mm:.4f} mm"
+        which = (
+            "the paper's Gaussian"
+            if name == "gaussian"
+            else f"the fitted {name} model's; samples are blurred with the Gaussian of the same "
+            f"second moment, not the {name} shape"
+        )
+        note(f"PSF from {p}: A = {A:.2f} px{e_text} ({which})")
     return spec
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None

@@ -195,6 +195,18 @@ class Sample:
     files: dict[str, bytes]
 
 
+def check_crop(cfg: GenerationConfig) -> None:
+    """Raise DatagenError when ``cfg.crop`` is larger than a source (synthetic scenes' size,
+    image headers of a folder): checked before anything is rendered or written."""
+    if cfg.crop is None:
+        return
+    ch, cw = cfg.crop
+    for name, (h, w) in cfg.sources.sizes():
+        if ch > h or cw > w:
+            where = f" {name}" if name else ""
+            raise DatagenError(f"--crop {ch}x{cw}: larger than the source{where} ({h}x{w})")
+
+
 def _npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
@@ -266,13 +278,15 @@ def make_sample(cfg: GenerationConfig, index: int) -> Sample:
 
         aif = spatial_shuffle(aif, rng)
     dev = torch.device(cfg.device)
-    depth_t = torch.from_numpy(np.asarray(depth, dtype=np.float64)).to(dev)
+    depth_t = torch.from_numpy(np.array(depth, dtype=np.float64)).to(dev)
     fd = torch.tensor([df], dtype=torch.float64, device=dev).reshape(-1, 1, 1)
     try:
         sigma_t = optics.sigma_map(depth_t, fd, cfg.psf.A_effective, cfg.psf.F_mm).float()[0]
     except optics.OpticsError as exc:
         raise DatagenError(f"sample {index}: {exc}") from None
-    image_t = torch.from_numpy(np.ascontiguousarray(aif, dtype=np.float32)).to(dev)
+    # a copy: folder sources hand out their cached, read-only arrays (sources._load_pair),
+    # which a tensor must neither share nor write into
+    image_t = torch.from_numpy(np.array(aif, dtype=np.float32, order="C")).to(dev)
     model = psf_model_of(cfg)
     with torch.no_grad():
         if model is None:

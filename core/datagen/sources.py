@@ -81,6 +81,11 @@ class FolderSources:
         image, depth = _load_pair(self.root, pair, float(self.depth_scale))
         return image, depth, {"source": pair.name, "image": pair.image, "depth": pair.depth}
 
+    def sizes(self) -> list[tuple[str, tuple[int, int]]]:
+        """(image file, (H, W)) of every pair whose size its header tells (the others are
+        read, and refused if need be, when a sample is made)."""
+        return _header_sizes(self.root, self.pairs)
+
 
 @dataclass(frozen=True)
 class SyntheticSources:
@@ -102,6 +107,10 @@ class SyntheticSources:
             "size": list(self.size),
             "working_distance_mm": self.working_distance_mm,
         }
+
+    def sizes(self) -> list[tuple[str, tuple[int, int]]]:
+        """[("", (H, W))]: every scene has ``size``."""
+        return [("", (int(self.size[0]), int(self.size[1])))]
 
     def load(self, index: int, scene_seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         from psfbench.core.scenes import make_scene
@@ -253,6 +262,31 @@ def _read_depth(path: Path) -> np.ndarray:
     if arr.ndim != 2 or arr.dtype.kind not in "uif":
         raise DatagenError(f"{path}: a depth map must be (H, W) numbers, got {arr.shape}")
     return arr
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(H, W) of the image :func:`psfbench.core.imageio.read_image` reads from ``path``, from
+    the header alone (Pillow; EXIF/TIFF orientations 5-8 swap H and W); None when Pillow
+    cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = im.getexif().get(0x0112)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+@functools.lru_cache(maxsize=2)
+def _header_sizes(root: str, pairs: tuple[SourcePair, ...]) -> list[tuple[str, tuple[int, int]]]:
+    out = []
+    for pair in pairs:
+        hw = _header_size(Path(root) / pair.image)
+        if hw is not None:
+            out.append((pair.image, hw))
+    return out
 
 
 @functools.lru_cache(maxsize=8)
