@@ -39,6 +39,15 @@ def world_of(bench: Any) -> Any:
     return getattr(getattr(bench, "info", None), "world", None)
 
 
+def _f_number(bench: Any, world: Any) -> float | None:
+    """The lens's f-number: the profile's ``[lens] f_number``, else the virtual lens's."""
+    lens = getattr(getattr(bench.info, "settings", None), "lens", None)
+    f_number = getattr(lens, "f_number", None)
+    if f_number is None and world is not None:
+        f_number = world.settings.f_number
+    return None if f_number is None else float(f_number)
+
+
 def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
     cam = bench.camera
     info = cam.info
@@ -57,7 +66,10 @@ def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
             "height": roi.height,
             "pixel_format": cam.pixel_format,
         },
-        "lens": {"focal_length_mm": world.settings.F_mm if world is not None else 50.0},
+        "lens": {
+            "focal_length_mm": world.settings.F_mm if world is not None else 50.0,
+            "f_number": _f_number(bench, world),
+        },
         "plan": plan_section(plan, profile_record(bench)),
         "provenance": {"profile": bench.info.profile, "source": bench.info.source},
         "notes": notes,

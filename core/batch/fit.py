@@ -174,18 +174,37 @@ def _num(v: float | None, fmt: str) -> str:
     return "-" if v is None or not math.isfinite(v) else format(v, fmt)
 
 
+def display_names(paths: Sequence[str]) -> list[str]:
+    """Each path's shortest tail that no other path ends with: the folder's name, or as many
+    parent folders as tell sessions apart (sims/s3 and other/s3), at most the path as given."""
+    parts = [Path(p).parts or (p,) for p in paths]
+    depth = [1] * len(paths)
+
+    def name(i: int) -> str:
+        return str(Path(*parts[i][-depth[i] :]))
+
+    while True:
+        names = [name(i) for i in range(len(paths))]
+        clash = [i for i, n in enumerate(names) if names.count(n) > 1 and depth[i] < len(parts[i])]
+        if not clash:
+            return names
+        for i in clash:
+            depth[i] += 1
+
+
 def format_report(outcomes: Sequence[SessionOutcome]) -> str:
     """The batch's table: per session A, its sd, e (mm), its sd, loss, error against the
-    truth of simulated sessions, warnings (numbered below the table) or the error."""
-    name_w = max([7, *(len(Path(o.session).name) for o in outcomes)]) + 2
+    truth of simulated sessions, warnings (numbered below the table) or the error. Sessions
+    are named by their folder's name, with parent folders where two names are alike."""
+    names = display_names([o.session for o in outcomes])
+    name_w = max([7, *(len(n) for n in names)]) + 2
     head = (
         f"{'session':{name_w}s}{'A':>10s}{'± A':>9s}{'e (mm)':>10s}{'± e':>9s}"
         f"{'loss':>11s}{'A err':>9s}{'e err':>9s}  notes"
     )
     lines = [head, "-" * len(head)]
     notes: list[str] = []
-    for o in outcomes:
-        name = Path(o.session).name
+    for o, name in zip(outcomes, names, strict=True):
         if not o.ok:
             lines.append(f"{name:{name_w}s}{'FAILED':>10s}  {o.error}")
             continue

@@ -29,6 +29,9 @@ class VirtualBenchSettings(BaseModel):
     true_A: float = Field(default=800.0, ge=0.0)
     true_e_mm: float = 23.6
     F_mm: float = Field(default=50.0, gt=0.0)
+    #: the lens's nominal f-number N (the paper's f/1.4), recorded in sessions for the fit's
+    #: datasheet comparison (eq. 6 with a = F/N); the render uses ``true_A``, not N
+    f_number: float | None = Field(default=1.4, gt=0.0)
     render_method: Literal["layered", "scatter", "refcode"] = "layered"
     render_device: str | None = None
     # focus drive

@@ -40,7 +40,8 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
         "--dashboard",
         default=":8787",
         metavar="ADDRESS",
-        help="where a local cluster serves the Dask dashboard (default :8787, 'none': off)",
+        help="where a local cluster serves the Dask dashboard (default :8787, on 127.0.0.1; "
+        "0.0.0.0:8787 for other machines too; 'none': off)",
     )
 
 
@@ -49,6 +50,8 @@ def open_cluster(args: argparse.Namespace) -> Any:
     from psfbench.core.batch.cluster import open_client
 
     dash = None if str(args.dashboard).lower() == "none" else str(args.dashboard)
+    if dash is not None and args.scheduler is None and dash.startswith(":"):
+        dash = "127.0.0.1" + dash  # a cluster of this machine serves its dashboard to it alone
     return open_client(
         args.scheduler,
         args.local,
@@ -56,6 +59,29 @@ def open_cluster(args: argparse.Namespace) -> Any:
         processes=not args.in_process,
         dashboard_address=dash,
     )
+
+
+def local_dashboard(handle: Any) -> str | None:
+    """The URL of the dashboard a cluster started here really serves, None when it serves
+    none (turned off, or bokeh missing: Dask then answers /status with a hint page only).
+
+    Dask's own link names the machine's network address for an in-process cluster, whatever
+    interface the dashboard listens on; this one names the interface (127.0.0.1 for one
+    that listens on all or on the loopback) and the port it got (another when 8787 was busy)."""
+    try:
+        scheduler = handle.client.cluster.scheduler
+        server = scheduler.services.get("dashboard")
+        bokeh_apps = scheduler.http_application.applications
+    except AttributeError:
+        return None
+    if handle.dashboard_off or server is None or not bokeh_apps:
+        return None
+    host = "127.0.0.1"
+    for sock in getattr(server, "_sockets", {}).values():
+        ip = sock.getsockname()[0]
+        if ip not in ("0.0.0.0", "::", "127.0.0.1", "::1"):
+            host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}:{server.port}/status"
 
 
 def describe(handle: Any, args: argparse.Namespace) -> str:
@@ -70,7 +96,7 @@ def describe(handle: Any, args: argparse.Namespace) -> str:
         else ("local threads" if args.in_process else "local cluster")
     )
     gpu = f", {gpus} with a GPU" if gpus else ""
-    dash = handle.dashboard or "none"
+    dash = (local_dashboard(handle) if handle.local else handle.dashboard) or "none"
     return (
         f"cluster: {kind}, {n} worker(s){gpu}, {handle.threads_per_task} torch thread(s) per "
         f"task; dashboard: {dash}"

@@ -29,12 +29,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("dir", type=Path, help="folder with capture_*/ sub-folders")
     q.add_argument("--json", type=Path, default=None, help="write the calibration as JSON here")
-    q.add_argument("--chessboard", type=_size, default=(9, 7), help="inner corners, e.g. 9x7")
-    q.add_argument("--square", type=float, default=75.0, help="square size (mm)")
-    q.add_argument("--projector", type=_size, default=(1024, 768), help="projector WxH pixels")
-    q.add_argument("--graycode-step", type=int, default=1, help="Gray-code block size (pixels)")
-    q.add_argument("--black-thr", type=float, default=40.0, help="min white-black difference")
-    q.add_argument("--white-thr", type=float, default=5.0, help="min pattern-inverse difference")
+    q.add_argument(
+        "--chessboard", type=_size, default=(9, 7), help="inner corners, COLSxROWS (default 9x7)"
+    )
+    q.add_argument(
+        "--square", type=float, default=75.0, help="square size, mm (default %(default)g)"
+    )
+    q.add_argument(
+        "--projector",
+        type=_size,
+        default=(1024, 768),
+        help="projector WxH pixels (default 1024x768)",
+    )
+    q.add_argument(
+        "--graycode-step",
+        type=int,
+        default=1,
+        help="Gray-code block size, pixels (default %(default)s)",
+    )
+    q.add_argument(
+        "--black-thr",
+        type=float,
+        default=40.0,
+        help="min white-black difference (default %(default)g)",
+    )
+    q.add_argument(
+        "--white-thr",
+        type=float,
+        default=5.0,
+        help="min pattern-inverse difference (default %(default)g)",
+    )
     q.add_argument(
         "--max-rms",
         type=float,

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = fsub.add_parser(
         "decode",
         help="decode a folder of fringe captures to depth.tif and points.ply",
-        description=__doc__,
+        description=(__doc__ or "").replace("``", ""),  # plain text, not reST
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("captures", metavar="CAPTURES", help="folder of the scan's images")

@@ -9,7 +9,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "psf",
         help="export a fitted PSF model (JSON + kernel bank TIFF)",
-        description="docs/psf-models.md",
+        description="The PSF model of a fit (the one psfbench fit --model chose, else the "
+        "paper's Gaussian) for use outside psfbench: export writes its parameters and a bank "
+        "of its kernels. See docs/psf-models.md.",
     )
     psub = p.add_subparsers(dest="psf_command", metavar="ACTION")
     psub.required = True

@@ -88,6 +88,8 @@ class LensProfile(_Strict):
     focal_length_mm: float | None = Field(default=None, gt=0.0)
     #: nominal mechanical offset e between the distance sensor's zero and the lens (mm)
     nominal_e_mm: float | None = None
+    #: f-number N as set on the lens, recorded in sessions (the fit's datasheet A, eq. 6)
+    f_number: float | None = Field(default=None, gt=0.0)
 
 
 class Profile(_Strict):
@@ -158,6 +160,7 @@ height = 1080
 [lens]                     # nominal values, for displays (focus depth Df from d); optional
 focal_length_mm = 50.0     # F; omit if unknown (the GUI then shows Df as unknown)
 nominal_e_mm = 23.6        # e: lens-to-sensor distance v = d + e; a fit estimates its own e
+f_number = 1.4             # N as set on the lens; the fit compares its A with the datasheet's
 """
 
 
