@@ -356,6 +356,8 @@ def fit(
             "zoom": zoom,
             "zoom_evaluations": None if zoom_result is None else zoom_result.n_evaluations,
             "zoom_converged": converged,
+            # sessions that give focus depths directly (All-in-3D): e does not enter the model
+            "e_fitted": problem.focus_depths_mm is None,
             "terms_at_optimum": "evaluated" if need_exact else "final design's quadratic",
             "mask_reference": {"A": MASK_A_MARGIN * max(coarse.A, 1e-6), "e": coarse.e},
             "presmooth_sigma": presmooth_sigma,

@@ -199,13 +199,16 @@ def format_table(result: FitResult, *, truth: tuple[float, float] | None = None)
         lines.append("The paper's Gaussian PSF (grid and zoom)")
     lines.append(f"{'':22s}{'value':>12s}{'± (1 sd)':>12s}")
     lines.append(f"{'A (optical)':22s}{result.A:12.2f}{result.A_std:12.2f}")
-    lines.append(f"{'e (mechanical, mm)':22s}{result.e:12.4f}{result.e_std:12.4f}")
+    e_fitted = bool(result.settings.get("e_fitted", True))
+    if e_fitted:
+        lines.append(f"{'e (mechanical, mm)':22s}{result.e:12.4f}{result.e_std:12.4f}")
+    else:  # the session gives focus depths directly: e does not enter the model
+        lines.append(f"{'e (mechanical, mm)':22s}{'not fitted':>12s}")
     if truth is not None:
-        lines.append(f"{'true A / e':22s}{truth[0]:12.2f}{truth[1]:12.4f}")
-        lines.append(
-            f"{'error A / e':22s}{100 * (result.A - truth[0]) / truth[0]:11.3f}%"
-            f"{result.e - truth[1]:+12.4f}"
-        )
+        e_true = f"{truth[1]:12.4f}" if e_fitted else ""
+        e_err = f"{result.e - truth[1]:+12.4f}" if e_fitted else ""
+        lines.append(f"{'true A / e':22s}{truth[0]:12.2f}{e_true}")
+        lines.append(f"{'error A / e':22s}{100 * (result.A - truth[0]) / truth[0]:11.3f}%{e_err}")
     lines.append("")
     header = f"{'':22s}" + "".join(f"{t:>12s}" for t in ("total", "l2", "lapl", "hist", "ssim"))
     lines.append(header)
