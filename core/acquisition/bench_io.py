@@ -48,6 +48,17 @@ def _f_number(bench: Any, world: Any) -> float | None:
     return None if f_number is None else float(f_number)
 
 
+def _focal_length(bench: Any, world: Any) -> float | None:
+    """The lens's focal length F (mm): the virtual lens's where the frames come from the
+    virtual world (it renders with that F), else the profile's ``[lens] focal_length_mm``;
+    None when neither says."""
+    if world is not None:
+        return float(world.settings.F_mm)
+    lens = getattr(getattr(bench.info, "settings", None), "lens", None)
+    f_mm = getattr(lens, "focal_length_mm", None)
+    return None if f_mm is None else float(f_mm)
+
+
 def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
     cam = bench.camera
     info = cam.info
@@ -56,6 +67,7 @@ def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
     if pixel_um is None and world is not None:
         pixel_um = world.settings.pixel_size_um
     roi = cam.roi
+    focal_mm = _focal_length(bench, world)
     meta: dict[str, Any] = {
         "camera": {
             "model": f"{info.vendor} {info.model}".strip(),
@@ -67,7 +79,7 @@ def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
             "pixel_format": cam.pixel_format,
         },
         "lens": {
-            "focal_length_mm": world.settings.F_mm if world is not None else 50.0,
+            "focal_length_mm": focal_mm if focal_mm is not None else 50.0,
             "f_number": _f_number(bench, world),
         },
         "plan": plan_section(plan, profile_record(bench)),
@@ -76,6 +88,11 @@ def session_meta(bench: Any, plan: Plan, *, notes: str = "") -> dict[str, Any]:
     }
     if pixel_um is None:
         meta["notes"] = notes + " pixel size unknown: 5 um assumed; edit camera.pixel_size_mm"
+    if focal_mm is None:  # a real bench whose profile does not state the lens
+        meta["notes"] = (
+            meta["notes"] + " focal length unknown: 50 mm assumed; set [lens] focal_length_mm in "
+            "the profile, or edit lens.focal_length_mm"
+        ).strip()
     if world is not None:
         s = world.settings
         meta["provenance"]["simulated_truth"] = {

@@ -105,3 +105,20 @@ def test_sessions_record_the_lens_f_number() -> None:
             assert session_meta(bench, plan)["lens"]["f_number"] == expected
         finally:
             bench.close()
+
+
+def test_sessions_record_the_profiles_focal_length() -> None:
+    """A real bench's session takes F from the profile's [lens] focal_length_mm (it was always
+    50 mm, silently); a virtual world's own F wins (it renders with it)."""
+    from types import SimpleNamespace
+
+    from psfbench.core.acquisition.bench_io import _focal_length
+
+    def bench(f_mm: float | None) -> SimpleNamespace:
+        lens = SimpleNamespace(focal_length_mm=f_mm)
+        return SimpleNamespace(info=SimpleNamespace(settings=SimpleNamespace(lens=lens)))
+
+    world = SimpleNamespace(settings=SimpleNamespace(F_mm=50.0))
+    assert _focal_length(bench(35.0), None) == 35.0
+    assert _focal_length(bench(None), None) is None  # session_meta then notes "unknown"
+    assert _focal_length(bench(35.0), world) == 50.0
