@@ -878,7 +878,7 @@ class FitPanel(QWidget):
             return
         doc = results.doc
         ds = doc.get("datasheet")
-        std = (float(doc.get("A_std", math.nan)), float(doc.get("e_std", math.nan)))
+        std = (_sd(doc.get("A_std")), _sd(doc.get("e_std")))
         self.view.set_landscape(None)  # markers first, then one full redraw
         self.view.set_markers(
             optimum=(results.A, results.e),
@@ -900,8 +900,8 @@ class FitPanel(QWidget):
     def _summary(self, results: Any) -> str:
         doc = results.doc
         txt = (
-            f"A = {results.A:.1f} ± {float(doc.get('A_std', math.nan)):.1f}, "
-            f"e = {results.e:.4f} ± {float(doc.get('e_std', math.nan)):.4f} mm"
+            f"A = {results.A:.1f} ± {_sd(doc.get('A_std')):.1f}, "
+            f"e = {results.e:.4f} ± {_sd(doc.get('e_std')):.4f} mm"
         )
         if results.truth is not None:
             tA, te = results.truth
@@ -1384,3 +1384,8 @@ def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def _sd(value: Any) -> float:
+    """An sd from fit.json: null (not determined) or missing is NaN."""
+    return float(value) if isinstance(value, int | float) else math.nan

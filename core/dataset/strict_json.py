@@ -58,6 +58,18 @@ def loads(text: str, file: str | Path, field: str = "(json)") -> Any:
     return obj
 
 
+def plain(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None, for writing: JSON has no NaN (an sd a fit
+    could not determine, a zoom that did not converge) and :func:`loads` refuses it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
 def read_limited(path: Path, rel: str, limit: int, what: str) -> bytes:
     """The bytes of ``path``, refusing files larger than ``limit`` (DatasetError naming ``rel``)."""
     try:

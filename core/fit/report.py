@@ -146,7 +146,14 @@ def write_outputs(
 def result_doc(result: FitResult) -> dict[str, Any]:
     """fit.json's content: the grid fit's JSON plus ``model`` (the fitted PSF model: the
     paper's Gaussian with the grid's A, e unless ``--model`` chose another; docs/psf-models.md)
-    and, after ``--model``, ``models`` (the per-model table)."""
+    and, after ``--model``, ``models`` (the per-model table). Plain JSON: an sd that could not
+    be determined is null (:func:`psfbench.core.dataset.strict_json.plain`)."""
+    from psfbench.core.dataset.strict_json import plain
+
+    return plain(_result_doc(result))
+
+
+def _result_doc(result: FitResult) -> dict[str, Any]:
     doc = result.to_json()
     extra = result.psf_models
     if isinstance(extra, dict) and "model" in extra:

@@ -184,7 +184,10 @@ class PsfModel:
         return float(ch[int(channel) % 3])
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params), "std": dict(self.std)}
+        from psfbench.core.dataset.strict_json import plain
+
+        # an sd the fit could not determine (NaN) is null: plain JSON
+        return {"name": self.name, "params": dict(self.params), "std": plain(dict(self.std))}
 
     @classmethod
     def from_json(cls, doc: Any) -> PsfModel:

@@ -54,7 +54,7 @@ def format_params(model: Any) -> str:
     for k, v in params.items():
         if k in _FIXED:
             continue
-        sd = std.get(k)
+        sd = _undetermined(std[k]) if k in std else None
         if isinstance(v, list | tuple):
             sds = sd if isinstance(sd, list | tuple) and len(sd) == len(v) else [None] * len(v)
             vals = ", ".join(format_value(float(x), s) for x, s in zip(v, sds, strict=True))
@@ -62,6 +62,15 @@ def format_params(model: Any) -> str:
         elif isinstance(v, int | float):
             out.append(f"{k}={format_value(float(v), sd)}")
     return " ".join(out)
+
+
+def _undetermined(sd: Any) -> Any:
+    """An sd as stored: null (JSON's stand-in for NaN, fit.json) means not determined."""
+    if sd is None:
+        return math.nan
+    if isinstance(sd, list | tuple):
+        return [math.nan if x is None else x for x in sd]
+    return sd
 
 
 def model_summary(model: dict[str, Any]) -> str:

@@ -52,3 +52,18 @@ def test_text_module_does_not_load_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_undetermined_sds_are_null_in_json_and_read_back_as_undetermined() -> None:
+    """JSON has no NaN (the session readers refuse it: a fit.json holding one broke `defocus
+    train --psf`): an sd the fit could not determine is written as null and shown as ±?."""
+    import json
+
+    from psfbench.core.dataset.strict_json import loads
+    from psfbench.core.psfmodels.spec import PsfModel
+
+    m = PsfModel.create("disc", {"A": 990.6, "e_mm": 23.657, "edge": 0.998}, {"edge": math.nan})
+    text = json.dumps(m.to_json())
+    doc = loads(text, "psf_model.json")  # strict: NaN would raise
+    assert doc["std"]["edge"] is None
+    assert format_params(doc).endswith("edge=0.998±?")
