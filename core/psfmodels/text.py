@@ -44,7 +44,8 @@ def format_value(value: float, sd: float | None = None) -> str:
 
 def format_params(model: Any) -> str:
     """``A=803.1±2.4 e_mm=23.8640±0.0011 edge=0.86±0.03``: a model's parameters ± 1 sd
-    (fixed ones left out). Takes a :class:`psfbench.core.psfmodels.PsfModel` or its JSON
+    (fixed ones left out; list entries such as the field coefficients rounded at their sds'
+    places, without them). Takes a :class:`psfbench.core.psfmodels.PsfModel` or its JSON
     (``{"params": ..., "std": ...}``)."""
     if isinstance(model, dict):
         params, std = model.get("params") or {}, model.get("std") or {}
@@ -57,7 +58,11 @@ def format_params(model: Any) -> str:
         sd = _undetermined(std[k]) if k in std else None
         if isinstance(v, list | tuple):
             sds = sd if isinstance(sd, list | tuple) and len(sd) == len(v) else [None] * len(v)
-            vals = ", ".join(format_value(float(x), s) for x, s in zip(v, sds, strict=True))
+            # list entries: each rounded at its sd's place, the sds left to the JSON (a
+            # three-coefficient field with sds overflowed the 1366 px Result tab)
+            vals = ", ".join(
+                format_value(float(x), s).split("±")[0] for x, s in zip(v, sds, strict=True)
+            )
             out.append(f"{k}=[{vals}]")
         elif isinstance(v, int | float):
             out.append(f"{k}={format_value(float(v), sd)}")
