@@ -39,9 +39,7 @@ def test_format_params_of_model_json_with_lists_and_undetermined_sd() -> None:
         "params": {"A": 801.37, "e_mm": 23.6012, "chroma": [1.1204, 1.0, 0.8991], "v_ref_mm": 80.0},
         "std": {"A": 3.1, "e_mm": 0.0012, "chroma": [0.0021, 0.0, math.nan]},
     }
-    assert (
-        format_params(doc) == "A=801.4±3.1 e_mm=23.6012±0.0012 chroma=[1.1204, 1, 0.8991]"
-    )
+    assert format_params(doc) == "A=801.4±3.1 e_mm=23.6012±0.0012 chroma=[1.1204, 1, 0.8991]"
     assert model_summary(doc) == "chromatic: A 801.4, chroma [1.12, 1, 0.899]"
 
 
