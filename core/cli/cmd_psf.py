@@ -35,9 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from psfbench.core.cli import UserFacingError
-    from psfbench.core.cli.common import check_fit_source, format_params
+    from psfbench.core.cli.common import check_fit_source
     from psfbench.core.psfmodels import PsfModelError, from_fit_json
     from psfbench.core.psfmodels.export import DEFAULT_SIGMAS, export_model
+    from psfbench.core.psfmodels.text import format_params
 
     check_fit_source(args.source)
     try:
@@ -46,6 +47,6 @@ def run_export(args: argparse.Namespace) -> int:
         paths = export_model(model, args.out, sigmas=sigmas, field_grid=args.field_grid)
     except (PsfModelError, ValueError, OSError) as exc:
         raise UserFacingError(str(exc)) from None
-    print(f"model {model.name}: {format_params(model.params)}")
+    print(f"model {model.name}: {format_params(model)}")
     print("wrote " + ", ".join(paths.values()))
     return 0

@@ -83,19 +83,6 @@ def check_fit_source(source: str) -> None:
         )
 
 
-def format_params(params: dict[str, object]) -> str:
-    """``A=991.41, e_mm=23.7962``: model parameters to 6 significant digits."""
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:.6g}"
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return str(v)
-
-    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
-
-
 def read_procam_calibration(path: Any) -> Any:
     """The projector-camera calibration JSON at ``path`` (a ProcamCalibration); a missing file
     is ``file not found: PATH``, anything else ``PATH: not a procam calibration (why)``, both

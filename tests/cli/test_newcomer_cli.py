@@ -110,11 +110,12 @@ def test_psf_export_prints_parameters_to_sensible_precision(tmp_path, capsys) ->
 
     root = write_session(tmp_path / "s", n_frames=3)
     (root / "results").mkdir(exist_ok=True)
-    fit = {"A": 991.409981929798, "e": 23.612345678901}
+    fit = {"A": 991.409981929798, "e": 23.612345678901, "A_std": 2.31, "e_std": 0.00123}
     (root / "results" / "fit.json").write_text(json.dumps(fit))
     assert main(["psf", "export", str(root), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    assert "A=991.41, e_mm=23.6123" in out
+    # the project's one parameter formatter (core/psfmodels/text.py): rounded at the sd's place
+    assert "A=991.4±2.3 e_mm=23.6123±0.0012" in out
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path) -> None:
