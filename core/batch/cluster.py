@@ -123,6 +123,10 @@ def open_client(
 
         gpu = bool(torch.cuda.is_available())
     kw: dict[str, Any] = {"host": "127.0.0.1"} if processes else {}  # this machine only
+    if dashboard_address is None:
+        # no dashboard, but Dask's scheduler still serves its health/metrics routes: on this
+        # machine and a free port (it took 0.0.0.0:8787, every interface, by default)
+        kw["scheduler_kwargs"] = {"dashboard_address": "127.0.0.1:0"}
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=1,

@@ -160,3 +160,14 @@ def test_refuses_duplicates_and_bad_settings(sessions: list[Path]) -> None:
             batch_fit(handle, [sessions[0]], SETTINGS.with_(grid=(0, 3)))
     with pytest.raises(BatchSetupError, match="exclude"), open_client("tcp://127.0.0.1:1", 2):
         pass
+
+
+def test_without_a_dashboard_the_scheduler_http_server_listens_on_this_machine_only() -> None:
+    """--dashboard none: Dask's scheduler still serves its health/metrics routes; they were on
+    0.0.0.0:8787 (every interface). Now 127.0.0.1 and a free port."""
+    from psfbench.core.batch.cluster import open_client
+
+    with open_client(local_workers=1, processes=False, dashboard_address=None) as handle:
+        server = handle.client.cluster.scheduler.http_server
+        ips = {sock.getsockname()[0] for sock in server._sockets.values()}
+        assert ips == {"127.0.0.1"}, ips
