@@ -11,7 +11,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from psfbench.core.cli import UserFacingError
 
@@ -342,7 +342,6 @@ def _fit_from_results(args: argparse.Namespace) -> None:
     """``--fit``: A and e of the session's results/fit.json into ``args`` (values given on the
     command line win). Raises UserFacingError naming the file and the missing field."""
     import json
-    import math
     from pathlib import Path
 
     path = Path(args.session) / "results" / "fit.json"
@@ -354,22 +353,24 @@ def _fit_from_results(args: argparse.Namespace) -> None:
         raise UserFacingError(f"--fit: cannot read {path}: {exc}") from None
     if not isinstance(doc, dict):
         raise UserFacingError(f"--fit: {path} is not a fit result (a JSON object)")
-    # after fit --model, the chosen model's A and e (fitted on all frames); its A has the
-    # paper's meaning whatever the shape (every kernel has the Gaussian's second moment)
-    raw_model = doc.get("model")
-    model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
-    raw_params = model.get("params")
-    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-    name = str(model.get("name", "gaussian"))
-    src = {"A": params.get("A", doc.get("A")), "e": params.get("e_mm", doc.get("e"))}
-    for key, dest in (("A", "A"), ("e", "e_mm")):
-        value = src[key]
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            raise UserFacingError(f"--fit: {path} has no finite '{key}'")
-        if getattr(args, dest) is None:
-            setattr(args, dest, float(value))
-    which = "the paper's Gaussian" if name == "gaussian" else f"the fitted {name} model"
-    print(f"from {path} ({which}): A = {args.A:.2f} px, e = {args.e_mm:.4f} mm", file=sys.stderr)
+    # after fit --model, the chosen model's A and e (fitted on all frames): fit_choice
+    from psfbench.core.psfmodels.spec import PsfModelError, fit_choice
+
+    try:
+        choice = fit_choice(doc)
+    except PsfModelError as exc:
+        raise UserFacingError(f"--fit: {path} {exc}") from None
+    if choice.e_mm is None:
+        raise UserFacingError(f"--fit: {path} has no finite 'e'")
+    name = choice.name
+    if args.A is None:
+        args.A = choice.A
+    if args.e_mm is None:
+        args.e_mm = choice.e_mm
+    print(
+        f"from {path} ({choice.which}): A = {args.A:.2f} px, e = {args.e_mm:.4f} mm",
+        file=sys.stderr,
+    )
     if name != "gaussian":
         print(
             f"note: the inversion blurs with a Gaussian of the same second moment as the "

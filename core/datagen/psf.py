@@ -109,25 +109,15 @@ def load_psf(
         doc = loads(raw.decode("utf-8", errors="replace"), p)
     except DatasetError as exc:
         raise DatagenError(f"--psf: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("A"), int | float):
+    from psfbench.core.psfmodels.spec import PsfModelError, fit_choice
+
+    if not isinstance(doc, dict):
         raise DatagenError(f"--psf {p}: holds no fitted A (a psfbench fit JSON is expected)")
-
-    def num(key: str) -> float | None:
-        v = doc.get(key)
-        return float(v) if isinstance(v, int | float) else None
-
-    A, e_mm, A_std, e_std = float(doc["A"]), num("e"), num("A_std"), num("e_std")
-    name = "gaussian"
-    if isinstance(doc.get("model"), dict):
-        from psfbench.core.psfmodels import PsfModel, PsfModelError
-
-        try:
-            model = PsfModel.from_json(doc["model"])
-        except PsfModelError as exc:
-            raise DatagenError(f"--psf {p}: 'model': {exc}") from None
-        name, A, e_mm = model.name, model.A, model.e_mm
-        A_std = _finite(model.std.get("A"))
-        e_std = _finite(model.std.get("e_mm"))
+    try:
+        choice = fit_choice(doc)
+    except PsfModelError as exc:
+        raise DatagenError(f"--psf {p}: {exc}") from None
+    A, e_mm, A_std, e_std = choice.A, choice.e_mm, choice.A_std, choice.e_std
 
     F = focal_length_mm
     if F is None and session_dir is not None:
@@ -150,10 +140,11 @@ def load_psf(
     spec.validate()
     if note is not None:
         e_text = "" if e_mm is None else f", e = {e_mm:.4f} mm"
+        name = choice.name
         which = (
-            "the paper's Gaussian"
+            choice.which
             if name == "gaussian"
-            else f"the fitted {name} model's; samples are blurred with the Gaussian of the same "
+            else f"{choice.which}'s; samples are blurred with the Gaussian of the same "
             f"second moment, not the {name} shape"
         )
         note(f"PSF from {p}: A = {A:.2f} px{e_text} ({which})")

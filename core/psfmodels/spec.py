@@ -237,3 +237,45 @@ def from_fit_json(path: str | Path) -> PsfModel:
         if isinstance(v, (int, float)) and math.isfinite(v):
             std[key] = float(v)
     return PsfModel.create("gaussian", {"A": float(doc["A"]), "e_mm": float(doc["e"])}, std)
+
+
+@dataclass(frozen=True)
+class FitChoice:
+    """The A and e a fit result stands for: its chosen model's (fit.json's ``model``, fitted
+    on all frames) when it has one, else the paper's Gaussian grid fit (``A``, ``e``). Any
+    model's A has the paper's meaning (every shape has the Gaussian's second moment), so tools
+    that blur with a Gaussian (``stack --fit``, ``dataset generate --psf``) use these."""
+
+    name: str
+    A: float
+    e_mm: float | None
+    A_std: float | None
+    e_std: float | None
+
+    @property
+    def which(self) -> str:
+        """``the paper's Gaussian`` or ``the fitted disc model``."""
+        return (
+            "the paper's Gaussian" if self.name == "gaussian" else f"the fitted {self.name} model"
+        )
+
+
+def fit_choice(doc: dict[str, Any]) -> FitChoice:
+    """:class:`FitChoice` of a fit result document (``results/fit.json`` or ``psfbench fit
+    --json``'s file, already parsed). Raises PsfModelError naming the field: no finite A, or a
+    ``model`` entry that is not a valid model."""
+
+    def num(v: Any) -> float | None:
+        return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+    if isinstance(doc.get("model"), dict):
+        try:
+            model = PsfModel.from_json(doc["model"])
+        except PsfModelError as exc:
+            raise PsfModelError(f"'model': {exc}") from None
+        A_std, e_std = num(model.std.get("A")), num(model.std.get("e_mm"))
+        return FitChoice(model.name, model.A, model.e_mm, A_std, e_std)
+    A = num(doc.get("A"))
+    if A is None:
+        raise PsfModelError("has no finite 'A' (a psfbench fit result is expected)")
+    return FitChoice("gaussian", A, num(doc.get("e")), num(doc.get("A_std")), num(doc.get("e_std")))
