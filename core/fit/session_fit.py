@@ -343,6 +343,32 @@ def check_fittable(session_dir: str | Path) -> None:
         )
 
 
+def _check_distances(
+    session_dir: str | Path, d_mm: np.ndarray, F_mm: float, e_range: tuple[float, float]
+) -> None:
+    """FitSetupError when the sensor readings d cannot give a focus depth beyond F over the
+    whole e range (eq. 12 needs d + e > F), naming the likely cause: readings in metres
+    (all far below F), or an --e-range too low for these readings."""
+    d = np.asarray(d_mm, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return
+    if float(d.max()) < F_mm / 20.0:
+        raise FitSetupError(
+            f"{session_dir}: the sensor readings d ({float(d.min()):.4g}..{float(d.max()):.4g} "
+            f"mm) are far below the focal length F = {F_mm:g} mm: distances in metres instead "
+            "of mm? Re-import the session with d in mm (the values x 1000)"
+        )
+    e_low = min(e_range)
+    if float(d.min()) + e_low <= F_mm:
+        raise FitSetupError(
+            f"--e-range {e_range[0]:g} {e_range[1]:g}: d + e = {float(d.min()) + e_low:.4g} mm "
+            f"at the lowest reading is not beyond the focal length F = {F_mm:g} mm (no real "
+            f"focus depth, eq. 12); e must exceed {F_mm - float(d.min()):.4g} mm for this "
+            "session's readings"
+        )
+
+
 def run_session_fit(
     session_dir: str | Path,
     settings: FitSettings,
@@ -376,9 +402,14 @@ def run_session_fit(
             gray=not settings.rgb,
             aif=settings.aif,
         )
+    except (DatasetError, optics.OpticsError, ValueError) as exc:
+        raise FitSetupError(str(exc)) from None
+    if problem.focus_depths_mm is None:
+        _check_distances(session_dir, problem.d_mm, problem.F_mm, settings.e_range)
+    try:
         problem.focus_depths(settings.e_range[0])  # Df > F over the whole e range?
         problem.focus_depths(settings.e_range[1])
-    except (DatasetError, optics.OpticsError, ValueError) as exc:
+    except (optics.OpticsError, ValueError) as exc:
         raise FitSetupError(str(exc)) from None
     ds = settings.datasheet_A
     if ds is None:

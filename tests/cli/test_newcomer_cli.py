@@ -167,3 +167,29 @@ def test_a_missing_calibration_file_says_file_not_found(tmp_path, capsys) -> Non
     assert main(["fringe", "decode", str(caps), "--calibration", str(missing)]) == 2
     err = capsys.readouterr().err
     assert f"file not found: {missing}" in err and "Errno" not in err
+
+
+def test_fit_names_metres_and_a_too_low_e_range(tmp_path) -> None:
+    """Readings in metres (sessions imported before the CSV importer refused them) and an
+    --e-range too low for the readings were both 'd + e = ... is not beyond the focal length'."""
+    import pytest
+
+    from psfbench.core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
+
+    root = write_session(tmp_path / "s", n_frames=3)
+    with pytest.raises(FitSetupError, match=r"--e-range 1 2: d \+ e = .* e must exceed"):
+        run_session_fit(root, FitSettings(e_range=(1.0, 2.0)))
+    import numpy as np
+
+    from psfbench.core.dataset import SessionWriter
+    from tests.dataset.helpers import image, make_meta
+
+    metres = tmp_path / "m"
+    with SessionWriter.create(metres, make_meta(3)) as w:
+        for i in range(3):
+            w.write_frame(i, image((12, 16), "uint16", i), {"d_mm": 0.030 + 0.001 * i})
+        w.write_depth(np.full((12, 16), 900.0, np.float32))
+        w.write_aif(image((12, 16), "uint16", 99))
+    root = metres
+    with pytest.raises(FitSetupError, match="distances in metres instead of mm"):
+        run_session_fit(root, FitSettings())
