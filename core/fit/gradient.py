@@ -382,7 +382,7 @@ def fit_model(
         if on_step is not None:
             on_step(it, val)
         opt.step()
-    theta_best, polished = _newton_polish(loss_vec, best[1], best[0], newton_steps)
+    theta_best, polished, hess = _newton_polish(loss_vec, best[1], best[0], newton_steps)
     with torch.no_grad():
         per_frame = loss_vec(theta_best)
     best = (min(polished, float(per_frame.mean())), theta_best)
@@ -393,7 +393,7 @@ def fit_model(
         def frame_grads(theta: torch.Tensor) -> np.ndarray:
             return _frame_gradients(problem, space, theta, cfg, mode, stack)
 
-        std = _bootstrap_std(loss_vec, frame_grads, space, theta_best, bootstrap, seed)
+        std = _bootstrap_std(loss_vec, frame_grads, space, theta_best, bootstrap, seed, hess)
     model = PsfModel.create(name, values, std)
     return GradFit(
         model,
@@ -429,19 +429,22 @@ def _newton_polish(
     theta: torch.Tensor,
     loss: float,
     steps: int,
-) -> tuple[torch.Tensor, float]:
+) -> tuple[torch.Tensor, float, np.ndarray | None]:
     """Damped Newton steps from Adam's best iterate: Adam's fixed step leaves the optimum a
     few tenths of a step away, which on sharp sweeps was enough to reorder the models'
     held-out losses (a plain bench's Gaussian stopped 2 um off in e: held-out loss +5 %). A
     step is kept only when it lowers the mean loss (halved up to 4 times); negative curvatures
     count by their magnitude (saddle-free Newton: a candidate left at its start by Adam, e.g.
     a tilt whose first steps all made it worse, still moves); stops when no curvature is
-    positive or a step changes nothing. Returns (theta, loss)."""
+    positive or a step changes nothing. Returns (theta, loss, the Hessian at theta when the
+    last one computed was there, else None: the bootstrap reuses it, saving 2n gradients)."""
     th = theta.detach().clone()
+    H_here: np.ndarray | None = None
     for _ in range(steps):
         t = th.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(loss_vec(t).mean(), t)
         H = _hessian(loss_vec, th)
+        H_here = H
         try:
             # saddle-free Newton: curvatures by magnitude (a noisy surrogate's Hessian is
             # often indefinite at Adam's best iterate; the line search below keeps it safe)
@@ -459,11 +462,13 @@ def _newton_polish(
                 val = float(loss_vec(cand).mean())
             if val < loss:
                 th, loss, improved = cand, val, True
+                if float(np.abs(step).max()) >= 1e-5:  # theta moved away from where H was
+                    H_here = None
                 break
             step = step / 2.0
         if not improved or float(np.abs(step).max()) < 1e-5:
             break
-    return th, loss
+    return th, loss, H_here
 
 
 def _frame_gradients(
@@ -500,9 +505,11 @@ def _bootstrap_std(
     theta: torch.Tensor,
     n_boot: int,
     seed: int,
+    hessian: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Linearised bootstrap over frames (module docstring), std per parameter (model units).
-    ``frame_grads(theta)``: (M, n) per-frame loss gradients (:func:`_frame_gradients`).
+    ``frame_grads(theta)``: (M, n) per-frame loss gradients (:func:`_frame_gradients`);
+    ``hessian``: the loss Hessian at ``theta`` when already known (else computed).
 
     Directions in which the loss is flat or curves down at ``theta`` (Hessian eigenvalues
     below ``FLAT_CURVATURE`` of the largest; e.g. a disc whose edge sits at the Gaussian end,
@@ -511,7 +518,7 @@ def _bootstrap_std(
     number that swung from 4e-4 to 0.4 between runs on float rounding alone."""
     G = frame_grads(theta)  # (M, n)
     m = G.shape[0]
-    H = _hessian(loss_vec, theta)
+    H = _hessian(loss_vec, theta) if hessian is None else hessian
     try:
         w, V = np.linalg.eigh(H)
     except np.linalg.LinAlgError:

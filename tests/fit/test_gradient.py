@@ -96,3 +96,24 @@ def test_bootstrap_leaves_a_flat_direction_undetermined() -> None:
     std = _bootstrap_std(loss_vec, frame_grads, space, space.theta0(), 200, 0)
     assert np.isnan(std["edge"])
     assert 0 < std["A"] < 50 and 0 < std["e_mm"] < 0.01, std
+
+
+def test_newton_polish_hands_its_hessian_to_the_bootstrap_only_where_it_was_taken() -> None:
+    """The polish returns the Hessian it computed when that was at the returned theta (its
+    last step changed nothing), saving the bootstrap 2n gradient evaluations; after a step
+    that moved theta it returns None (the bootstrap recomputes)."""
+    from psfbench.core.fit.gradient import _hessian, _newton_polish
+
+    target = torch.tensor([0.3, -0.2], dtype=torch.float64)
+
+    def loss_vec(theta: torch.Tensor) -> torch.Tensor:
+        d = theta - target
+        return torch.stack([2.0 * d[0] ** 2 + d[1] ** 2 + 0.5 * d[0] * d[1]] * 3)
+
+    start = torch.zeros(2, dtype=torch.float64)
+    th, loss, H = _newton_polish(loss_vec, start, float(loss_vec(start).mean()), 3)
+    assert torch.allclose(th, target, atol=1e-6)
+    assert H is not None  # converged: the last Hessian was taken at th
+    np.testing.assert_allclose(H, _hessian(loss_vec, th), rtol=1e-9, atol=1e-9)
+    _, _, H1 = _newton_polish(loss_vec, start, float(loss_vec(start).mean()), 1)
+    assert H1 is None  # one step that moved theta
