@@ -102,7 +102,7 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     from psfbench.core.cli.progress_bar import StageBars
     from psfbench.core.fit.session_fit import FitSettings, FitSetupError, run_session_fit
 
-    check_fittable(args.session, getattr(args, "frames", None))
+    check_frames_option(getattr(args, "frames", None))
     device = resolve_device(args.device)
     quiet = bool(getattr(args, "quiet", False))
 
@@ -124,7 +124,7 @@ def run_fit(args: argparse.Namespace) -> tuple[object, object, tuple[float, floa
     return done.result, done.session, done.truth
 
 
-def check_fittable(session_dir: str, frames: int | None = None) -> None:
+def check_frames_option(frames: int | None) -> None:
     """UserFacingError for ``--frames`` below 2. The session's own checks (two focus
     positions, a depth map) are :func:`psfbench.core.fit.session_fit.check_fittable`, which
     :func:`run_session_fit` runs for every fit (CLI, batch, GUI)."""

@@ -118,14 +118,9 @@ class FftGrid:
         hp, wp = self.shape
         ii = self.rows.tap_positions(r, k.device)
         jj = self.cols.tap_positions(r, k.device)
-        if 2 * r + 1 <= min(hp, wp):  # no tap wraps onto another: plain placement
-            full = torch.zeros(hp, wp, dtype=k.dtype, device=k.device)
-            full[: 2 * r + 1, : 2 * r + 1] = k
-            full = torch.roll(full, shifts=(-r, -r), dims=(0, 1))
-        else:
-            flat = (ii[:, None] * wp + jj[None, :]).reshape(-1)
-            full = torch.zeros(hp * wp, dtype=k.dtype, device=k.device)
-            full = full.index_add(0, flat, k.reshape(-1)).reshape(hp, wp)
+        flat = (ii[:, None] * wp + jj[None, :]).reshape(-1)
+        full = torch.zeros(hp * wp, dtype=k.dtype, device=k.device)
+        full = full.index_add(0, flat, k.reshape(-1)).reshape(hp, wp)
         return torch.fft.rfft2(full)
 
 
