@@ -67,9 +67,9 @@ class _FftAxis:
     mirror-padded by ``pad`` and zero-filled up to a fast FFT length (the crop never reaches
     the zeros: it sees at most ``pad`` px beyond the image)."""
 
-    def __init__(self, n: int, pad: int, device: Any) -> None:
+    def __init__(self, n: int, pad: int, device: Any, *, periodic: bool = True) -> None:
         self.n = n
-        self.periodic = n + 2 * pad >= 2 * n
+        self.periodic = periodic and n + 2 * pad >= 2 * n
         if self.periodic:
             self.size, self.offset = 2 * n, 0
             i = torch.arange(2 * n, device=device)
@@ -97,11 +97,12 @@ class FftGrid:
     half-sample symmetric borders: :meth:`extend` the images, multiply their ``rfft2`` by
     :meth:`spectrum` of each kernel, ``irfft2`` at :attr:`shape` and :meth:`crop`. The result
     equals a direct convolution of the mirror-extended image (tests/psfmodels/test_blur_fft.py
-    checks it against scipy.ndimage in 'reflect' mode)."""
+    checks it against scipy.ndimage in 'reflect' mode). ``periodic=False`` always mirror-pads
+    (the frame before the one-period shortcut; benchmarks/model_render.py compares them)."""
 
-    def __init__(self, h: int, w: int, pad: int, device: Any) -> None:
-        self.rows = _FftAxis(h, pad, device)
-        self.cols = _FftAxis(w, pad, device)
+    def __init__(self, h: int, w: int, pad: int, device: Any, *, periodic: bool = True) -> None:
+        self.rows = _FftAxis(h, pad, device, periodic=periodic)
+        self.cols = _FftAxis(w, pad, device, periodic=periodic)
         self.shape = (self.rows.size, self.cols.size)
 
     def extend(self, x: torch.Tensor) -> torch.Tensor:

@@ -57,3 +57,17 @@ def test_layered_blur_on_a_level_is_that_level_kernel() -> None:
         k = shape_kernel(sigma, 0.4).numpy()
         want = ndimage.convolve(img[0], k, mode="reflect")
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_the_padded_frame_benchmarked_against_gives_the_same_blur() -> None:
+    """``periodic=False`` (the frame benchmarks/model_render.py compares with) is the same
+    convolution: equal to scipy's for a kernel wider than the image."""
+    img = np.random.default_rng(4).random((40, 56))
+    k = shape_kernel(12.0, None)
+    grid = FftGrid(40, 56, k.shape[-1] // 2, "cpu", periodic=False)
+    assert not grid.rows.periodic and not grid.cols.periodic
+    spec = grid.spectrum(k)
+    t = torch.from_numpy(img)[None]
+    got = grid.crop(torch.fft.irfft2(torch.fft.rfft2(grid.extend(t)) * spec, s=grid.shape))
+    want = ndimage.convolve(img, k.numpy(), mode="reflect")
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=0, atol=1e-12)
