@@ -30,7 +30,9 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
                 if not compiled:
                     from numba import njit
 
-                    compiled.append(njit(nogil=True, cache=True, boundscheck=False)(fn))
+                    compiled.append(
+                        njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")(fn)
+                    )
         return compiled[0](*args)
 
     call.py_func = fn  # type: ignore[attr-defined]

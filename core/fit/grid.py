@@ -5,6 +5,9 @@ then A values are processed in blocks sized to ``memory_budget_mb``. Each finish
 handed to ``on_block`` (values of every term, per image), so a view can fill the landscape
 while it is computed; unfinished points are NaN in the landscape meanwhile.
 
+With the gather model on the CPU each (A, frame) is rendered, noised and scored in one pool
+task (:mod:`psfbench.core.fit.grid_cpu`); other models render a block, then score it.
+
 Every frame is compared with its own loss mask (``FitProblem.loss_masks``: depth-map holes and
 their reach, optionally clipped samples), and everything that depends on the real frames only
 is computed once per call (:class:`psfbench.core.losses.frames.FrameLosses`), or once per fit stage
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from psfbench.core.fit.grid_cpu import TASKS_PER_BLOCK, FramePipeline
 from psfbench.core.fit.models import ForwardModel, make_model
 from psfbench.core.fit.problem import FitProblem
 from psfbench.core.fit.progress import CancelToken, ProgressCallback, StageTimer
@@ -158,6 +162,9 @@ def evaluate_grid(
     c, h, w = problem.aif.shape
     bytes_per_a = m * c * h * w * 4 * 6  # sim + loss intermediates, generous
     chunk = max(1, min(len(A_arr), int(memory_budget_mb * 2**20 // bytes_per_a)))
+    pipeline = FramePipeline.create(problem, fwd, loss)
+    if pipeline is not None:  # one task per (A, frame): blocks no bigger than the pool needs
+        chunk = min(chunk, -(-TASKS_PER_BLOCK // m))
     out = {t: np.full((len(A_arr), len(e_arr), m), np.nan, dtype=np.float64) for t in TERMS}
     landscape = Landscape(
         A_arr,
@@ -186,9 +193,12 @@ def evaluate_grid(
             for start, stop in spans:
                 if cancel is not None:
                     cancel.check()
-                sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
-                sims = problem.add_noise(sims)
-                terms = loss(sims)
+                if pipeline is not None:
+                    terms = pipeline.block(A_arr[start:stop], rel)
+                else:
+                    sims = fwd.simulate(A_t[start:stop], rel)  # (n, M, C, H, W)
+                    sims = problem.add_noise(sims)
+                    terms = loss(sims)
                 block = {}
                 for t in TERMS:
                     block[t] = terms[t].double().cpu().numpy().reshape(-1, m)

@@ -25,6 +25,7 @@ import torch
 
 from psfbench.core.losses.config import LossConfig
 from psfbench.core.losses.histogram import histogram_distance
+from psfbench.core.losses.histogram_cpu import plane_counts
 from psfbench.core.losses.ssim_cpu import ssim_dissimilarity_sum
 
 _CV_DEPTH = {np.dtype(np.float32): cv2.CV_32F, np.dtype(np.float64): cv2.CV_64F}
@@ -139,6 +140,9 @@ class _Workspace:
     buf: tuple[np.ndarray, ...]
     hbuf: np.ndarray
     binner: _Binner
+    #: Bin of every pixel, and four sub-histograms (:mod:`psfbench.core.losses.histogram_cpu`).
+    gbuf: np.ndarray
+    sub: np.ndarray
 
 
 _local = threading.local()
@@ -158,7 +162,13 @@ def _workspace(h: int, w: int, dtype: np.dtype, bins: int, closed: bool) -> _Wor
         if len(cache) >= _MAX_WORKSPACES:
             del cache[next(iter(cache))]
         buf = tuple(np.empty((h, w), dtype) for _ in range(6))
-        ws = _Workspace(buf, np.empty(h * w, dtype), _Binner(bins, closed, dtype, h * w))
+        ws = _Workspace(
+            buf,
+            np.empty(h * w, dtype),
+            _Binner(bins, closed, dtype, h * w),
+            np.empty(h * w, np.int32),
+            np.empty((4, bins), np.int64),
+        )
         cache[key] = ws
     return ws
 
@@ -191,10 +201,9 @@ class CpuPairKernel:
         self.dtype = real["g"].dtype
         self.depth = _CV_DEPTH[self.dtype]
         self.valid_u8 = None if valid is None else valid.astype(np.uint8)
-        self._valid_flat = (
-            np.zeros(1, np.uint8) if self.valid_u8 is None else self.valid_u8.reshape(-1)
-        )
+        self._valid_flat = None if self.valid_u8 is None else self.valid_u8.reshape(-1)
         self.lap_u8 = None if lap_valid is None else lap_valid.astype(np.uint8)
+        self._lap_flat = None if self.lap_u8 is None else self.lap_u8.reshape(-1)
         # Indices, not a boolean mask: np.take is ~2x faster than np.compress here.
         self.lap_idx = None if lap_valid is None else np.flatnonzero(lap_valid)
         self.den = den
@@ -208,7 +217,6 @@ class CpuPairKernel:
         self.real_sorted = np.sort(real["hsrc"], axis=-1)
         self.c1 = self.dtype.type(cfg.ssim_c1)
         self.c2 = self.dtype.type(cfg.ssim_c2)
-        self.two = self.dtype.type(2.0)
 
     def _reduce(self, s: float, n: float) -> float:
         return s / n if self.cfg.reduction == "mean_square" else math.sqrt(s) / n
@@ -238,12 +246,38 @@ class CpuPairKernel:
         return l2, lap, hist, ssim
 
     def _hist(self, ls: np.ndarray, ri: int, ws: _Workspace) -> float:
-        """Histogram distance from sorted values: one SIMD sort of the simulated plane (in
-        place: its buffer is not needed afterwards) against the real plane's values sorted
-        when the kernel was built, then the counts of both for this pair's edges by binary
-        search."""
+        """Histogram distance: the simulated plane binned directly (one vectorised pass and a
+        counting pass, :mod:`psfbench.core.losses.histogram_cpu`) against the real plane's
+        values sorted when the kernel was built (counted by binary search for this pair's
+        edges). A plane with NaN or infinite values takes the sorting path, whose range and
+        counts follow NumPy's ordering of NaN."""
         cfg = self.cfg
         src = np.abs(ls, out=ws.buf[1]) if cfg.hist_source == "abs" else ls
+        lo_s, hi_s, _, _ = cv2.minMaxLoc(src, self.lap_u8)  # garbage with NaN: caught below
+        real = self.real_sorted[ri]
+        lo = min(float(real[0]), lo_s)
+        hi = max(float(real[-1]), hi_s)
+        binner = ws.binner
+        if not binner.usable(lo, hi):
+            return self._hist_sorted(src, ri, ws)
+        valid = None if self.lap_u8 is None else self._lap_flat
+        cs = plane_counts(
+            src.reshape(-1), lo, hi, cfg.hist_bins, cfg.hist_closed_edges, valid, ws.gbuf, ws.sub
+        )
+        if cs is None:
+            return self._hist_sorted(src, ri, ws)
+        cr = binner.counts_sorted(real, lo, hi)
+        if cr is None:
+            cr = binner.counts(real, lo, hi)
+        return self._hist_value(cr, cs)
+
+    def _hist_value(self, cr: np.ndarray, cs: np.ndarray) -> float:
+        d = (cr - cs).astype(np.float64) / self.n_lap
+        d2 = float(np.sum(d * d))
+        return d2 if self.cfg.hist_reduction == "squared" else math.sqrt(d2)
+
+    def _hist_sorted(self, src: np.ndarray, ri: int, ws: _Workspace) -> float:
+        """The histogram distance by sorting the simulated values (any input, NaN included)."""
         flat = src.reshape(-1)
         if self.lap_idx is not None:
             flat = np.take(flat, self.lap_idx, out=ws.hbuf[: self.lap_idx.shape[0]])
@@ -258,9 +292,7 @@ class CpuPairKernel:
         cs = binner.counts_sorted(flat, lo, hi)
         if cr is None or cs is None:
             cr, cs = binner.counts(real, lo, hi), binner.counts(flat, lo, hi)
-        d = (cr - cs).astype(np.float64) / self.n_lap
-        d2 = float(np.sum(d * d))
-        return d2 if cfg.hist_reduction == "squared" else math.sqrt(d2)
+        return self._hist_value(cr, cs)
 
     def _hist_reference(self, vr: np.ndarray, vs: np.ndarray) -> float:
         cfg = self.cfg
@@ -293,17 +325,18 @@ class CpuPairKernel:
         e_ss = cv2.sepFilter2D(b5, -1, k, k, dst=b2, borderType=border)
         np.multiply(gr, gs, out=b5)
         e_rs = cv2.sepFilter2D(b5, -1, k, k, dst=b3, borderType=border)
-        planes = [x.reshape(-1) for x in (mu, e_ss, e_rs, mr, mr2, vr)]
-        den = planes[0] if self.den is None else self.den.reshape(-1)
+        den = None if self.den is None else self.den.reshape(-1)
         s = ssim_dissimilarity_sum(
-            *planes,
+            mu.reshape(-1),
+            e_ss.reshape(-1),
+            e_rs.reshape(-1),
+            mr.reshape(-1),
+            mr2.reshape(-1),
+            vr.reshape(-1),
             den,
             self._valid_flat,
             self.c1,
             self.c2,
-            self.dtype.type(1.0),
-            self.two,
-            self.den is not None,
-            self.valid_u8 is not None,
+            b5.reshape(-1),
         )
         return s / 2.0 / self.n_valid

@@ -76,6 +76,23 @@ class FrameLosses:
         """(M,) float64: the fraction of each frame's pixels that its terms use."""
         return self._valid_fraction.copy()
 
+    @property
+    def per_frame(self) -> bool:
+        """True when the terms run on the CPU kernel, which can score one simulated frame at
+        a time in the calling thread (:meth:`frame_terms`)."""
+        return self._cpu
+
+    def frame_terms(self, sim: Any, i: int) -> list[torch.Tensor]:
+        """The unweighted terms (l2, laplacian, histogram, ssim) of one simulated frame
+        ``sim`` (C, H, W) float32 CPU in [0, 1] against real frame ``i``, each a 0-d tensor in
+        the compute dtype, computed in the calling thread (a caller runs frames on the pool
+        itself, e.g. to render and score each frame while it is in cache). The same numbers
+        as the frame's entries of ``__call__``; ``weighted_total`` of them is its total.
+        Raises RuntimeError where ``per_frame`` is False."""
+        if not self._cpu:
+            raise RuntimeError("FrameLosses.frame_terms needs the CPU kernel (backend 'auto', CPU)")
+        return self._frames[i].frame_terms(torch.as_tensor(sim))
+
     def _map(self, fn: Any) -> list[Any]:
         frames = range(self.shape[0])
         return map_images(fn, frames) if self._cpu else [fn(i) for i in frames]

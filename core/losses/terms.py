@@ -173,6 +173,16 @@ class RealFeatures:
                 out[name][idx] = v.reshape(sub)
         return out
 
+    def frame_terms(self, sim: torch.Tensor) -> list[torch.Tensor]:
+        """The unweighted terms (l2, laplacian, histogram, ssim) of one simulated image
+        ``sim`` (C, H, W) float CPU against the real image, each a 0-d tensor in the compute
+        dtype, computed in the calling thread by the CPU kernel: the same numbers as
+        :meth:`terms`. Raises RuntimeError without a CPU kernel."""
+        if self.kernel is None:
+            raise RuntimeError("frame_terms needs the CPU kernel (features built on the CPU)")
+        per = self._cpu_chunk(self.kernel, sim[None], self.ridx.expand(1, self.k))
+        return [v[0] for v in per]
+
     def _cpu_chunk(
         self, kernel: CpuPairKernel, s: torch.Tensor, ridx: torch.Tensor
     ) -> list[torch.Tensor]:

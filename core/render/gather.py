@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from psfbench.core.render.inputs import Layout, RenderError, prepare, resolve_device, to_tensor
@@ -115,6 +116,40 @@ class GatherStack:
         sc = None if scales is None else scales.detach().to(torch.float32).cpu().numpy()
         out = sample_stack(self._flat.numpy(), self.levels, rel_np, sc, clip)
         return torch.from_numpy(out.reshape(-1, c, h, w)).to(self._image.dtype)
+
+    def reserve(self, sigma_max: float) -> None:
+        """Extend the stack now so that sigmas up to ``sigma_max`` px need no new level (what
+        sampling does on demand; call it before sampling from several threads)."""
+        if sigma_max > self.levels[-1]:
+            self._extend(float(sigma_max))
+
+    def sample_map_cpu(
+        self,
+        scale: float,
+        rel: Any,
+        out: Any,
+        clip: tuple[float, float] | None = None,
+        noise: Any = None,
+    ) -> None:
+        """One sigma map ``scale * rel`` into ``out``, in the calling thread, on a CPU
+        float32 stack of >= 3 levels (:func:`psfbench.core.render.gather_cpu.sample_stack`).
+
+        ``rel`` (1, H*W) float32 NumPy, ``out`` (1, C, H*W) float32 NumPy; ``clip`` as in
+        :meth:`sample_scaled`, then ``noise`` (a ``gather_cpu.Noise`` with a (1, C, H*W)
+        field) added. The map must lie within the stack (:meth:`reserve`); raises ValueError
+        for a stack this sampler cannot take."""
+        from psfbench.core.render.gather_cpu import sample_stack
+
+        if (
+            self.device.type != "cpu"
+            or self._image.dtype != torch.float32
+            or len(self.levels) < 3
+            or self._flat is None
+        ):
+            raise ValueError("sample_map_cpu needs a CPU float32 stack of at least 3 levels")
+        sample_stack(
+            self._flat.numpy(), self.levels, rel, np.array([scale], np.float32), clip, noise, out
+        )
 
     def sample_scaled(
         self, scales: torch.Tensor, rel: torch.Tensor, clip: tuple[float, float] | None = None

@@ -12,6 +12,7 @@ import torch
 from psfbench.core.losses import TERM_NAMES, LossConfig, loss_terms
 from psfbench.core.losses.cpu_pairs import _Binner
 from psfbench.core.losses.histogram import histogram_distance, histogram_distance_fast, masked_range
+from psfbench.core.losses.histogram_cpu import plane_counts
 from psfbench.core.losses.reference import loss_terms_reference
 from psfbench.core.scenes import make_scene
 
@@ -182,5 +183,60 @@ def test_fast_histograms_equal_searchsorted_counts(
                 for v, c in ((a, ca), (b, cb)):
                     cs = binner.counts_sorted(np.sort(v), lo, hi)
                     assert cs is not None and np.array_equal(cs, c)
+                # ... and the direct binning of the CPU kernel, over all values with a mask.
+                u8 = None if idx is None else mask.numpy().astype(np.uint8)
+                gbuf, sub = np.empty(p, np.int32), np.empty((4, bins), np.int64)
+                for v, c in ((vr[row].numpy(), ca), (vs[row].numpy(), cb)):
+                    got = plane_counts(v, lo, hi, bins, closed, u8, gbuf, sub)
+                    assert np.array_equal(got, c)
                 d = (ca - cb).astype(np.float64) / float(mask.sum())
                 assert float(np.sum(d * d)) == pytest.approx(float(ref[row]), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("closed", [False, True])
+def test_direct_binning_on_every_edge_by_brute_force(dtype: type, closed: bool) -> None:
+    """Values on every edge (exact integers), between them and at both ends, counted one by
+    one with the rule written out: bin = (number of edges <= v) - 1, clipped to the bins; with
+    inclusive edges, a value on inner edge k also counts in bin k - 1."""
+    bins = 8
+    lo, hi = 0.0, 8.0
+    rng = np.random.default_rng(4)
+    v = np.concatenate([np.arange(9.0), rng.uniform(lo, hi, 200), [lo, hi, hi]]).astype(dtype)
+    valid = (rng.random(v.shape[0]) > 0.3).astype(np.uint8)
+    edges = np.arange(bins + 1) * ((hi - lo) / bins) + lo
+    edges[-1] = hi
+    for mask in (None, valid):
+        want = np.zeros(bins, np.int64)
+        for i, x in enumerate(v.astype(np.float64)):
+            if mask is not None and not mask[i]:
+                continue
+            k = int(np.sum(edges <= x)) - 1
+            want[min(max(k, 0), bins - 1)] += 1
+            if closed and 1 <= k <= bins - 1 and x == edges[k]:
+                want[k - 1] += 1
+        gbuf, sub = np.empty(v.shape[0], np.int32), np.empty((4, bins), np.int64)
+        got = plane_counts(v, lo, hi, bins, closed, mask, gbuf, sub)
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_in_a_valid_pixel_takes_the_sorting_path(preset: str, bad: float) -> None:
+    """A NaN or infinity where the terms look sends the CPU kernel's histogram from direct
+    binning to the sorting path (NumPy's NaN order; direct binning has none to follow)."""
+    from psfbench.core.losses.cpu_pairs import _workspace
+    from psfbench.core.losses.frames import FrameLosses
+
+    cfg = PRESETS[preset]
+    real, sim = _realistic(1, 1)
+    for mask in (None, _mask()):
+        kernel = FrameLosses(real, mask, cfg)._frames[0].kernel
+        dt = kernel.dtype
+        ws = _workspace(H, W, dt, cfg.hist_bins, cfg.hist_closed_edges)
+        lap = cv2.Laplacian(sim[0, 0, 0].numpy().astype(dt), -1, ksize=5)
+        lap[10, 20] = bad
+        want_src = np.abs(lap) if cfg.hist_source == "abs" else lap.copy()
+        want = kernel._hist_sorted(want_src, 0, ws)
+        got = kernel._hist(lap.copy(), 0, ws)
+        assert got == want or (np.isnan(got) and np.isnan(want))

@@ -1,0 +1,88 @@
+"""The grid's per-frame CPU pipeline (render, noise and score each frame in one task) against
+the general path it replaces for the gather model (render a block, add noise, score), on whole
+landscapes: the numbers must be identical, not close."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from psfbench.core.fit import evaluate_grid
+from psfbench.core.fit.grid import TERMS, frame_losses
+from psfbench.core.fit.grid_cpu import FramePipeline
+from psfbench.core.fit.models import GatherModel
+from psfbench.core.fit.session_io import problem_from_session
+from psfbench.core.losses import LossConfig
+
+
+class _Blockwise:
+    """The gather model behind the ForwardModel protocol only, so evaluate_grid takes its
+    general path (render a block, then add noise and score)."""
+
+    def __init__(self, model: GatherModel) -> None:
+        self.model, self.name = model, model.name
+
+    def simulate(self, A_values: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+        return self.model.simulate(A_values, rel)
+
+
+def _both(problem, A, e, cfg=None):
+    sigma_max = max(float(problem.rel_defocus(float(x)).max()) for x in e) * max(A)
+    model = GatherModel(problem, sigma_max)
+    losses = frame_losses(problem, cfg)
+    assert FramePipeline.create(problem, model, losses) is not None
+    fused = evaluate_grid(problem, A, e, model=model, losses=losses)
+    general = evaluate_grid(problem, A, e, model=_Blockwise(model), losses=losses)
+    return fused, general
+
+
+@pytest.mark.parametrize(
+    "observation",
+    [("auto", 0.0), (0.01, 0.0), (0.0, 0.0), (0.004, 2e-4)],
+    ids=["auto", "constant-sd", "no-noise", "sd-and-gain"],
+)
+def test_pipeline_equals_the_blockwise_path(small_session, observation) -> None:
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=5)
+    sd, gain = observation
+    obs = problem.with_observation(2.0, sd, noise_gain=gain).with_loss_masks(1000.0, 23.6)
+    A = np.array([500.0, 700.0, 800.0, 950.0, 1300.0])
+    e = np.array([23.4, 23.6, 23.9])
+    fused, general = _both(obs, A, e)
+    for t in TERMS:
+        assert np.array_equal(fused.per_image[t], general.per_image[t]), t
+    assert fused.best() == general.best()
+
+
+def test_pipeline_equals_the_blockwise_path_with_holes_and_refcode_losses(small_session) -> None:
+    """Per-frame masks from depth-map holes, and the other loss preset (float64, inclusive
+    histogram edges, signed Laplacian histogram)."""
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=4)
+    depth = problem.depth_mm.clone()
+    depth[30:45, 40:70] = float("nan")
+    holed = type(problem).from_arrays(
+        problem.aif.numpy(), depth.numpy(), problem.frames.numpy(), problem.d_mm, problem.F_mm
+    )
+    obs = holed.with_observation(2.0, "auto").with_loss_masks(1000.0, 23.6)
+    assert obs.loss_masks() is not None
+    A = np.array([600.0, 800.0, 1100.0])
+    e = np.array([23.5, 23.7])
+    for cfg in (LossConfig.paper(), LossConfig.refcode()):
+        fused, general = _both(obs, A, e, cfg)
+        for t in TERMS:
+            assert np.array_equal(fused.per_image[t], general.per_image[t]), (cfg, t)
+
+
+def test_pipeline_is_not_used_where_it_does_not_apply(small_session) -> None:
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=3)
+    obs = problem.with_observation(2.0, "auto")
+    losses = frame_losses(obs)
+    model = GatherModel(obs, 30.0)
+    assert FramePipeline.create(obs, _Blockwise(model), losses) is None
+    from psfbench.core.losses.frames import FrameLosses
+
+    torch_losses = FrameLosses(obs.observed(), obs.loss_masks(), backend="torch")
+    assert FramePipeline.create(obs, model, torch_losses) is None
