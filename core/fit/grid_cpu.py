@@ -114,10 +114,11 @@ class FramePipeline:
             sim = torch.from_numpy(buf[0].reshape(self.c, self.h, self.w))
             return self.losses.frame_terms(sim, k)
 
-        jobs = [(i, k) for i in range(len(scales)) for k in range(m)]
+        # frame-major: consecutive tasks share the frame's real features, map and noise
+        jobs = [(i, k) for k in range(m) for i in range(len(scales))]
         res = map_images(task, jobs)
         out = {
-            name: torch.stack([r[j] for r in res]).reshape(len(scales), m)
+            name: torch.stack([r[j] for r in res]).reshape(m, len(scales)).T.contiguous()
             for j, name in enumerate(TERM_NAMES)
         }
         out["total"] = weighted_total(out, self.losses.config)

@@ -26,7 +26,7 @@ import torch
 from psfbench.core.losses.config import LossConfig
 from psfbench.core.losses.histogram import histogram_distance
 from psfbench.core.losses.histogram_cpu import plane_counts
-from psfbench.core.losses.ssim_cpu import ssim_dissimilarity_sum
+from psfbench.core.losses.ssim_cpu import WINDOW, fused_ssim_sum, ssim_dissimilarity_sum
 
 _CV_DEPTH = {np.dtype(np.float32): cv2.CV_32F, np.dtype(np.float64): cv2.CV_64F}
 
@@ -318,6 +318,21 @@ class CpuPairKernel:
     ) -> float:
         """Mean over valid pixels of (1 - SSIM map) / 2, arithmetic as in reference.py
         (rearranged only where exact, 2ab = (2a)b, so identical images give exactly 0)."""
+        if len(self.taps) == WINDOW:
+            s = fused_ssim_sum(
+                gs,
+                gr,
+                self.taps,
+                self.border == cv2.BORDER_REFLECT_101,
+                mr,
+                mr2,
+                vr,
+                self.den,
+                self._valid_flat,
+                self.c1,
+                self.c2,
+            )
+            return s / 2.0 / self.n_valid
         _, b1, b2, b3, _, b5 = buf
         k, border = self.taps, self.border
         mu = cv2.sepFilter2D(gs, -1, k, k, dst=b1, borderType=border)

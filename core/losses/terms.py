@@ -31,7 +31,7 @@ from psfbench.core.losses.common import (
 )
 from psfbench.core.losses.config import LossConfig
 from psfbench.core.losses.cpu_pairs import CpuPairKernel
-from psfbench.core.losses.cv_filters import cv_laplacian, cv_window_mean
+from psfbench.core.losses.cv_filters import cv_laplacian
 from psfbench.core.losses.filters import (
     gaussian_taps,
     laplacian,
@@ -41,6 +41,7 @@ from psfbench.core.losses.filters import (
     window_mean,
 )
 from psfbench.core.losses.histogram import histogram_distance_fast, masked_range
+from psfbench.core.losses.ssim_cpu import window_mean_cpu
 
 
 def loss_terms(
@@ -87,7 +88,7 @@ class RealFeatures:
             cv_laplacian if cpu_kernel else laplacian
         )
         self.win_fn: Callable[[torch.Tensor, Sequence[float], str], torch.Tensor] = (
-            cv_window_mean if cpu_kernel else window_mean
+            window_mean_cpu if cpu_kernel else window_mean
         )
         r = cfg.ssim_window // 2
         # Normalised (masked) windows, as in reference.py: computed once, with the slice filter.

@@ -159,8 +159,10 @@ def test_l2_matches_brute_force_with_per_frame_masks(channels: int) -> None:
 def test_torch_backend_agrees_with_loss_terms(preset: str, colour: str) -> None:
     """The batched torch path (what CUDA runs), forced on the CPU. On multiples of 1/256 the
     Laplacians are exact on both paths, so the histograms agree; the rest differs by the
-    filters' and sums' rounding (SSIM's E[x^2] - mu^2 cancels in float32: measured 2e-5
-    relative, the other paper-preset terms <= 1.3e-7, the refcode preset's <= 5e-14)."""
+    filters' and sums' rounding (SSIM's E[x^2] - mu^2 cancels in float32: against the float64
+    reference the torch path is off by up to 5.4e-5 relative and the CPU kernel's 11-tap sums
+    by up to 7.7e-5, so the two differ by up to 1.3e-4; the other paper-preset terms by
+    <= 1.3e-7, the refcode preset's by <= 5e-14)."""
     channels, color = COLOURS[colour]
     cfg = PRESETS[preset].with_(color=color)
     real, sims = _sweep(channels, quantize=True)
@@ -170,7 +172,7 @@ def test_torch_backend_agrees_with_loss_terms(preset: str, colour: str) -> None:
     for m in range(M):
         ref = loss_terms(real[m], sims[:, m], masks[m], cfg)
         for name in NAMES:
-            rtol = 1e-12 if cfg.float64 else {"ssim": 1e-4, "total": 1e-5}.get(name, 1e-6)
+            rtol = 1e-12 if cfg.float64 else {"ssim": 2e-4, "total": 1e-5}.get(name, 1e-6)
             torch.testing.assert_close(out[name][:, m], ref[name], rtol=rtol, atol=0)
 
 
