@@ -154,7 +154,7 @@ def evaluate_grid(
         raise ValueError("A and e grids must be non-empty 1-D sequences")
     m = problem.n_images
     if isinstance(model, str):
-        sigma_max = max(float(problem.rel_defocus(float(e)).max()) for e in e_arr) * A_arr.max()
+        sigma_max = problem.max_rel_defocus(e_arr) * float(A_arr.max())
         fwd = make_model(model, problem, sigma_max)
     else:
         fwd = model

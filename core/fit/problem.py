@@ -264,6 +264,23 @@ class FitProblem:
         rel = optics.sigma_map(self.render_depth_mm, df.view(-1, 1, 1), 1.0, self.F_mm)
         return rel / self.pixel_scale
 
+    def max_rel_defocus(self, e_values: Any) -> float:
+        """The largest :meth:`rel_defocus` value over pixels and images for each e of
+        ``e_values``, the largest over them: from the depth map's two extremes only, since
+        |Dgt - Df| / Dgt grows monotonically away from Df on either side (no full maps)."""
+        d = self.render_depth_mm
+        ok = d[torch.isfinite(d) & (d > 0)]
+        if not ok.numel():
+            return 0.0
+        lo, hi = torch.aminmax(ok)
+        ext = torch.stack([lo, hi]).view(1, 2)
+        best = 0.0
+        for e in np.atleast_1d(np.asarray(e_values, dtype=np.float64)):
+            df = torch.as_tensor(self.focus_depths(float(e)), dtype=torch.float32, device=d.device)
+            rel = optics.sigma_map(ext, df.view(-1, 1), 1.0, self.F_mm) / self.pixel_scale
+            best = max(best, float(rel.max()))
+        return best
+
     def subset(self, indices: list[int] | np.ndarray) -> FitProblem:
         idx = [int(i) for i in indices]
         fd = None if self.focus_depths_mm is None else self.focus_depths_mm[idx]

@@ -65,8 +65,11 @@ class GatherStack:
         levels = sigma_levels(sigma_max, self.accuracy_db, self.truncate)
         if len(levels) <= len(self.levels):
             return
-        for s in levels[len(self.levels) :]:
-            self._planes.append(blur_uniform(self._image, s, self.truncate))
+        from psfbench.core.parallel import map_images
+
+        # one level per pool task: each is an independent OpenCV filter (GIL released)
+        new = levels[len(self.levels) :]
+        self._planes.extend(map_images(lambda s: blur_uniform(self._image, s, self.truncate), new))
         self.levels = levels
         # (C, K*H*W): one flat table per channel so sampling is a single torch.take.
         c = self._image.shape[0]

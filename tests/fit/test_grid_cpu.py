@@ -86,3 +86,18 @@ def test_pipeline_is_not_used_where_it_does_not_apply(small_session) -> None:
 
     torch_losses = FrameLosses(obs.observed(), obs.loss_masks(), backend="torch")
     assert FramePipeline.create(obs, model, torch_losses) is None
+
+
+def test_max_rel_defocus_from_the_depth_extremes_equals_the_maps(small_session) -> None:
+    """The stack's size comes from two depths per frame, not the maps: it must be their max."""
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=6)
+    depth = problem.depth_mm.clone()
+    depth[10:20, 10:30] = float("nan")
+    holed = type(problem).from_arrays(
+        problem.aif.numpy(), depth.numpy(), problem.frames.numpy(), problem.d_mm, problem.F_mm
+    )
+    for p in (problem, holed):
+        for e in ([23.6], [22.0, 23.6, 25.5]):
+            want = max(float(p.rel_defocus(x).max()) for x in e)
+            assert p.max_rel_defocus(e) == want
