@@ -138,6 +138,7 @@ def evaluate_grid(
     stage: str = "grid",
     on_block: BlockCallback | None = None,
     skip: np.ndarray | None = None,
+    per_frame: bool = True,
 ) -> Landscape:
     """Every loss term of every image at every (A, e) of the grid A_values x e_values.
 
@@ -146,7 +147,9 @@ def evaluate_grid(
     a :func:`frame_losses` evaluator of this problem to reuse (else built here). Raises
     ValueError for empty grids, :class:`psfbench.core.fit.progress.Cancelled` when ``cancel`` is
     set. ``skip``: (nA, ne) bool, points not to evaluate (they stay NaN; e.g. a zoom design's
-    corners).
+    corners). ``per_frame=False`` keeps the gather model on the blockwise path (render a
+    block, then score it) instead of one task per (A, frame); the landscape is the same, this
+    is for comparisons (benchmarks/fit.py).
     """
     A_arr = np.asarray(A_values, dtype=np.float64)
     e_arr = np.asarray(e_values, dtype=np.float64)
@@ -162,7 +165,7 @@ def evaluate_grid(
     c, h, w = problem.aif.shape
     bytes_per_a = m * c * h * w * 4 * 6  # sim + loss intermediates, generous
     chunk = max(1, min(len(A_arr), int(memory_budget_mb * 2**20 // bytes_per_a)))
-    pipeline = FramePipeline.create(problem, fwd, loss)
+    pipeline = FramePipeline.create(problem, fwd, loss) if per_frame else None
     if pipeline is not None:  # one task per (A, frame): blocks no bigger than the pool needs
         chunk = min(chunk, -(-TASKS_PER_BLOCK // m))
     out = {t: np.full((len(A_arr), len(e_arr), m), np.nan, dtype=np.float64) for t in TERMS}

@@ -59,6 +59,7 @@ class FramePipeline:
         self.field, self.mode = field, mode
         self.c, self.h, self.w = (int(x) for x in problem.aif.shape)
         self._local = threading.local()
+        self._rel: tuple[torch.Tensor, np.ndarray, float] | None = None
 
     @staticmethod
     def create(problem: FitProblem, model: Any, losses: Any) -> FramePipeline | None:
@@ -90,10 +91,13 @@ class FramePipeline:
         losses' compute dtype, as ``losses(add_noise(model.simulate(A, rel)))`` gives them."""
         p = self.problem
         m, hw = rel.shape[0], self.h * self.w
-        rel_np = rel.detach().to(torch.float32).contiguous().numpy().reshape(m, hw)
+        if self._rel is None or self._rel[0] is not rel:  # once per e, not per block
+            rel_np = rel.detach().to(torch.float32).contiguous().numpy().reshape(m, hw)
+            self._rel = (rel, rel_np, float(np.abs(rel_np).max()))
+        _, rel_np, rel_max = self._rel
         scales = torch.as_tensor(np.asarray(A_values, np.float64), dtype=torch.float32)
         # sample_scaled's extension rule, before any thread samples
-        self.stack.reserve(float(scales.abs().max()) * float(np.abs(rel_np).max()))
+        self.stack.reserve(float(scales.abs().max()) * rel_max)
         sd = np.float32(p.noise_sd)
 
         def task(job: tuple[int, int]) -> list[torch.Tensor]:

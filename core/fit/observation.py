@@ -29,6 +29,23 @@ def clipped(frames: torch.Tensor) -> torch.Tensor:
     return (frames >= 1.0 - 1e-6) | (frames <= 1e-6)
 
 
+def touches_clipped(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H-2, W-2) bool: the 3x3 window at each valid position of (N, 1, H, W) frames
+    holds a clipped sample. A separable OR of bools (max_pool2d on floats: 3x slower)."""
+    c = clipped(x)
+    r = c[..., :-2, :] | c[..., 1:-1, :] | c[..., 2:, :]
+    return r[..., :-2] | r[..., 1:-1] | r[..., 2:]
+
+
+def immerkaer_residual(x: torch.Tensor) -> torch.Tensor:
+    """Immerkaer's 3x3 operator [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] on (N, 1, H, W) images,
+    valid part only: (N, 1, H-2, W-2). The kernel is the outer product of [1, -2, 1] with
+    itself, so it is applied as two second differences: elementwise passes, where torch's
+    conv2d on one channel took 0.19 s for a 20-frame 613x514 sweep."""
+    d = x[..., :-2, :] - 2.0 * x[..., 1:-1, :] + x[..., 2:, :]
+    return d[..., :-2] - 2.0 * d[..., 1:-1] + d[..., 2:]
+
+
 def estimate_noise_sd(frames: torch.Tensor) -> float:
     """Immerkaer (1996) noise sd of (M, C, H, W) images; the minimum over frames.
 
@@ -38,13 +55,10 @@ def estimate_noise_sd(frames: torch.Tensor) -> float:
     samples per frame on the virtual planes scene) lowered the estimate, so simulations got too
     little noise and the fit picked A 1.2-2.7 % low.
     """
-    k = torch.tensor(
-        [[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=frames.dtype
-    ).to(frames.device)
     m, c, h, w = frames.shape
     x = frames.reshape(m * c, 1, h, w)
-    r = F_nn.conv2d(x, k.view(1, 1, 3, 3)).abs()
-    bad = F_nn.max_pool2d(clipped(x).to(x.dtype), 3, stride=1)  # window touches a clipped one
+    r = immerkaer_residual(x).abs()
+    bad = touches_clipped(x).to(x.dtype)
     keep = 1.0 - bad
     n = keep.sum(dim=(1, 2, 3))
     per = (r * keep).sum(dim=(1, 2, 3)) / n.clamp_min(1.0) * math.sqrt(math.pi / 2) / 6.0
@@ -75,14 +89,11 @@ def estimate_noise_model(frames: torch.Tensor) -> tuple[float, float]:
     tests/fit/test_real_texture_fit.py (read sd 0.004, shot gain 1e-4): a single sd made the
     defocus-histogram term pull A 1.2 % low on its own.
     """
-    k = torch.tensor(
-        [[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=frames.dtype
-    ).to(frames.device)
     m, c, h, w = frames.shape
     x = frames.reshape(m * c, 1, h, w)
-    r = F_nn.conv2d(x, k.view(1, 1, 3, 3)).abs() * (math.sqrt(math.pi / 2) / 6.0)
+    r = immerkaer_residual(x).abs() * (math.sqrt(math.pi / 2) / 6.0)
     level = F_nn.avg_pool2d(x, 3, stride=1)
-    keep = F_nn.max_pool2d(clipped(x).to(x.dtype), 3, stride=1) == 0
+    keep = ~touches_clipped(x)
     b = (level * _NOISE_BINS).long().clamp(0, _NOISE_BINS - 1)
     b = torch.where(keep, b, torch.full_like(b, _NOISE_BINS))  # a dump bin for the rest
     n_img = m * c

@@ -17,8 +17,8 @@ from psfbench.core.losses import LossConfig
 
 
 class _Blockwise:
-    """The gather model behind the ForwardModel protocol only, so evaluate_grid takes its
-    general path (render a block, then add noise and score)."""
+    """The gather model behind the ForwardModel protocol only: FramePipeline.create must
+    refuse it (evaluate_grid then renders a block, adds noise and scores)."""
 
     def __init__(self, model: GatherModel) -> None:
         self.model, self.name = model, model.name
@@ -33,7 +33,7 @@ def _both(problem, A, e, cfg=None):
     losses = frame_losses(problem, cfg)
     assert FramePipeline.create(problem, model, losses) is not None
     fused = evaluate_grid(problem, A, e, model=model, losses=losses)
-    general = evaluate_grid(problem, A, e, model=_Blockwise(model), losses=losses)
+    general = evaluate_grid(problem, A, e, model=model, losses=losses, per_frame=False)
     return fused, general
 
 

@@ -67,3 +67,20 @@ def test_poisson_gaussian_noise_model_is_recovered(sd0, gain):
     for level in (0.1, 0.5, 0.9):
         truth = sd0**2 + gain * level
         assert a * a + g * level == pytest.approx(truth, rel=0.2), level
+
+
+def test_separable_operators_equal_the_convolutions() -> None:
+    """Immerkaer's residual and the clipped-window test, done as separable passes, against
+    torch's conv2d and max_pool2d (which they replaced for speed)."""
+    import torch.nn.functional as F_nn
+
+    from psfbench.core.fit.observation import clipped, immerkaer_residual, touches_clipped
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 37, 52, generator=gen) * 1.2 - 0.1
+    x = x.clamp(0.0, 1.0)  # about 8 % of the samples clipped, at both ends
+    k = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]).view(1, 1, 3, 3)
+    torch.testing.assert_close(immerkaer_residual(x), F_nn.conv2d(x, k), rtol=0, atol=2e-6)
+    pooled = F_nn.max_pool2d(clipped(x).to(x.dtype), 3, stride=1) > 0
+    assert 0 < int(pooled.sum()) < pooled.numel()
+    assert torch.equal(touches_clipped(x), pooled)
