@@ -101,3 +101,24 @@ def test_max_rel_defocus_from_the_depth_extremes_equals_the_maps(small_session) 
         for e in ([23.6], [22.0, 23.6, 25.5]):
             want = max(float(p.rel_defocus(x).max()) for x in e)
             assert p.max_rel_defocus(e) == want
+
+
+def test_pipeline_equals_the_blockwise_path_on_colour_frames(small_session) -> None:
+    """Three channels: each sampled with its own noise field, then turned to luma (or compared
+    channel by channel) by the losses."""
+    path, _ = small_session
+    problem, _ = problem_from_session(path, max_frames=3)
+    tint = np.array([1.0, 0.8, 0.6], np.float32)[:, None, None]
+    aif = problem.aif.numpy() * tint
+    frames = problem.frames.numpy() * tint[None]
+    rgb = type(problem).from_arrays(
+        aif, problem.depth_mm.numpy(), frames, problem.d_mm, problem.F_mm
+    )
+    obs = rgb.with_observation(2.0, "auto").with_loss_masks(1000.0, 23.6)
+    assert tuple(obs.aif.shape)[0] == 3
+    A = np.array([600.0, 800.0, 1100.0])
+    e = np.array([23.5, 23.7])
+    for cfg in (LossConfig.paper(), LossConfig.paper().with_(color="channels")):
+        fused, general = _both(obs, A, e, cfg)
+        for t in TERMS:
+            assert np.array_equal(fused.per_image[t], general.per_image[t]), (cfg.color, t)
