@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--grid-repeats", type=int, default=2)
     ap.add_argument("--scene", default="objects")
     args = ap.parse_args()
+    if args.grid_repeats < 1 or args.repeats < 1:
+        ap.error("--repeats and --grid-repeats must be at least 1")
     dev = args.device
     spec = SimulationSpec(
         A=800.0, e_mm=23.6, scene=args.scene, frames=20, height=514, width=613, seed=3

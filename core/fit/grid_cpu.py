@@ -68,7 +68,7 @@ class FramePipeline:
         if not isinstance(model, GatherModel) or not getattr(losses, "per_frame", False):
             return None
         stack = model.stack
-        if stack.device.type != "cpu" or stack.stack.dtype != torch.float32:
+        if stack.device.type != "cpu" or stack.dtype != torch.float32:
             return None
         if len(stack.levels) < 3:
             return None

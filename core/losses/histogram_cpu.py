@@ -102,7 +102,8 @@ def plane_counts(
     :func:`psfbench.core.losses.histogram.histogram_distance`; values outside clamp to the end
     bins). ``gbuf`` (>= N,) int32 and ``sub`` (4, bins) int64 are scratch. Returns (bins,)
     int64, or None when any value (valid or not) is NaN or infinite, whose order the caller
-    must settle (the sorting path). ``lo`` and ``hi`` must be finite."""
+    must settle (the sorting path); with ``lo == hi`` every value goes to the last bin (as
+    ``searchsorted`` puts them) without that check. ``lo`` and ``hi`` must be finite."""
     n = x.shape[0]
     g = gbuf[:n]
     if hi == lo:  # zero-width range: every edge is lo; searchsorted puts all in the last bin

@@ -117,8 +117,11 @@ def fused_ssim_sum(
     """Sum over valid pixels of 1 - SSIM of the simulated (H, W) plane ``s`` against the real
     plane ``r`` (same dtype), 11-tap ``taps``: window means by :func:`window_mean_cpu`'s
     sums, divided by ``den`` (H, W) when given; ``mr``, ``mr2``, ``vr`` (H, W) the real
-    image's mean, squared mean and variance; ``valid`` (H*W,) uint8 or None (all)."""
+    image's mean, squared mean and variance; ``valid`` (H*W,) uint8 or None (all). Raises
+    ValueError for a plane too small for the window with ``reflect``."""
     h, w = s.shape
+    if reflect and min(h, w) <= WINDOW // 2:
+        raise ValueError(f"image of {h}x{w} px is too small for a {WINDOW} px window")
     dt = s.dtype.type
     flat = np.zeros(1, s.dtype)
     return float(

@@ -57,6 +57,11 @@ class GatherStack:
         return self._image.device
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The stack's dtype (that of the image it was built from)."""
+        return self._image.dtype
+
+    @property
     def stack(self) -> torch.Tensor:
         """(K, C, H, W): the image blurred at each of ``levels``."""
         return torch.stack(self._planes)
@@ -150,8 +155,21 @@ class GatherStack:
             or self._flat is None
         ):
             raise ValueError("sample_map_cpu needs a CPU float32 stack of at least 3 levels")
+        c, h, w = self._image.shape
+        if rel.shape != (1, h * w) or out.shape != (1, c, h * w):
+            raise ValueError(
+                f"sample_map_cpu: rel must be (1, {h * w}) and out (1, {c}, {h * w}), got "
+                f"{rel.shape} and {out.shape}"
+            )
         sample_stack(
-            self._flat.numpy(), self.levels, rel, np.array([scale], np.float32), clip, noise, out
+            self._flat.numpy(),
+            self.levels,
+            rel,
+            np.array([scale], np.float32),
+            clip,
+            noise,
+            out,
+            serial=True,
         )
 
     def sample_scaled(

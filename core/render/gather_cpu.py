@@ -176,6 +176,7 @@ def sample_stack(
     clip: tuple[float, float] | None = None,
     noise: Noise | None = None,
     out: np.ndarray | None = None,
+    serial: bool = False,
 ) -> np.ndarray:
     """Blur-stack interpolation of every sigma map.
 
@@ -185,9 +186,10 @@ def sample_stack(
     ``scales[i] * rel[m]`` (float32 product), each <= ``levels[-1]`` (not checked: the caller
     extends the stack). Returns (S*M, C, H*W) float32 (written into ``out`` when given), row
     i*M + m, clipped to ``clip`` if given, then with ``noise`` (its field's row m) added.
-    Raises ValueError for fewer than 3 levels or a noise field not shaped (M, C, H*W). With
-    more than one map the work is split into pixel spans over the pool of
-    :func:`psfbench.core.parallel.map_images`; a single map runs in the calling thread.
+    Raises ValueError for fewer than 3 levels, or a noise field or ``out`` of another shape
+    (or not float32). The work is split into pixel spans over the pool of
+    :func:`psfbench.core.parallel.map_images`; with ``serial`` it runs in the calling thread
+    as one call (what a pool task that samples one map wants).
     """
     from psfbench.core.parallel import map_images
 
@@ -200,6 +202,11 @@ def sample_stack(
     nb, hw = len(sc) * rel32.shape[0], rel32.shape[1]
     if out is None:
         out = np.empty((nb, flat.shape[0], hw), np.float32)
+    elif out.shape != (nb, flat.shape[0], hw) or out.dtype != np.float32:
+        raise ValueError(
+            f"sample_stack: out must be float32 {(nb, flat.shape[0], hw)}, got {out.dtype} "
+            f"{out.shape}"
+        )
     if noise is None:
         field, mode = np.zeros((1, 1, 1), np.float32), NOISE_NONE
         sd = var0 = gain = np.float32(0.0)
@@ -212,8 +219,8 @@ def sample_stack(
             )
         sd, var0, gain = np.float32(noise.sd), np.float32(noise.var0), np.float32(noise.gain)
     args = (flat, rel32, sc, lv, r0, r1, r2, lo, hi, field, mode, sd, var0, gain, out)
-    if nb == 1:
-        mix(*args, 0, 1, 0, hw)
+    if serial:
+        mix(*args, 0, nb, 0, hw)
         return out
     if hw >= _SPAN:  # large maps: spans of pixels, every map
         jobs = [(0, nb, p, min(p + _SPAN, hw)) for p in range(0, hw, _SPAN)]

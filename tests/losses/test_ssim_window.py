@@ -98,3 +98,24 @@ def test_fused_ssim_equals_the_opencv_filters_path(padding: str, masked: bool) -
     )
     got = fused_ssim_sum(s, r, taps, padding == "reflect", mr, mr2, vr, den, valid, c1, c2)
     assert got == pytest.approx(want, rel=2e-5)
+
+
+@pytest.mark.parametrize("window", [7, 11])
+def test_cpu_ssim_with_either_window_matches_the_float64_reference(window: int) -> None:
+    """The 11-tap window takes the fused kernel, any other OpenCV's filters: both agree with
+    the float64 reference formulation, and identical images give exactly 0."""
+    from psfbench.core.losses import LossConfig, loss_terms
+    from psfbench.core.losses.reference import loss_terms_reference
+
+    rng = np.random.default_rng(window)
+    real = torch.from_numpy(cv2.GaussianBlur(rng.random((40, 56)).astype(np.float32), (0, 0), 1.5))[
+        None, None
+    ]
+    sim = real + 0.02 * torch.from_numpy(rng.normal(size=(2, 1, 40, 56)).astype(np.float32))
+    sim = sim.clamp(0, 1)[:, None]  # (2, 1, 1, H, W): two candidates of one image
+    cfg = LossConfig.paper().with_(ssim_window=window)
+    got = loss_terms(real[0], sim[:, 0], config=cfg)["ssim"]
+    want = loss_terms_reference(real[0].double(), sim[:, 0].double(), None, cfg.with_(float64=True))
+    torch.testing.assert_close(got.double(), want["ssim"], rtol=2e-4, atol=0)
+    same = loss_terms(real[0], real[0].clone()[None], config=cfg)["ssim"]
+    assert bool((same == 0).all())

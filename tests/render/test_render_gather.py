@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -96,3 +97,85 @@ def test_sample_scaled_equals_sample_of_the_products_and_clips():
     torch.testing.assert_close(got.reshape(-1, 3, 32, 32), want)
     clipped = stack.sample_scaled(scales, rel, clip=(0.2, 0.6))
     torch.testing.assert_close(clipped, got.clamp(0.2, 0.6))
+
+
+def _scalar_reference(flat, levels, rel, scales, lo, hi, noise=None):
+    """The sampler before the runs (fb5cab1's scalar loop) in plain Python with float32
+    scalars, plus FitProblem.add_noise's formulas: what the compiled runs must equal bit for
+    bit (same operations in the same order)."""
+    from psfbench.core.render.gather_cpu import _tables
+
+    lv = _tables(tuple(levels))
+    out = np.empty((len(scales) * rel.shape[0], flat.shape[0], rel.shape[1]), np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # the NaN and inf samples
+        for b in range(out.shape[0]):
+            for ch in range(flat.shape[0]):
+                out[b, ch] = _reference_map(flat[ch], lv, rel, scales, lo, hi, noise, b, ch)
+    return out
+
+
+def _reference_map(f, tables, rel, scales, lo, hi, noise, b, ch):
+    from psfbench.core.render.gather_cpu import NOISE_CONSTANT
+
+    lv, r0, r1, r2 = tables
+    f32, n, (m_maps, hw) = np.float32, len(lv), rel.shape
+    a, r = f32(scales[b // m_maps]), rel[b % m_maps]
+    out = np.empty(hw, np.float32)
+    k = 0
+    for p in range(hw):
+        s = a * r[p]
+        v = s * s
+        while k < n - 2 and lv[k + 1] <= v:
+            k += 1
+        while k > 0 and lv[k] > v:
+            k -= 1
+        if k == 0:
+            w1 = min(max(v / lv[1], f32(0)), f32(1))
+            w0, w2, i0 = f32(1) - w1, f32(0), p
+        else:
+            k0 = k - 1
+            da, db, dc = v - lv[k0], v - lv[k0 + 1], v - lv[k0 + 2]
+            w0, w1, w2 = db * dc * r0[k0], da * dc * r1[k0], da * db * r2[k0]
+            i0 = k0 * hw + p
+        x = min(max(w0 * f[i0] + w1 * f[i0 + hw] + w2 * f[i0 + 2 * hw], lo), hi)
+        if noise is not None:
+            z = noise.field[b % m_maps, ch, p]
+            if noise.mode == NOISE_CONSTANT:
+                x = x + f32(noise.sd) * z
+            else:
+                c = min(max(x, f32(0)), f32(1))
+                x = x + np.sqrt(c * f32(noise.gain) + f32(noise.var0)) * z
+        out[p] = x
+    return out
+
+
+def test_compiled_runs_equal_the_scalar_loop_bit_for_bit():
+    from psfbench.core.render.gather_cpu import NOISE_CONSTANT, NOISE_SIGNAL, Noise, sample_stack
+
+    img, sigma = scene_sigma("steps", 16, sigma_max=6.0)
+    stack = GatherStack(img, 6.0)
+    flat, levels = stack._flat.numpy(), stack.levels
+    gen = np.random.default_rng(5)
+    hw = 16 * 16
+    smooth = (sigma.numpy().reshape(-1) / 6.0).astype(np.float32)
+    noisy = gen.random(hw).astype(np.float32)
+    odd = smooth.copy()
+    odd[[3, 40, 41, 200]] = [np.nan, np.inf, 0.0, 1e-3]  # NaN, beyond the stack, 0, tiny
+    rel = np.stack([smooth, noisy, odd])
+    scales = np.array([0.5, 3.0, 5.5], np.float32)
+    field = gen.normal(size=(3, 3, hw)).astype(np.float32)
+    cases = [
+        (None, (-np.inf, np.inf)),
+        (None, (0.0, 1.0)),
+        (Noise(field, NOISE_CONSTANT, sd=0.01), (0.0, 1.0)),
+        (Noise(field, NOISE_SIGNAL, var0=float(np.float32(1e-4)), gain=2e-3), (0.0, 1.0)),
+    ]
+    for noise, (lo, hi) in cases:
+        want = _scalar_reference(flat, levels, rel, scales, np.float32(lo), np.float32(hi), noise)
+        got = sample_stack(flat, levels, rel, scales, (lo, hi), noise)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), noise
+        one = np.empty((1, 3, hw), np.float32)
+        sub = None if noise is None else Noise(field[1:2], noise.mode, noise.sd, noise.var0,
+                                                noise.gain)  # fmt: skip
+        sample_stack(flat, levels, rel[1:2], scales[2:], (lo, hi), sub, one, serial=True)
+        assert np.array_equal(one[0].view(np.uint32), want[2 * 3 + 1].view(np.uint32))
