@@ -225,14 +225,50 @@ def _interval_index(v: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
     return k
 
 
+def _interval_thresholds(levels: tuple[float, ...]) -> np.ndarray:
+    """The (K,) float32 levels^2 that :func:`_interval_index` compares v with (its two
+    branches round them differently)."""
+    if (
+        len(levels) > 1
+        and min(b * b / (a * a) for a, b in zip(levels[1:], levels[2:], strict=False)) < 1.1
+    ):
+        return np.square(np.asarray(levels, np.float32))
+    return (np.asarray(levels, np.float64) ** 2).astype(np.float32)
+
+
+def _node_weights_compiled(sigma: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """node_weights_np's result from one compiled pass (core/render/weights_cpu.py)."""
+    from psfbench.core.render.gather_cpu import _tables
+    from psfbench.core.render.weights_cpu import node_weights_pass
+
+    key = tuple(float(x) for x in levels)
+    lv, r0, r1, r2 = _tables(key)
+    k0 = np.empty(sigma.shape, np.int32)
+    w = np.empty((3, *sigma.shape), np.float32)
+    node_weights_pass(
+        np.ascontiguousarray(sigma).reshape(-1),
+        _interval_thresholds(key),
+        lv,
+        r0,
+        r1,
+        r2,
+        k0.reshape(-1),
+        w.reshape(3, -1),
+    )
+    return k0, w
+
+
 def node_weights_np(sigma: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`node_weights` for a float32 NumPy map: k0 (int32, (H, W)) and weights (3, H, W)
     float32 (the layered renderer's CPU path; per-level tables, a few passes per pixel)."""
-    v = np.square(np.asarray(sigma, np.float32))
+    s32 = np.asarray(sigma, np.float32)
+    v = np.square(s32)
     n = len(levels)
     if n < 3:
         t = np.zeros_like(v) if n == 1 else np.clip(v / np.float32(levels[1] ** 2), 0.0, 1.0)
         return np.zeros(v.shape, np.int32), np.stack([1.0 - t, t, np.zeros_like(t)])
+    if v.size and not np.isnan(v).any():
+        return _node_weights_compiled(s32, levels)
     lv = np.asarray(levels, np.float64) ** 2
     k = _interval_index(v, tuple(levels))
     k0 = np.maximum(k - 1, 0)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,51 @@ def test_cpu_and_device_agree(device):
     assert float((dev.cpu() - cpu).abs().max()) < 1e-4
     # The default backends (OpenCV with reduced-resolution layers on CPU, FFT elsewhere).
     assert psnr(blur_layered(img.to(device), sigma.to(device)).cpu(), blur_layered(img, sigma)) > 60
+
+
+def _node_weights_numpy(sigma: np.ndarray, levels: list[float]):
+    """node_weights_np as it was before its compiled pass (NumPy passes): the reference."""
+    from psfbench.core.render.levels import _interval_index
+
+    v = np.square(np.asarray(sigma, np.float32))
+    lv = np.asarray(levels, np.float64) ** 2
+    k = _interval_index(v, tuple(levels))
+    k0 = np.maximum(k - 1, 0)
+    a, b, c = (np.take(x.astype(np.float32), k0) for x in (lv[:-2], lv[1:-1], lv[2:]))
+    da, db, dc = v - a, v - b, v - c
+    rec = [
+        1.0 / ((lv[:-2] - lv[1:-1]) * (lv[:-2] - lv[2:])),
+        1.0 / ((lv[1:-1] - lv[:-2]) * (lv[1:-1] - lv[2:])),
+        1.0 / ((lv[2:] - lv[:-2]) * (lv[2:] - lv[1:-1])),
+    ]
+    w = np.empty((3, *v.shape), np.float32)
+    for j, (p, q) in enumerate(((db, dc), (da, dc), (da, db))):
+        np.multiply(p, q, out=w[j])
+        w[j] *= np.take(rec[j].astype(np.float32), k0)
+    first = k == 0
+    t = np.clip(v[first] / np.float32(lv[1]), 0.0, 1.0)
+    w[0][first], w[1][first], w[2][first] = 1.0 - t, t, 0.0
+    return k0, w
+
+
+@pytest.mark.parametrize("sigma_max", [2.0, 9.0, 40.0, -6.0])
+def test_compiled_node_weights_equal_the_numpy_passes_bit_for_bit(sigma_max: float) -> None:
+    """Three default ladders, and (negative sigma_max) a dense one whose levels are < 1.1x
+    apart in variance, which the interval lookup rounds differently."""
+    from psfbench.core.render.levels import node_weights_np, sigma_levels
+
+    if sigma_max < 0:
+        sigma_max = -sigma_max
+        levels = [0.0, *np.geomspace(0.5, sigma_max, 80).tolist()]
+    else:
+        levels = sigma_levels(sigma_max)
+    rng = np.random.default_rng(int(sigma_max))
+    yy, xx = np.mgrid[0:60, 0:80]
+    smooth = (sigma_max * (0.2 + 0.8 * np.hypot(yy - 30, xx - 40) / 50)).astype(np.float32)
+    noisy = (rng.random((60, 80)) * sigma_max).astype(np.float32)
+    exact = np.array(levels, np.float32)[rng.integers(0, len(levels), (60, 80))]  # on levels
+    for sig in (smooth, noisy, exact, np.zeros((60, 80), np.float32)):
+        k0, w = node_weights_np(sig, levels)
+        k0_ref, w_ref = _node_weights_numpy(sig, levels)
+        assert np.array_equal(k0, k0_ref)
+        assert np.array_equal(w.view(np.uint32), w_ref.view(np.uint32))
