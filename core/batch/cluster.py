@@ -32,6 +32,35 @@ class BatchSetupError(ValueError):
     """A cluster that cannot be used; the message is complete on its own."""
 
 
+class _NoComputeFailedLog(logging.Filter):
+    """Drops distributed's "Compute Failed" record (task key, repr and traceback at ERROR
+    level): psfbench reports a failed task itself, in one line, once the client sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def quiet_task_failures() -> None:
+    """Install :class:`_NoComputeFailedLog` on this process's ``distributed.worker`` logger
+    (once). Runs on local workers through :class:`QuietTaskFailures`."""
+    log = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _NoComputeFailedLog) for f in log.filters):
+        log.addFilter(_NoComputeFailedLog())
+
+
+def _worker_plugin() -> Any:
+    """A WorkerPlugin that quiets task failures on every worker, restarted ones included."""
+    from distributed import WorkerPlugin
+
+    class QuietTaskFailures(WorkerPlugin):
+        name = "psfbench-quiet-task-failures"
+
+        def setup(self, worker: Any) -> None:
+            quiet_task_failures()
+
+    return QuietTaskFailures()
+
+
 def require_distributed() -> None:
     """Raise BatchSetupError unless ``dask.distributed`` is importable."""
     try:
@@ -139,6 +168,9 @@ def open_client(
     try:
         client = Client(cluster)
         try:
+            # failures are reported by psfbench; Dask's own worker log of each would come
+            # first, a screen of traceback (a remote scheduler's workers log where they run)
+            client.register_plugin(_worker_plugin())
             if threads_per_task is not None:
                 threads = threads_per_task
             elif processes:

@@ -171,3 +171,29 @@ def test_without_a_dashboard_the_scheduler_http_server_listens_on_this_machine_o
         server = handle.client.cluster.scheduler.http_server
         ips = {sock.getsockname()[0] for sock in server._sockets.values()}
         assert ips == {"127.0.0.1"}, ips
+
+
+def test_a_failing_task_is_not_logged_by_dask_workers(capfd) -> None:
+    """A task that raises reaches the client as its exception, which psfbench reports in one
+    line; Dask's worker processes logged "Compute Failed" with the task and traceback first
+    (on the terminal: the workers' stderr is the command's)."""
+    import operator
+
+    with open_client(local_workers=1, processes=True, dashboard_address=None) as handle:
+        fut = handle.client.submit(operator.truediv, 1, 0, pure=False)
+        with pytest.raises(ZeroDivisionError):
+            fut.result()
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err
+
+
+def test_in_process_workers_get_the_same_log_filter() -> None:
+    """With --in-process the workers are threads of this process: the filter goes on its
+    distributed.worker logger (pytest's log capture hides what they would print)."""
+    import logging
+
+    from psfbench.core.batch.cluster import _NoComputeFailedLog
+
+    with open_client(local_workers=1, processes=False, dashboard_address=None):
+        filters = logging.getLogger("distributed.worker").filters
+        assert sum(isinstance(f, _NoComputeFailedLog) for f in filters) == 1
