@@ -27,6 +27,16 @@ class _Blockwise:
         return self.model.simulate(A_values, rel)
 
 
+def _with_hole(problem, rows: slice, cols: slice):
+    """The same problem with a NaN hole in its depth map (rebuilt, so the hole is filled for
+    rendering and left out of the losses as a session's would be)."""
+    depth = problem.depth_mm.clone()
+    depth[rows, cols] = float("nan")
+    return type(problem).from_arrays(
+        problem.aif.numpy(), depth.numpy(), problem.frames.numpy(), problem.d_mm, problem.F_mm
+    )
+
+
 def _both(problem, A, e, cfg=None):
     sigma_max = max(float(problem.rel_defocus(float(x)).max()) for x in e) * max(A)
     model = GatherModel(problem, sigma_max)
@@ -60,11 +70,7 @@ def test_pipeline_equals_the_blockwise_path_with_holes_and_refcode_losses(small_
     histogram edges, signed Laplacian histogram)."""
     path, _ = small_session
     problem, _ = problem_from_session(path, max_frames=4)
-    depth = problem.depth_mm.clone()
-    depth[30:45, 40:70] = float("nan")
-    holed = type(problem).from_arrays(
-        problem.aif.numpy(), depth.numpy(), problem.frames.numpy(), problem.d_mm, problem.F_mm
-    )
+    holed = _with_hole(problem, slice(30, 45), slice(40, 70))
     obs = holed.with_observation(2.0, "auto").with_loss_masks(1000.0, 23.6)
     assert obs.loss_masks() is not None
     A = np.array([600.0, 800.0, 1100.0])
@@ -92,11 +98,7 @@ def test_max_rel_defocus_from_the_depth_extremes_equals_the_maps(small_session) 
     """The stack's size comes from two depths per frame, not the maps: it must be their max."""
     path, _ = small_session
     problem, _ = problem_from_session(path, max_frames=6)
-    depth = problem.depth_mm.clone()
-    depth[10:20, 10:30] = float("nan")
-    holed = type(problem).from_arrays(
-        problem.aif.numpy(), depth.numpy(), problem.frames.numpy(), problem.d_mm, problem.F_mm
-    )
+    holed = _with_hole(problem, slice(10, 20), slice(10, 30))
     for p in (problem, holed):
         for e in ([23.6], [22.0, 23.6, 25.5]):
             want = max(float(p.rel_defocus(x).max()) for x in e)
